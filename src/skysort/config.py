@@ -1,0 +1,328 @@
+"""The one typed configuration, loaded from ``params.yaml``.
+
+Every stage receives the section it reads, never the raw dict. A bad value or an
+unknown key fails at load time with the key's dotted path and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+STAGES: tuple[str, ...] = (
+    "query",
+    "cutouts",
+    "clean",
+    "impute",
+    "balance",
+    "baselines",
+    "train",
+    "evaluate",
+)
+"""Stage names, in DAG order. dvc.yaml, params.yaml, the CLI, tasks/ and flows/ use these."""
+
+SDSS_CLASSES: tuple[str, ...] = ("GALAXY", "QSO", "STAR")
+PHOTOMETRY_COLUMNS: tuple[str, ...] = ("u", "g", "r", "i", "z", "fiberMag_g", "redshift")
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class ConfigError(ValueError):
+    """A parameter is missing, unknown or out of range; the message names its dotted path."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Paths(Section):
+    """Every file the stages read or write, relative to the project root."""
+
+    catalog: Path = Path("data/raw/catalog.parquet")
+    cutouts_dir: Path = Path("data/raw/cutouts")
+    manifest: Path = Path("data/raw/cutouts.parquet")
+    dataset: Path = Path("data/interim/dataset.parquet")
+    images: Path = Path("data/interim/images.npy")
+    clean_report: Path = Path("reports/clean.json")
+    labels: Path = Path("data/processed/labels.parquet")
+    impute_report: Path = Path("reports/impute.json")
+    train_index: Path = Path("data/processed/train_index.npy")
+    balance_report: Path = Path("reports/balance.json")
+    baselines_report: Path = Path("reports/baselines.json")
+    model: Path = Path("models/model.keras")
+    dvclive: Path = Path("dvclive")
+    train_report: Path = Path("reports/train.json")
+    metrics: Path = Path("reports/metrics.json")
+    plots: Path = Path("reports/plots")
+    predictions: Path = Path("reports/predictions.parquet")
+
+    def under(self, root: Path) -> Paths:
+        """The same layout rooted at ``root`` (absolute paths stay as they are)."""
+        return Paths(**{k: Path(root) / v for k, v in self.model_dump().items()})
+
+
+class Data(Section):
+    """What a sample is: its tabular features, its classes, its image size."""
+
+    features: tuple[str, ...] = ("u", "g", "r", "i", "z", "fiberMag_g")
+    classes: tuple[str, ...] = SDSS_CLASSES
+    image_size: int = Field(64, ge=64, le=2048)
+
+    @model_validator(mode="after")
+    def _check(self) -> Data:
+        unknown = [f for f in self.features if f not in PHOTOMETRY_COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown feature(s) {unknown}; choose from {list(PHOTOMETRY_COLUMNS)}")
+        if not self.features:
+            raise ValueError("at least one feature is needed")
+        if len(set(self.features)) != len(self.features):
+            raise ValueError("features are listed twice")
+        bad = [c for c in self.classes if c not in SDSS_CLASSES]
+        if bad or len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"classes must be two or more distinct names from {list(SDSS_CLASSES)}")
+        return self
+
+
+class SyntheticSource(Section):
+    """The built-in offline survey and the faults it injects (rates are per object)."""
+
+    class_mix: dict[str, Annotated[float, Field(gt=0)]] = {"GALAXY": 0.58, "STAR": 0.22, "QSO": 0.20}
+    missing_cutout_rate: Fraction = 0.03
+    corrupt_cutout_rate: Fraction = 0.02
+    blank_cutout_rate: Fraction = 0.02
+    missing_label_rate: Fraction = 0.10
+    missing_feature_rate: Fraction = 0.01
+    neighbour_rate: Fraction = 0.15
+
+    @model_validator(mode="after")
+    def _check(self) -> SyntheticSource:
+        bad = [c for c in self.class_mix if c not in SDSS_CLASSES]
+        if bad:
+            raise ValueError(f"class_mix has unknown class(es) {bad}")
+        return self
+
+
+class SkyServerSource(Section):
+    """Where SkyServer lives and how patiently to talk to it."""
+
+    base_url: str = "https://skyserver.sdss.org"
+    data_release: int = Field(17, ge=8, le=19)
+    timeout_s: float = Field(120.0, gt=0, le=600)
+    max_rows_per_request: int = Field(50_000, ge=1, le=500_000)
+
+    @model_validator(mode="after")
+    def _check(self) -> SkyServerSource:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+        return self
+
+
+class Source(Section):
+    kind: Literal["synthetic", "skyserver"] = "synthetic"
+    synthetic: SyntheticSource = SyntheticSource()
+    skyserver: SkyServerSource = SkyServerSource()
+
+
+class Query(Section):
+    """Which objects to take: sample size, sky region, magnitude limits (both sources obey them)."""
+
+    n_objects: int = Field(2000, ge=1, le=5_000_000)
+    ra_min: float = Field(0.0, ge=0, le=360)
+    ra_max: float = Field(360.0, ge=0, le=360)
+    dec_min: float = Field(-90.0, ge=-90, le=90)
+    dec_max: float = Field(90.0, ge=-90, le=90)
+    r_min: float = Field(14.0, ge=0, le=40)
+    r_max: float = Field(22.0, ge=0, le=40)
+    random_sample: bool = True
+    sql_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Query:
+        if self.ra_min >= self.ra_max:
+            raise ValueError(f"ra_min ({self.ra_min}) must be below ra_max ({self.ra_max})")
+        if self.dec_min >= self.dec_max:
+            raise ValueError(f"dec_min ({self.dec_min}) must be below dec_max ({self.dec_max})")
+        if self.r_min >= self.r_max:
+            raise ValueError(f"r_min ({self.r_min}) must be below r_max ({self.r_max})")
+        return self
+
+
+class Cutouts(Section):
+    """Image cutouts: pixel scale (arcsec/pixel), service options, fetch etiquette."""
+
+    scale: float = Field(0.396127, ge=0.015, le=60)
+    opt: str = Field("", pattern=r"^[A-Z]*$")
+    concurrency: int = Field(8, ge=1, le=64)
+    retries: int = Field(4, ge=0, le=20)
+    backoff_s: float = Field(1.0, ge=0, le=60)
+    timeout_s: float = Field(30.0, gt=0, le=600)
+
+
+class Clean(Section):
+    test_fraction: float = Field(0.2, gt=0, lt=0.5)
+    val_fraction: float = Field(0.15, gt=0, lt=0.5)
+    min_pixel_std: float = Field(2.0, ge=0, description="images flatter than this are blank")
+
+
+class Impute(Section):
+    enabled: bool = True
+    confidence: float = Field(0.9, gt=0, le=1)
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    max_iter: int = Field(10, ge=1, le=100)
+    n_estimators: int = Field(200, ge=1, le=5000)
+
+
+class Balance(Section):
+    method: Literal["none", "random_over"] = "random_over"
+    sampling_strategy: Literal["not majority", "all", "minority", "auto"] | float = "not majority"
+
+
+class Baselines(Section):
+    models: tuple[Literal["logreg", "tree", "forest", "adaboost", "gboost"], ...] = (
+        "logreg",
+        "tree",
+        "forest",
+        "adaboost",
+        "gboost",
+    )
+    cv_folds: int = Field(3, ge=2, le=20)
+
+
+class Train(Section):
+    model: Literal["fusion", "tabular", "image"] = "fusion"
+    epochs: int = Field(20, ge=1, le=1000)
+    batch_size: int = Field(64, ge=1, le=4096)
+    learning_rate: float = Field(1e-3, gt=0, le=1)
+    patience: int = Field(5, ge=1, le=1000)
+    augment: bool = True
+    conv_filters: tuple[int, ...] = (32, 64, 128)
+    dense_units: tuple[int, ...] = (64, 32)
+    dropout: Fraction = 0.3
+    threads: int = Field(0, ge=0, le=256, description="0 = TensorFlow's default")
+
+
+class Evaluate(Section):
+    batch_size: int = Field(256, ge=1, le=65536)
+
+
+class Schedule(Section):
+    cron: str = "0 3 * * *"
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _check(self) -> Schedule:
+        if len(self.cron.split()) != 5:
+            raise ValueError(f"cron must have 5 fields, got {self.cron!r}")
+        return self
+
+
+class Params(Section):
+    """The whole of ``params.yaml``."""
+
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    paths: Paths = Paths()
+    data: Data = Data()
+    source: Source = Source()
+    query: Query = Query()
+    cutouts: Cutouts = Cutouts()
+    clean: Clean = Clean()
+    impute: Impute = Impute()
+    balance: Balance = Balance()
+    baselines: Baselines = Baselines()
+    train: Train = Train()
+    evaluate: Evaluate = Evaluate()
+    schedule: Schedule = Schedule()
+
+    @model_validator(mode="after")
+    def _check(self) -> Params:
+        if self.clean.test_fraction + self.clean.val_fraction >= 0.8:
+            raise ValueError("clean.test_fraction + clean.val_fraction leaves too little to train on")
+        return self
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``dotted.key=value``; the value is read as YAML (so ``3``, ``true``, ``[u, g]`` work)."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"override {text!r} is not of the form dotted.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from exc
+    return key, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with each ``dotted.key=value`` set (intermediate dicts are created)."""
+    out = _deep_copy(raw)
+    for text in overrides:
+        key, value = parse_override(text)
+        node = out
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"override {text!r}: {'.'.join(parts[: i + 1])} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_copy(raw: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in raw.items()}
+
+
+def _format_errors(exc: ValidationError, origin: str) -> str:
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        reason = err["msg"]
+        if err["type"] == "extra_forbidden":
+            reason = "unknown key (check its spelling and section)"
+        elif err["type"].startswith("value_error"):
+            reason = reason.removeprefix("Value error, ")
+        value = err.get("input")
+        shown = "" if err["type"] == "extra_forbidden" or isinstance(value, dict) else f" (got {value!r})"
+        lines.append(f"  {path}: {reason}{shown}")
+    return f"invalid parameters in {origin}:\n" + "\n".join(lines)
+
+
+def validate_params(raw: dict[str, Any], origin: str = "params") -> Params:
+    """Validate a raw mapping; raise :class:`ConfigError` naming each bad key's dotted path."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        params = Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, origin)) from None
+    _check_finite(params.model_dump(), "")
+    return params
+
+
+def _check_finite(node: Any, path: str) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _check_finite(v, f"{path}.{k}" if path else k)
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"invalid parameters: {path}: must be a finite number (got {node})")
+
+
+def load_params(path: Path | str = "params.yaml", overrides: list[str] | tuple[str, ...] = ()) -> Params:
+    """Read ``params.yaml``, apply ``dotted.key=value`` overrides, and validate the result."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"parameter file {path} not found (pass --params PATH)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return validate_params(apply_overrides(raw, overrides), origin=str(path))
