@@ -192,8 +192,39 @@ class Baselines(Section):
     cv_folds: int = Field(3, ge=2, le=20)
 
 
+IMAGE_ENCODERS: tuple[str, ...] = (
+    "small_cnn",
+    "resnet50",
+    "densenet121",
+    "vgg16",
+    "vgg19",
+    "xception",
+    "efficientnetb0",
+    "efficientnetb1",
+    "efficientnetb2",
+    "mobilenetv3small",
+    "mobilenetv3large",
+)
+
+
 class Train(Section):
+    """Which Keras model to train and how.
+
+    ``weights`` is ``none``, ``imagenet`` (needs the network once) or a path to a
+    local weights file. ``trainable_layers`` counts the backbone's top layers left
+    trainable (-1 = all); it does not apply to ``small_cnn``, which always trains.
+    ``backbone_input_size`` resizes cutouts in the input pipeline (0 = the
+    backbone's own minimum, or the cutout size when that is larger).
+    """
+
     model: Literal["fusion", "tabular", "image"] = "fusion"
+    image_encoder: Literal[IMAGE_ENCODERS] = "small_cnn"  # type: ignore[valid-type]
+    weights: str = "none"
+    trainable_layers: int = Field(-1, ge=-1, le=10_000)
+    backbone_input_size: int = Field(0, ge=0, le=1024)
+    loss: Literal["crossentropy", "focal"] = "crossentropy"
+    focal_gamma: float = Field(2.0, ge=0, le=10)
+    class_weight: Literal["none", "balanced"] = "none"
     epochs: int = Field(20, ge=1, le=1000)
     batch_size: int = Field(64, ge=1, le=4096)
     learning_rate: float = Field(1e-3, gt=0, le=1)
