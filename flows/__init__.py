@@ -1,0 +1,1 @@
+"""Prefect flows and the ``skysort`` command line: thin composition of ``tasks/``."""

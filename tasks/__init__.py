@@ -1,0 +1,1 @@
+"""Prefect tasks: one per stage, each a thin wrapper around :func:`skysort.stages.run_stage`."""

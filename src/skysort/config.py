@@ -76,21 +76,29 @@ class Data(Section):
     def _check(self) -> Data:
         unknown = [f for f in self.features if f not in PHOTOMETRY_COLUMNS]
         if unknown:
-            raise ValueError(f"unknown feature(s) {unknown}; choose from {list(PHOTOMETRY_COLUMNS)}")
+            raise ValueError(
+                f"unknown feature(s) {unknown}; choose from {list(PHOTOMETRY_COLUMNS)}"
+            )
         if not self.features:
             raise ValueError("at least one feature is needed")
         if len(set(self.features)) != len(self.features):
             raise ValueError("features are listed twice")
         bad = [c for c in self.classes if c not in SDSS_CLASSES]
         if bad or len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
-            raise ValueError(f"classes must be two or more distinct names from {list(SDSS_CLASSES)}")
+            raise ValueError(
+                f"classes must be two or more distinct names from {list(SDSS_CLASSES)}"
+            )
         return self
 
 
 class SyntheticSource(Section):
     """The built-in offline survey and the faults it injects (rates are per object)."""
 
-    class_mix: dict[str, Annotated[float, Field(gt=0)]] = {"GALAXY": 0.58, "STAR": 0.22, "QSO": 0.20}
+    class_mix: dict[str, Annotated[float, Field(gt=0)]] = {
+        "GALAXY": 0.58,
+        "STAR": 0.22,
+        "QSO": 0.20,
+    }
     missing_cutout_rate: Fraction = 0.03
     corrupt_cutout_rate: Fraction = 0.02
     blank_cutout_rate: Fraction = 0.02
@@ -271,7 +279,9 @@ class Params(Section):
     @model_validator(mode="after")
     def _check(self) -> Params:
         if self.clean.test_fraction + self.clean.val_fraction >= 0.8:
-            raise ValueError("clean.test_fraction + clean.val_fraction leaves too little to train on")
+            raise ValueError(
+                "clean.test_fraction + clean.val_fraction leaves too little to train on"
+            )
         return self
 
 
@@ -320,7 +330,11 @@ def _format_errors(exc: ValidationError, origin: str) -> str:
         elif err["type"].startswith("value_error"):
             reason = reason.removeprefix("Value error, ")
         value = err.get("input")
-        shown = "" if err["type"] == "extra_forbidden" or isinstance(value, dict) else f" (got {value!r})"
+        shown = (
+            ""
+            if err["type"] == "extra_forbidden" or isinstance(value, dict)
+            else f" (got {value!r})"
+        )
         lines.append(f"  {path}: {reason}{shown}")
     return f"invalid parameters in {origin}:\n" + "\n".join(lines)
 
@@ -345,7 +359,9 @@ def _check_finite(node: Any, path: str) -> None:
         raise ConfigError(f"invalid parameters: {path}: must be a finite number (got {node})")
 
 
-def load_params(path: Path | str = "params.yaml", overrides: list[str] | tuple[str, ...] = ()) -> Params:
+def load_params(
+    path: Path | str = "params.yaml", overrides: list[str] | tuple[str, ...] = ()
+) -> Params:
     """Read ``params.yaml``, apply ``dotted.key=value`` overrides, and validate the result."""
     path = Path(path)
     if not path.is_file():

@@ -1,0 +1,23 @@
+"""Class labels as integer codes, shared by the stages that fit or score models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def encode(labels: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
+    """Class names to codes 0..n-1 in ``classes`` order; unknown or foreign names become -1."""
+    lookup = {c: i for i, c in enumerate(classes)}
+    return np.array(
+        [lookup.get(v, -1) if isinstance(v, str) else -1 for v in labels], dtype=np.int64
+    )
+
+
+def decode(codes: np.ndarray, classes: tuple[str, ...]) -> list[str | None]:
+    return [classes[c] if c >= 0 else None for c in np.asarray(codes).tolist()]
+
+
+def feature_matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+    """The tabular features as a float32 matrix, in the configured order."""
+    return df[list(features)].to_numpy(dtype=np.float32)

@@ -1,0 +1,108 @@
+"""Evaluation pictures as PNGs (matplotlib, Agg backend: no screen needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import auc, precision_recall_curve, roc_curve  # noqa: E402
+
+from skysort import io  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    with io.atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def confusion_png(matrix: list[list[int]], classes: tuple[str, ...], path: Path) -> None:
+    m = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("observed")
+    for (i, j), v in np.ndenumerate(m):
+        ax.text(
+            j, i, str(v), ha="center", va="center", color="white" if v > m.max() / 2 else "black"
+        )
+    ax.set_title("Confusion matrix (test)")
+    _save(fig, path)
+
+
+def curves_png(
+    y: np.ndarray, proba: np.ndarray, classes: tuple[str, ...], path: Path, kind: str
+) -> None:
+    """One-vs-rest ROC (``kind="roc"``) or precision-recall (``kind="pr"``) curves per class."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for k, name in enumerate(classes):
+        truth = y == k
+        if truth.all() or not truth.any():
+            continue
+        if kind == "roc":
+            fpr, tpr, _ = roc_curve(truth, proba[:, k])
+            ax.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+        else:
+            prec, rec, _ = precision_recall_curve(truth, proba[:, k])
+            ax.plot(rec, prec, label=f"{name} (AUC {auc(rec, prec):.3f})")
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+    else:
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+    ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=8)
+    ax.set_title(f"{kind.upper()} curves (test, one vs rest)")
+    _save(fig, path)
+
+
+def history_png(history: dict[str, list[float]], path: Path) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
+    for ax, key in zip(axes, ("loss", "accuracy")):
+        if key in history:
+            ax.plot(range(1, len(history[key]) + 1), history[key], label="train")
+        if f"val_{key}" in history:
+            ax.plot(range(1, len(history[f"val_{key}"]) + 1), history[f"val_{key}"], label="val")
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+        ax.legend()
+    _save(fig, path)
+
+
+def gallery_png(
+    images: np.ndarray, true: list[str], pred: list[str], path: Path, per_class: int = 6
+) -> None:
+    """A grid of test cutouts per observed class; misclassified ones framed in red."""
+    classes = sorted(set(true))
+    fig, axes = plt.subplots(
+        len(classes), per_class, figsize=(per_class * 1.3, len(classes) * 1.45), squeeze=False
+    )
+    for r, cls in enumerate(classes):
+        idx = [i for i, t in enumerate(true) if t == cls]
+        wrong = [i for i in idx if pred[i] != cls]
+        right = [i for i in idx if pred[i] == cls]
+        chosen = (wrong[: per_class // 2] + right)[:per_class]
+        for c in range(per_class):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(chosen):
+                i = chosen[c]
+                ax.imshow(images[i])
+                ok = pred[i] == cls
+                for spine in ax.spines.values():
+                    spine.set_edgecolor("tab:green" if ok else "red")
+                    spine.set_linewidth(1 if ok else 3)
+                ax.set_title(f"→{pred[i]}", fontsize=7, color="black" if ok else "red")
+            else:
+                ax.axis("off")
+        axes[r, 0].set_ylabel(cls, fontsize=9)
+    fig.suptitle("Test cutouts by observed class (red: misclassified)", fontsize=9)
+    _save(fig, path)

@@ -1,0 +1,164 @@
+"""Stage ``clean``: drop unusable rows, fix the train/val/test split, pack images into one array.
+
+Every file is re-checked here whatever the manifest says: a cutout may have been
+damaged after it was fetched, and the synthetic survey injects such damage on purpose.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.lib.format import open_memmap
+
+from skysort import io
+from skysort.config import Clean, Data
+from skysort.images import BadImage, cutout_path, read_cutout
+from skysort.schema import check_catalog, check_manifest
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+
+
+class NoUsableRowsError(ValueError):
+    """Cleaning left nothing to train on."""
+
+
+def clean(
+    catalog_path: Path,
+    manifest_path: Path,
+    cutouts_dir: Path,
+    out_dataset: Path,
+    out_images: Path,
+    out_report: Path,
+    *,
+    data: Data,
+    clean: Clean,
+    seed: int,
+) -> dict[str, Any]:
+    """Write the kept rows (with ``split`` and ``row``), their packed images and a drop report."""
+    catalog = pd.read_parquet(catalog_path)
+    check_catalog(catalog, str(catalog_path))
+    manifest = pd.read_parquet(manifest_path)
+    check_manifest(manifest, str(manifest_path))
+
+    reasons = _feature_reasons(catalog, data.features)
+    reasons = reasons.combine_first(_manifest_reasons(catalog, manifest))
+    candidates = catalog.index[reasons.isna()]
+    images, image_reasons = _load_images(
+        candidates, catalog.loc[candidates, "objid"], Path(cutouts_dir), data.image_size, clean
+    )
+    reasons = reasons.combine_first(pd.Series(image_reasons, index=candidates, dtype="object"))
+
+    keep = reasons.isna().to_numpy()
+    kept = catalog.loc[keep].copy()
+    if kept.empty:
+        raise NoUsableRowsError(
+            f"no usable rows remain out of {len(catalog)} "
+            f"(dropped: {reasons.value_counts().to_dict()})"
+        )
+    kept["split"] = assign_splits(kept["class"], clean.test_fraction, clean.val_fraction, seed)
+    _write_images(out_images, [images[i] for i in kept.index], data.image_size)
+    kept = kept.reset_index(drop=True)
+    kept["row"] = np.arange(len(kept), dtype=np.int64)
+    io.write_parquet(out_dataset, kept)
+
+    dropped = catalog.loc[reasons.notna(), ["objid"]].assign(reason=reasons[reasons.notna()])
+    report = {
+        "input_rows": len(catalog),
+        "kept_rows": len(kept),
+        "dropped_rows": len(dropped),
+        "dropped_by_reason": {str(k): int(v) for k, v in dropped["reason"].value_counts().items()},
+        "split_counts": {s: int((kept["split"] == s).sum()) for s in SPLITS},
+        "class_counts_by_split": {
+            s: {
+                str(k): int(v)
+                for k, v in kept.loc[kept["split"] == s, "class"]
+                .fillna("unknown")
+                .value_counts()
+                .items()
+            }
+            for s in SPLITS
+        },
+        "dropped": [
+            {"objid": int(o), "reason": str(r)} for o, r in zip(dropped["objid"], dropped["reason"])
+        ],
+    }
+    io.write_json(out_report, report)
+    log.info(
+        "clean: kept %d of %d rows; dropped %s",
+        len(kept),
+        len(catalog),
+        report["dropped_by_reason"],
+    )
+    return report
+
+
+def _feature_reasons(catalog: pd.DataFrame, features: tuple[str, ...]) -> pd.Series:
+    missing = catalog[list(features)].isna().any(axis=1)
+    out = pd.Series(np.nan, index=catalog.index, dtype="object")
+    out[missing] = "missing_features"
+    return out
+
+
+def _manifest_reasons(catalog: pd.DataFrame, manifest: pd.DataFrame) -> pd.Series:
+    status = catalog["objid"].map(manifest.set_index("objid")["status"])
+    out = pd.Series(np.nan, index=catalog.index, dtype="object")
+    out[status.isna().to_numpy()] = "not_in_manifest"
+    out[(status == "missing").fillna(False).to_numpy()] = "missing_image"
+    out[(status == "error").fillna(False).to_numpy()] = "fetch_error"
+    return out
+
+
+def _load_images(
+    index: pd.Index, objids: pd.Series, cutouts_dir: Path, size: int, clean: Clean
+) -> tuple[dict[Any, np.ndarray], list[str | None]]:
+    """Decode and validate each candidate's cutout (threads: PIL releases the GIL).
+
+    Returns the decoded images by index label, and per candidate a drop reason or None.
+    """
+
+    def one(objid: int) -> np.ndarray | str:
+        try:
+            return read_cutout(cutout_path(cutouts_dir, objid), size, clean.min_pixel_std)
+        except BadImage as exc:
+            return exc.reason
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(one, objids.tolist()))
+    images = {i: r for i, r in zip(index, results) if isinstance(r, np.ndarray)}
+    reasons = [r if isinstance(r, str) else None for r in results]
+    return images, reasons
+
+
+def _write_images(path: Path, images: list[np.ndarray], size: int) -> None:
+    """Pack images into one uint8 N×H×W×3 ``.npy`` (memory-mappable), written atomically."""
+    with io.atomic_path(path, suffix=".npy") as tmp:
+        array = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(images), size, size, 3))
+        for i, img in enumerate(images):
+            array[i] = img
+        array.flush()
+        del array
+
+
+def assign_splits(
+    labels: pd.Series, test_fraction: float, val_fraction: float, seed: int
+) -> np.ndarray:
+    """Stratified, seeded split. Rows of unknown class go to train: they never score a model."""
+    rng = np.random.default_rng(seed)
+    split = np.full(len(labels), "train", dtype=object)
+    values = labels.astype("object").to_numpy()
+    known = pd.notna(values)
+    for cls in sorted({v for v in values[known]}):
+        idx = np.flatnonzero(known & (values == cls))
+        idx = idx[rng.permutation(len(idx))]
+        n_test = int(round(len(idx) * test_fraction))
+        n_val = int(round(len(idx) * val_fraction))
+        split[idx[:n_test]] = "test"
+        split[idx[n_test : n_test + n_val]] = "val"
+    return split

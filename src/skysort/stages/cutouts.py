@@ -1,0 +1,64 @@
+"""Stage ``cutouts``: one JPEG per catalog object plus a manifest of what happened to each."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from skysort import io
+from skysort.config import Cutouts, Data, Source
+from skysort.schema import MANIFEST_COLUMNS, check_catalog, check_manifest, conform
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def cutouts(
+    catalog_path: Path,
+    cutouts_dir: Path,
+    out_manifest: Path,
+    *,
+    source: Source,
+    data: Data,
+    cutouts: Cutouts,
+    seed: int,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Render (synthetic) or fetch (SkyServer) every cutout; write the manifest atomically.
+
+    Files already on disk and valid are kept, so a killed run resumes where it stopped.
+    """
+    catalog = pd.read_parquet(catalog_path)
+    check_catalog(catalog, str(catalog_path))
+    cutouts_dir = Path(cutouts_dir)
+    cutouts_dir.mkdir(parents=True, exist_ok=True)
+    if source.kind == "synthetic":
+        from skysort.synthetic import write_synthetic_cutouts
+
+        manifest = write_synthetic_cutouts(
+            catalog, cutouts_dir, data, cutouts, source.synthetic, seed, progress=progress
+        )
+    else:
+        from skysort.fetch import fetch_cutouts
+
+        manifest = fetch_cutouts(
+            catalog, cutouts_dir, data, cutouts, source.skyserver, progress=progress
+        )
+    manifest = conform(manifest, MANIFEST_COLUMNS)
+    check_manifest(manifest, "cutout manifest")
+    io.write_parquet(out_manifest, manifest)
+    status = manifest["status"].value_counts()
+    report = {
+        "objects": len(manifest),
+        "status_counts": {str(k): int(v) for k, v in status.items()},
+        "bytes": int(manifest["bytes"].sum()),
+    }
+    errors = manifest.loc[manifest["status"] != "ok", "error"].fillna("").value_counts().head(10)
+    report["top_errors"] = {str(k): int(v) for k, v in errors.items()}
+    log.info("cutouts: %s in %s", report["status_counts"], cutouts_dir)
+    return report

@@ -1,0 +1,127 @@
+"""Stage ``evaluate``: score the trained model on the test split's observed labels only."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from skysort import io
+from skysort.config import Data, Evaluate, Train
+from skysort.labels import encode, feature_matrix
+from skysort.metrics import classification_scores
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(
+    dataset_path: Path,
+    images_path: Path,
+    labels_path: Path,
+    model_path: Path,
+    train_report_path: Path,
+    out_metrics: Path,
+    out_plots: Path,
+    out_predictions: Path,
+    *,
+    data: Data,
+    train: Train,
+    evaluate: Evaluate,
+) -> dict[str, Any]:
+    """Write metrics.json, predictions.parquet and the plots (PNG + CSV for ``dvc plots``)."""
+    import keras
+
+    import skysort.losses  # noqa: F401  (registers custom losses for loading)
+    from skysort import plots
+    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
+
+    dataset = pd.read_parquet(dataset_path)
+    labels = pd.read_parquet(labels_path)
+    images = np.load(images_path, mmap_mode="r")
+    test = np.flatnonzero(
+        (labels["split"] == "test").to_numpy() & (labels["label_source"] == "observed").to_numpy()
+    )
+    if len(test) == 0:
+        raise ValueError(f"{labels_path}: the test split has no observed labels to score on")
+    y = encode(labels["label"], data.classes)
+    model = keras.models.load_model(model_path)
+    ds = make_dataset(
+        images,
+        feature_matrix(dataset, data.features),
+        test,
+        INPUTS_BY_MODEL[train.model],
+        evaluate.batch_size,
+    )
+    proba = model.predict(ds, verbose=0)
+    pred = proba.argmax(axis=1)
+    scores = classification_scores(y[test], pred, data.classes, proba)
+    metrics = {"model": train.model, "image_encoder": train.image_encoder, **scores}
+    io.write_json(out_metrics, metrics)
+
+    predictions = pd.DataFrame(
+        {
+            "objid": dataset["objid"].to_numpy()[test],
+            "observed": pd.array([data.classes[k] for k in y[test]], dtype="string"),
+            "predicted": pd.array([data.classes[k] for k in pred], dtype="string"),
+            **{f"p_{c}": proba[:, k] for k, c in enumerate(data.classes)},
+        }
+    )
+    io.write_parquet(out_predictions, predictions)
+    _write_plots(
+        Path(out_plots), predictions, y[test], proba, images, test, data, train_report_path, plots
+    )
+    log.info(
+        "evaluate: test accuracy %.4f macro-F1 %.4f on %d objects",
+        scores["accuracy"],
+        scores["f1_macro"],
+        len(test),
+    )
+    return metrics
+
+
+def _write_plots(
+    out: Path,
+    predictions: pd.DataFrame,
+    y: np.ndarray,
+    proba: np.ndarray,
+    images: np.ndarray,
+    test: np.ndarray,
+    data: Data,
+    train_report_path: Path,
+    plots: Any,
+) -> None:
+    # Rebuild the folder in a temp sibling, then swap it in, so a failure keeps the old plots.
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    predictions[["observed", "predicted"]].to_csv(tmp / "confusion.csv", index=False)
+    rows = []
+    for k, c in enumerate(data.classes):
+        if 0 < (y == k).sum() < len(y):
+            from sklearn.metrics import roc_curve
+
+            fpr, tpr, _ = roc_curve(y == k, proba[:, k])
+            rows += [{"class": c, "fpr": a, "tpr": b} for a, b in zip(fpr, tpr)]
+    pd.DataFrame(rows).to_csv(tmp / "roc.csv", index=False)
+    plots.confusion_png(
+        classification_scores(y, proba.argmax(1), data.classes)["confusion_matrix"],
+        data.classes,
+        tmp / "confusion.png",
+    )
+    plots.curves_png(y, proba, data.classes, tmp / "roc.png", "roc")
+    plots.curves_png(y, proba, data.classes, tmp / "pr.png", "pr")
+    if Path(train_report_path).exists():
+        plots.history_png(io.read_json(train_report_path)["history"], tmp / "training.png")
+    plots.gallery_png(
+        np.asarray(images[np.sort(test)])[np.argsort(np.argsort(test))],
+        list(predictions["observed"]),
+        list(predictions["predicted"]),
+        tmp / "gallery.png",
+    )
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)

@@ -1,0 +1,83 @@
+"""``tf.data`` input pipelines over the packed, memory-mapped image array."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+INPUTS_BY_MODEL: dict[str, tuple[str, ...]] = {
+    "fusion": ("image", "features"),
+    "image": ("image",),
+    "tabular": ("features",),
+}
+"""The input names each model kind reads; they equal the dataset's keys."""
+
+
+def make_dataset(
+    images: np.ndarray,
+    features: np.ndarray,
+    rows: np.ndarray,
+    inputs: tuple[str, ...],
+    batch_size: int,
+    *,
+    y: np.ndarray | None = None,
+    shuffle: bool = False,
+    augment: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Batches of ``{"image", "features"}`` (only the keys in ``inputs``) gathered from ``rows``.
+
+    Only one batch of images is read from the memory map at a time. Each epoch
+    reshuffles with a seed derived from ``seed``, so runs are repeatable.
+    Augmentation draws one of the 8 flips / 90° rotations per image: the sky has no "up".
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    size = images.shape[1]
+    epoch = [0]
+
+    def batches():
+        order = rows
+        if shuffle:
+            order = rows[np.random.default_rng(seed + epoch[0]).permutation(len(rows))]
+            epoch[0] += 1
+        for start in range(0, len(order), batch_size):
+            b = order[start : start + batch_size]
+            x = {}
+            if "image" in inputs:
+                # Read in ascending row order (sequential on disk), then restore batch order.
+                sorter = np.argsort(b, kind="stable")
+                block = np.asarray(images[b[sorter]])
+                x["image"] = block[np.argsort(sorter, kind="stable")]
+            if "features" in inputs:
+                x["features"] = features[b]
+            yield (x, y[b]) if y is not None else x
+
+    x_sig = {}
+    if "image" in inputs:
+        x_sig["image"] = tf.TensorSpec((None, size, size, 3), tf.uint8)
+    if "features" in inputs:
+        x_sig["features"] = tf.TensorSpec((None, features.shape[1]), tf.float32)
+    sig = (x_sig, tf.TensorSpec((None,), tf.int64)) if y is not None else x_sig
+    ds = tf.data.Dataset.from_generator(batches, output_signature=sig)
+
+    def prepare(x, *rest):
+        if "image" in x:
+            img = tf.cast(x["image"], tf.float32)
+            if augment:
+                img = dihedral(img, seed)
+            x = {**x, "image": img}
+        return (x, *rest) if rest else x
+
+    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def dihedral(img: tf.Tensor, seed: int) -> tf.Tensor:
+    """Apply a random one of the 8 symmetries of the square to each image of a batch."""
+    n = tf.shape(img)[0]
+    draw = tf.random.uniform((n, 3), seed=seed)
+    flip_lr = draw[:, 0] < 0.5
+    flip_ud = draw[:, 1] < 0.5
+    transpose = draw[:, 2] < 0.5
+    img = tf.where(flip_lr[:, None, None, None], tf.reverse(img, axis=[2]), img)
+    img = tf.where(flip_ud[:, None, None, None], tf.reverse(img, axis=[1]), img)
+    return tf.where(transpose[:, None, None, None], tf.transpose(img, [0, 2, 1, 3]), img)
