@@ -278,7 +278,7 @@ class Params(Section):
 
     @model_validator(mode="after")
     def _check(self) -> Params:
-        if self.clean.test_fraction + self.clean.val_fraction >= 0.8:
+        if self.clean.test_fraction + self.clean.val_fraction > 0.6:
             raise ValueError(
                 "clean.test_fraction + clean.val_fraction leaves too little to train on"
             )

@@ -21,3 +21,19 @@ def decode(codes: np.ndarray, classes: tuple[str, ...]) -> list[str | None]:
 def feature_matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
     """The tabular features as a float32 matrix, in the configured order."""
     return df[list(features)].to_numpy(dtype=np.float32)
+
+
+BANDS = ("u", "g", "r", "i", "z")
+
+
+def tabular_matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+    """The features plus the colours (u-g, g-r, ...) of adjacent bands among them.
+
+    Colours carry the class information; magnitudes mostly carry distance. Trees
+    cannot form differences themselves, so classical models get them precomputed.
+    """
+    base = feature_matrix(df, features)
+    bands = [b for b in BANDS if b in features]
+    colours = [df[a].to_numpy(np.float32) - df[b].to_numpy(np.float32)
+               for a, b in zip(bands, bands[1:], strict=False)]
+    return np.column_stack([base, *colours]) if colours else base

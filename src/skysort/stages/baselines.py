@@ -26,7 +26,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from skysort import io
 from skysort.config import Baselines, Data
-from skysort.labels import encode, feature_matrix
+from skysort.labels import encode, tabular_matrix
 from skysort.metrics import classification_scores
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def baselines(
     """Fit each baseline on train rows (observed + imputed labels), score on observed test rows."""
     dataset = pd.read_parquet(dataset_path)
     labels = pd.read_parquet(labels_path)
-    X = feature_matrix(dataset, data.features)
+    X = tabular_matrix(dataset, data.features)
     y = encode(labels["label"], data.classes)
     train = ((labels["split"] == "train").to_numpy()) & (y >= 0)
     test = (labels["split"] == "test").to_numpy() & (

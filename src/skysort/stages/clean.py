@@ -152,10 +152,9 @@ def assign_splits(
     """Stratified, seeded split. Rows of unknown class go to train: they never score a model."""
     rng = np.random.default_rng(seed)
     split = np.full(len(labels), "train", dtype=object)
-    values = labels.astype("object").to_numpy()
-    known = pd.notna(values)
-    for cls in sorted({v for v in values[known]}):
-        idx = np.flatnonzero(known & (values == cls))
+    values = labels.astype("object").fillna("").to_numpy()
+    for cls in sorted(set(values) - {""}):
+        idx = np.flatnonzero(values == cls)
         idx = idx[rng.permutation(len(idx))]
         n_test = int(round(len(idx) * test_fraction))
         n_val = int(round(len(idx) * val_fraction))

@@ -17,7 +17,7 @@ from sklearn.semi_supervised import SelfTrainingClassifier
 
 from skysort import io
 from skysort.config import Data, Impute
-from skysort.labels import decode, encode, feature_matrix
+from skysort.labels import decode, encode, tabular_matrix
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def impute(
     """Write ``labels.parquet`` (label, label_source, confidence per dataset row) and a report."""
     dataset = pd.read_parquet(dataset_path)
     y = encode(dataset["class"], data.classes)
-    X = feature_matrix(dataset, data.features)
+    X = tabular_matrix(dataset, data.features)
     is_train = (dataset["split"] == "train").to_numpy()
     observed = y >= 0
     missing_train = is_train & ~observed

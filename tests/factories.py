@@ -1,0 +1,75 @@
+"""Tiny hand-made inputs for unit tests: a catalog, its cutouts and a manifest.
+
+Independent of the synthetic survey, so each stage's tests fail only for that stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skysort.images import cutout_path, encode_jpeg
+from skysort.schema import CATALOG_COLUMNS, MANIFEST_COLUMNS, conform
+
+CLASS_COLOURS = {"GALAXY": (1.6, 1.4), "QSO": (0.3, 0.2), "STAR": (1.2, 0.5)}  # u-g, g-r
+
+
+def make_catalog(n: int = 60, seed: int = 0, missing_labels: int = 0) -> pd.DataFrame:
+    """``n`` objects with class-dependent colours; the first ``missing_labels`` have no class."""
+    rng = np.random.default_rng(seed)
+    classes = np.array(["GALAXY", "QSO", "STAR"])[np.arange(n) % 3]
+    ug = np.array([CLASS_COLOURS[c][0] for c in classes]) + rng.normal(0, 0.15, n)
+    gr = np.array([CLASS_COLOURS[c][1] for c in classes]) + rng.normal(0, 0.15, n)
+    r = rng.uniform(16, 20, n)
+    g = r + gr
+    u = g + ug
+    labels = pd.array(classes, dtype="string")
+    labels[:missing_labels] = pd.NA
+    df = pd.DataFrame({
+        "objid": np.int64(1237648704577142822) + np.arange(n, dtype=np.int64) * 7,
+        "ra": rng.uniform(0, 360, n),
+        "dec": rng.uniform(-10, 10, n),
+        "u": u, "g": g, "r": r, "i": r - 0.3, "z": r - 0.5,
+        "fiberMag_g": g + 0.4,
+        "redshift": np.where(classes == "STAR", 0.0, 0.5),
+        "zWarning": np.zeros(n, dtype=np.int64),
+        "class": labels,
+        "provenance": "test",
+    })
+    return conform(df, CATALOG_COLUMNS)
+
+
+def make_image(objid: int, size: int = 16) -> np.ndarray:
+    rng = np.random.default_rng(int(objid) % 2**32)
+    yy, xx = np.mgrid[:size, :size] - size / 2
+    blob = 200 * np.exp(-(xx**2 + yy**2) / 8.0)
+    img = blob[..., None] + rng.normal(20, 5, (size, size, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_cutouts(catalog: pd.DataFrame, cutouts_dir: Path, size: int = 16,
+                  missing: tuple[int, ...] = (), corrupt: tuple[int, ...] = (),
+                  blank: tuple[int, ...] = (), html: tuple[int, ...] = ()) -> pd.DataFrame:
+    """Write one JPEG per row (faults at the given row positions); return the manifest."""
+    cutouts_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for pos, objid in enumerate(catalog["objid"]):
+        path = cutout_path(cutouts_dir, objid)
+        if pos in missing:
+            rows.append((objid, "missing", 0, "", 1, "HTTP 404"))
+            continue
+        if pos in blank:
+            data = encode_jpeg(np.full((size, size, 3), 7, dtype=np.uint8))
+        elif pos in html:
+            data = b"<html><body>Server Error</body></html>"
+        else:
+            data = encode_jpeg(make_image(objid, size))
+        if pos in corrupt:
+            data = data[: len(data) // 2]
+        path.write_bytes(data)
+        rows.append((objid, "ok", len(data), hashlib.sha256(data).hexdigest(), 1, ""))
+    manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    return conform(manifest, MANIFEST_COLUMNS)

@@ -1,0 +1,82 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from skysort.config import Clean, Data
+from skysort.io import read_json, write_parquet
+from skysort.stages.clean import NoUsableRowsError, assign_splits, clean
+from tests.factories import make_catalog, write_cutouts
+
+DATA = Data(image_size=64)
+
+
+def _run(tmp_path, catalog, manifest, **clean_kw):
+    write_parquet(tmp_path / "catalog.parquet", catalog)
+    write_parquet(tmp_path / "manifest.parquet", manifest)
+    return clean(
+        tmp_path / "catalog.parquet", tmp_path / "manifest.parquet", tmp_path / "cutouts",
+        tmp_path / "out" / "dataset.parquet", tmp_path / "out" / "images.npy",
+        tmp_path / "out" / "clean.json", data=DATA, clean=Clean(**clean_kw), seed=1,
+    )
+
+
+def test_every_fault_is_dropped_with_its_reason(tmp_path):
+    catalog = make_catalog(30)
+    catalog.loc[5, "g"] = np.nan
+    manifest = write_cutouts(catalog, tmp_path / "cutouts", size=64, missing=(1,), corrupt=(2,),
+                             blank=(3,), html=(4,))
+    (tmp_path / "cutouts" / f"{catalog.objid[6]}.jpg").unlink()  # vanished after the fetch
+    manifest.loc[7, ["status", "error"]] = ["error", "HTTP 500 after 4 attempts"]
+
+    report = _run(tmp_path, catalog, manifest)
+
+    assert report["dropped_by_reason"] == {
+        "missing_image": 2, "unreadable_image": 1, "blank_image": 1, "not_jpeg": 1,
+        "missing_features": 1, "fetch_error": 1,
+    }
+    dropped = {d["objid"]: d["reason"] for d in read_json(tmp_path / "out" / "clean.json")["dropped"]}
+    assert dropped[int(catalog.objid[5])] == "missing_features"
+    assert dropped[int(catalog.objid[2])] == "unreadable_image"
+    dataset = pd.read_parquet(tmp_path / "out" / "dataset.parquet")
+    assert len(dataset) == 30 - 7 == report["kept_rows"]
+    assert not set(dropped) & set(dataset["objid"].tolist())
+
+
+def test_images_are_row_aligned_and_memory_mappable(tmp_path):
+    catalog = make_catalog(12)
+    manifest = write_cutouts(catalog, tmp_path / "cutouts", size=64, missing=(0,))
+    _run(tmp_path, catalog, manifest)
+    dataset = pd.read_parquet(tmp_path / "out" / "dataset.parquet")
+    images = np.load(tmp_path / "out" / "images.npy", mmap_mode="r")
+    assert isinstance(images, np.memmap)
+    assert images.shape == (11, 64, 64, 3) and images.dtype == np.uint8
+    assert dataset["row"].tolist() == list(range(11))
+    from skysort.images import read_cutout
+
+    for row in (0, 5, 10):
+        objid = dataset.loc[row, "objid"]
+        expected = read_cutout(tmp_path / "cutouts" / f"{objid}.jpg", 64)
+        np.testing.assert_array_equal(images[row], expected)
+    assert dataset["objid"].dtype == np.int64
+    assert dataset["objid"].iloc[0] == catalog["objid"].iloc[1]  # exact 64-bit id
+
+
+def test_split_is_stratified_seeded_and_keeps_unknown_labels_in_train():
+    labels = pd.Series(["A"] * 50 + ["B"] * 20 + [None] * 10, dtype="string")
+    split = assign_splits(labels, 0.2, 0.1, seed=3)
+    again = assign_splits(labels, 0.2, 0.1, seed=3)
+    other = assign_splits(labels, 0.2, 0.1, seed=4)
+    assert (split == again).all() and not (split == other).all()
+    assert ((split == "test") & (labels == "A").to_numpy()).sum() == 10
+    assert ((split == "test") & (labels == "B").to_numpy()).sum() == 4
+    assert ((split == "val") & (labels == "B").to_numpy()).sum() == 2
+    assert (split[70:] == "train").all()
+
+
+def test_no_usable_rows_is_a_clear_error_and_writes_nothing(tmp_path):
+    catalog = make_catalog(4)
+    manifest = write_cutouts(catalog, tmp_path / "cutouts", size=64, missing=(0, 1, 2, 3))
+    with pytest.raises(NoUsableRowsError, match="no usable rows remain out of 4"):
+        _run(tmp_path, catalog, manifest)
+    assert not (tmp_path / "out" / "dataset.parquet").exists()
+    assert not (tmp_path / "out" / "images.npy").exists()

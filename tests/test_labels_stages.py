@@ -1,0 +1,100 @@
+"""impute, balance and baselines on a tiny hand-made dataset."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skysort.config import Balance, Baselines, Data, Impute
+from skysort.io import read_json, write_parquet
+from skysort.stages.balance import balance
+from skysort.stages.baselines import baselines
+from skysort.stages.clean import assign_splits
+from skysort.stages.impute import impute
+from tests.factories import make_catalog
+
+DATA = Data()
+
+
+@pytest.fixture
+def dataset_path(tmp_path):
+    df = make_catalog(150, missing_labels=15)
+    df["split"] = assign_splits(df["class"], 0.2, 0.2, seed=0)
+    df["row"] = np.arange(len(df), dtype=np.int64)
+    path = tmp_path / "dataset.parquet"
+    write_parquet(path, df)
+    return path
+
+
+def _impute(tmp_path, dataset_path, **kw):
+    return impute(dataset_path, tmp_path / "labels.parquet", tmp_path / "impute.json", data=DATA,
+                  impute=Impute(n_estimators=30, **kw), seed=0)
+
+
+def test_impute_fills_train_labels_and_records_provenance(tmp_path, dataset_path):
+    report = _impute(tmp_path, dataset_path, confidence=0.6)
+    labels = pd.read_parquet(tmp_path / "labels.parquet")
+    dataset = pd.read_parquet(dataset_path)
+    observed = labels["label_source"] == "observed"
+    # Observed labels pass through untouched; imputed ones exist only where the class was missing.
+    assert (labels.loc[observed, "label"] == dataset.loc[observed, "class"]).all()
+    imputed = labels["label_source"] == "imputed"
+    assert imputed.sum() == report["imputed"] > 0
+    assert dataset.loc[imputed, "class"].isna().all()
+    assert (labels.loc[imputed, "confidence"] >= 0.6).all()
+    assert set(labels.loc[imputed, "split"]) == {"train"}
+    # The colours separate these classes well: the masked hold-out must say so.
+    assert report["holdout"]["accuracy"] > 0.8
+    # The rows that were imputed are the ones whose true (hidden) class the factory knows.
+    truth = make_catalog(150)["class"]
+    assert (labels.loc[imputed, "label"] == truth[imputed]).mean() > 0.8
+
+
+def test_impute_disabled_leaves_unknown(tmp_path, dataset_path):
+    report = _impute(tmp_path, dataset_path, enabled=False)
+    labels = pd.read_parquet(tmp_path / "labels.parquet")
+    assert report["imputed"] == 0
+    assert (labels["label_source"] == "unknown").sum() == 15
+    assert labels.loc[labels["label_source"] == "unknown", "label"].isna().all()
+
+
+def test_balance_oversamples_by_row_index(tmp_path):
+    labels = pd.DataFrame({
+        "row": np.arange(40, dtype=np.int64),
+        "split": ["train"] * 34 + ["test"] * 6,
+        "label": pd.array(["GALAXY"] * 20 + ["STAR"] * 10 + ["QSO"] * 3 + [None] + ["STAR"] * 6,
+                          dtype="string"),
+    })
+    write_parquet(tmp_path / "labels.parquet", labels)
+    report = balance(tmp_path / "labels.parquet", tmp_path / "index.npy", tmp_path / "b.json",
+                     data=DATA, balance=Balance(), seed=0)
+    index = np.load(tmp_path / "index.npy")
+    assert report["before"] == {"GALAXY": 20, "STAR": 10, "QSO": 3}
+    assert report["after"] == {"GALAXY": 20, "STAR": 20, "QSO": 20}
+    assert len(index) == 60
+    assert set(index.tolist()) == set(range(33))  # train rows with labels only, no test row
+    assert np.bincount(index, minlength=40)[30:33].sum() == 20  # QSO rows repeated
+
+
+def test_balance_none_keeps_rows_once(tmp_path):
+    labels = pd.DataFrame({"row": np.arange(5, dtype=np.int64), "split": ["train"] * 5,
+                           "label": pd.array(["A", "A", "A", "B", None], dtype="string")})
+    write_parquet(tmp_path / "labels.parquet", labels)
+    balance(tmp_path / "labels.parquet", tmp_path / "index.npy", tmp_path / "b.json", data=DATA,
+            balance=Balance(method="none"), seed=0)
+    assert sorted(np.load(tmp_path / "index.npy").tolist()) == [0, 1, 2, 3]
+
+
+def test_baselines_score_every_model_on_observed_test_rows(tmp_path, dataset_path):
+    _impute(tmp_path, dataset_path)
+    report = baselines(dataset_path, tmp_path / "labels.parquet", tmp_path / "baselines.json",
+                       data=DATA, baselines=Baselines(cv_folds=2), seed=0)
+    assert set(report["models"]) == {"logreg", "tree", "forest", "adaboost", "gboost"}
+    labels = pd.read_parquet(tmp_path / "labels.parquet")
+    n_test = ((labels["split"] == "test") & (labels["label_source"] == "observed")).sum()
+    assert report["test_rows"] == n_test
+    for name, m in report["models"].items():
+        assert m["n"] == n_test
+        assert 0.7 < m["accuracy"] <= 1.0, name
+        assert set(m["per_class"]) == {"GALAXY", "QSO", "STAR"}
+        assert m["cv_f1_macro_mean"] is not None
+    assert read_json(tmp_path / "baselines.json")["models"]["logreg"]["fit_seconds"] >= 0
