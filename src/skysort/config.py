@@ -121,6 +121,7 @@ class SkyServerSource(Section):
     data_release: int = Field(17, ge=8, le=19)
     timeout_s: float = Field(120.0, gt=0, le=600)
     max_rows_per_request: int = Field(50_000, ge=1, le=500_000)
+    min_query_interval_s: float = Field(1.0, ge=0, le=600, description="60 SQL queries/min limit")
 
     @model_validator(mode="after")
     def _check(self) -> SkyServerSource:
@@ -168,6 +169,7 @@ class Cutouts(Section):
     retries: int = Field(4, ge=0, le=20)
     backoff_s: float = Field(1.0, ge=0, le=60)
     timeout_s: float = Field(30.0, gt=0, le=600)
+    max_retry_after_s: float = Field(120.0, ge=0, le=3600)
 
 
 class Clean(Section):

@@ -47,7 +47,13 @@ def cutouts(
         from skysort.fetch import fetch_cutouts
 
         manifest = fetch_cutouts(
-            catalog, cutouts_dir, data, cutouts, source.skyserver, progress=progress
+            catalog,
+            cutouts_dir,
+            data,
+            cutouts,
+            source.skyserver,
+            progress=progress,
+            max_retry_after_s=cutouts.max_retry_after_s,
         )
     manifest = conform(manifest, MANIFEST_COLUMNS)
     check_manifest(manifest, "cutout manifest")

@@ -28,7 +28,9 @@ def query(
     else:
         from skysort.skyserver import query_catalog
 
-        catalog = query_catalog(query, data, source.skyserver)
+        catalog = query_catalog(
+            query, data, source.skyserver, min_interval_s=source.skyserver.min_query_interval_s
+        )
     if catalog is None or len(catalog) == 0:
         raise EmptyCatalogError(
             f"the {source.kind} source returned no objects for query "

@@ -1,0 +1,444 @@
+"""The ``skyserver`` cutout source: one JPEG per object from SkyServer's ImgCutout service.
+
+Network faults are normal here, so every object ends with a final status in the
+manifest (``ok`` / ``missing`` / ``error`` with the reason) instead of failing the run:
+
+- bounded retries (``cutouts.retries``) with exponential backoff from
+  ``cutouts.backoff_s`` and jitter, on 5xx, 429, timeouts, connection resets,
+  truncated bodies and bodies that are not a JPEG (an HTML error page sent with
+  status 200, say);
+- 429 / 503 slow everyone down: all workers pause for ``Retry-After`` (capped at
+  :data:`MAX_RETRY_AFTER_S`) and the number of requests in flight is halved, then
+  grows back by one per run of successes;
+- a 404 or another 4xx is final (``missing``); so is a blank image (``error``,
+  reason ``blank_image``: outside the survey footprint a retry gives the same);
+- every file is validated with :func:`skysort.images.decode_jpeg` and written
+  atomically (temp file + rename), so a killed run leaves only complete files,
+  plus perhaps ``.NAME.*.tmp`` files, which the next run removes;
+- resume: a file on disk that decodes, is not blank and has the requested size is
+  never fetched again (status ``ok``, 0 attempts).
+
+Etiquette: SkyServer is a shared public service (its SQL search allows 60 queries a
+minute). Keep ``cutouts.concurrency`` modest (the default 8 is plenty); the
+slow-down above reacts when the server says it is overloaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import logging
+import math
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import requests
+from requests.adapters import HTTPAdapter
+
+from skysort import io
+from skysort.config import Cutouts, Data, SkyServerSource
+from skysort.images import BadImage, cutout_path, decode_jpeg
+from skysort.schema import MANIFEST_COLUMNS, conform
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+MAX_RETRY_AFTER_S = 120.0
+"""Longest pause a ``Retry-After`` header can impose (a server asking for an hour is capped)."""
+MAX_BACKOFF_S = 60.0
+"""Longest backoff between two attempts of one object."""
+SLOW_DOWN_STATUSES = frozenset({429, 503})
+RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+# ImgCutout's documented limits (getjpeg): outside them the service errors or clips.
+SIZE_LIMITS = (64, 2048)
+SCALE_LIMITS = (0.015, 60.0)
+RA_LIMITS = (0.0, 360.0)
+DEC_LIMITS = (-90.0, 90.0)
+_TEMP_FILE = re.compile(r"^\..+\.tmp[^/]*$")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one object; one manifest row."""
+
+    status: str  # ok / missing / error
+    nbytes: int = 0
+    sha256: str = ""
+    attempts: int = 0
+    error: str = ""
+
+    def row(self, objid: int) -> tuple[int, str, int, str, int, str]:
+        return (objid, self.status, self.nbytes, self.sha256, self.attempts, self.error)
+
+
+class _Stopped(Exception):
+    """The run is being interrupted; the worker gives up without a result."""
+
+
+class _Throttle:
+    """Shared by the workers: caps requests in flight and pauses everyone after a 429 / 503."""
+
+    def __init__(self, limit: int, stop: threading.Event) -> None:
+        self._cond = threading.Condition()
+        self._max = limit
+        self._limit = limit
+        self._in_flight = 0
+        self._not_before = 0.0
+        self._streak = 0
+        self._stop = stop
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def acquire(self) -> None:
+        with self._cond:
+            while True:
+                if self._stop.is_set():
+                    raise _Stopped
+                pause = self._not_before - time.monotonic()
+                if pause <= 0 and self._in_flight < self._limit:
+                    self._in_flight += 1
+                    return
+                self._cond.wait(min(pause, 0.25) if pause > 0 else 0.25)
+
+    def release(self, slow_down_s: float | None = None) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            if slow_down_s is not None:
+                self._limit = max(1, self._limit // 2)
+                self._streak = 0
+                self._not_before = max(self._not_before, time.monotonic() + slow_down_s)
+                log.info(
+                    "server asked to slow down: pausing %.2f s, %d request(s) in flight at most",
+                    slow_down_s,
+                    self._limit,
+                )
+            else:
+                self._streak += 1
+                if self._limit < self._max and self._streak >= 4 * self._limit:
+                    self._limit += 1
+                    self._streak = 0
+            self._cond.notify_all()
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        seconds = (when - (now or dt.datetime.now(dt.UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def cutout_url(skyserver: SkyServerSource) -> str:
+    """The getjpeg endpoint of the configured server and data release."""
+    base = skyserver.base_url.rstrip("/")
+    return f"{base}/dr{skyserver.data_release}/SkyServerWS/ImgCutout/getjpeg"
+
+
+def cutout_params(ra: float, dec: float, data: Data, cutouts: Cutouts) -> dict[str, str]:
+    """Query parameters of one cutout (numbers as ``repr`` of floats: reproducible URLs)."""
+    return {
+        "ra": repr(float(ra)),
+        "dec": repr(float(dec)),
+        "scale": repr(float(cutouts.scale)),
+        "width": str(int(data.image_size)),
+        "height": str(int(data.image_size)),
+        "opt": cutouts.opt,
+    }
+
+
+def service_problem(data: Data, cutouts: Cutouts) -> str | None:
+    """Why the image size or scale is outside ImgCutout's limits, or None."""
+    size, scale = data.image_size, cutouts.scale
+    if not SIZE_LIMITS[0] <= size <= SIZE_LIMITS[1]:
+        return (
+            f"out_of_range: data.image_size {size} outside ImgCutout's width/height "
+            f"limits {list(SIZE_LIMITS)}"
+        )
+    if not (math.isfinite(scale) and SCALE_LIMITS[0] <= scale <= SCALE_LIMITS[1]):
+        return (
+            f"out_of_range: cutouts.scale {scale} outside ImgCutout's limits {list(SCALE_LIMITS)}"
+        )
+    if not re.fullmatch(r"[A-Z]*", cutouts.opt):
+        return f"out_of_range: cutouts.opt {cutouts.opt!r} must be upper-case option letters"
+    return None
+
+
+def position_problem(ra: float, dec: float) -> str | None:
+    """Why a position is outside ImgCutout's limits, or None."""
+    if not (math.isfinite(ra) and RA_LIMITS[0] <= ra <= RA_LIMITS[1]):
+        return f"out_of_range: ra {ra} outside ImgCutout's limits {list(RA_LIMITS)}"
+    if not (math.isfinite(dec) and DEC_LIMITS[0] <= dec <= DEC_LIMITS[1]):
+        return f"out_of_range: dec {dec} outside ImgCutout's limits {list(DEC_LIMITS)}"
+    return None
+
+
+def remove_temp_files(cutouts_dir: Path) -> int:
+    """Delete temp files a killed run left behind (``.NAME.*.tmp``); how many."""
+    removed = 0
+    for path in Path(cutouts_dir).iterdir():
+        if _TEMP_FILE.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        log.info("removed %d temp file(s) left by an interrupted run in %s", removed, cutouts_dir)
+    return removed
+
+
+def existing_outcome(path: Path, size: int, min_pixel_std: float) -> Outcome | None:
+    """An ``ok`` outcome for a valid file already on disk (resume), else None."""
+    try:
+        body = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        array = decode_jpeg(body, min_pixel_std=min_pixel_std)
+    except BadImage as exc:
+        log.info("refetching %s: %s", path.name, exc)
+        return None
+    if array.shape[:2] != (size, size):
+        log.info("refetching %s: %s pixels, %d wanted", path.name, array.shape[:2], size)
+        return None
+    return Outcome("ok", len(body), hashlib.sha256(body).hexdigest(), 0, "")
+
+
+def _backoff(base_s: float, attempt: int) -> float:
+    """Exponential backoff with jitter (×0.5–1.5) so that workers do not retry in step."""
+    return min(MAX_BACKOFF_S, base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+
+
+def _fetch_one(
+    session: requests.Session,
+    url: str,
+    params: dict[str, str],
+    path: Path,
+    cutouts: Cutouts,
+    throttle: _Throttle,
+    stop: threading.Event,
+    min_pixel_std: float,
+    max_retry_after_s: float,
+) -> Outcome:
+    """Fetch, validate and write one cutout, retrying what may succeed next time."""
+    reason = "not_attempted: no request was made"
+    attempts = 0
+    for attempt in range(1, cutouts.retries + 2):
+        throttle.acquire()
+        attempts = attempt
+        slow_down: float | None = None
+        try:
+            response = session.get(url, params=params, timeout=cutouts.timeout_s)
+            status, body = response.status_code, response.content
+        except requests.Timeout:
+            reason = f"timeout: no answer within cutouts.timeout_s={cutouts.timeout_s} s"
+            status, body = None, b""
+        except requests.exceptions.ChunkedEncodingError as exc:
+            reason = f"truncated_body: connection broken mid-body ({_short(exc)})"
+            status, body = None, b""
+        except requests.ConnectionError as exc:
+            reason = f"connection_error: {_short(exc)}"
+            status, body = None, b""
+        except requests.RequestException as exc:
+            reason = f"request_error: {_short(exc)}"
+            status, body = None, b""
+        if status in SLOW_DOWN_STATUSES:
+            header = retry_after_seconds(response.headers.get("Retry-After"))
+            delay = _backoff(cutouts.backoff_s, attempt) if header is None else header
+            slow_down = min(delay, max_retry_after_s)
+        throttle.release(slow_down)
+
+        if status is not None:
+            if status == 200:
+                try:
+                    decode_jpeg(body, min_pixel_std=min_pixel_std)
+                except BadImage as exc:
+                    if exc.reason == "blank_image":  # the sky there is empty: final
+                        return Outcome("error", 0, "", attempts, str(exc))
+                    reason = str(exc)
+                else:
+                    io.write_bytes(path, body)
+                    return Outcome("ok", len(body), hashlib.sha256(body).hexdigest(), attempts)
+            elif status == 404:
+                return Outcome("missing", 0, "", attempts, "not_found: HTTP 404 from ImgCutout")
+            elif status not in RETRY_STATUSES:
+                detail = _short(body.decode("latin-1", errors="replace"))
+                return Outcome("missing", 0, "", attempts, f"http_{status}: {detail}")
+            else:
+                kind = "rate_limited" if status in SLOW_DOWN_STATUSES else "server_error"
+                reason = f"{kind}: HTTP {status}"
+        # After a slow-down the throttle already holds everyone back: no extra sleep.
+        retry_later = attempt <= cutouts.retries and slow_down is None
+        if retry_later and stop.wait(_backoff(cutouts.backoff_s, attempt)):
+            raise _Stopped
+    return Outcome("error", 0, "", attempts, f"{reason} (gave up after {attempts} attempt(s))")
+
+
+def _short(value: object, limit: int = 160) -> str:
+    text = re.sub(r"<[^>]+>", " ", str(value))
+    text = re.sub(r"\s+", " ", text).strip()
+    return text[:limit]
+
+
+def _make_session(pool: int) -> requests.Session:
+    """A session whose connection pool holds one connection per worker; no hidden retries."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=pool, pool_maxsize=pool, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = "skysort (SDSS cutout fetcher; python-requests)"
+    return session
+
+
+def _bounded(
+    executor: ThreadPoolExecutor, jobs: Iterator[tuple[int, Callable[[], Outcome]]], window: int
+) -> Iterator[tuple[int, Outcome]]:
+    """Run jobs keeping at most ``window`` submitted at once (a million futures is too many)."""
+    pending: dict[Future[Outcome], int] = {}
+    for pos, job in jobs:
+        pending[executor.submit(job)] = pos
+        if len(pending) >= window:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for future in done:
+            yield pending.pop(future), future.result()
+
+
+def fetch_cutouts(
+    catalog: pd.DataFrame,
+    cutouts_dir: Path,
+    data: Data,
+    cutouts: Cutouts,
+    skyserver: SkyServerSource,
+    progress: Progress | None = None,
+    session: requests.Session | None = None,
+    *,
+    min_pixel_std: float = 2.0,
+    max_retry_after_s: float = MAX_RETRY_AFTER_S,
+) -> pd.DataFrame:
+    """Fetch every object's cutout into ``cutouts_dir``; the manifest, in catalog order.
+
+    ``progress(done, total)`` is called every few objects and at the end (from the
+    calling thread; an exception it raises, such as KeyboardInterrupt, stops the
+    run after the requests in flight finish, leaving only complete files).
+    """
+    cutouts_dir = Path(cutouts_dir)
+    cutouts_dir.mkdir(parents=True, exist_ok=True)
+    remove_temp_files(cutouts_dir)
+    started = time.monotonic()
+    objids = [int(x) for x in catalog["objid"]]
+    ras = catalog["ra"].astype(float).tolist()
+    decs = catalog["dec"].astype(float).tolist()
+    total = len(objids)
+    outcomes: list[Outcome | None] = [None] * total
+    global_problem = service_problem(data, cutouts)
+    todo: list[int] = []
+    for pos, objid in enumerate(objids):
+        problem = global_problem or position_problem(ras[pos], decs[pos])
+        if problem:
+            outcomes[pos] = Outcome("error", 0, "", 0, problem)
+            continue
+        found = existing_outcome(cutout_path(cutouts_dir, objid), data.image_size, min_pixel_std)
+        if found is not None:
+            outcomes[pos] = found
+        else:
+            todo.append(pos)
+    if global_problem:
+        log.error("no cutout requested: %s", global_problem)
+    done = total - len(todo)
+    step = max(1, min(50, total // 100))
+    last_reported = -1
+    if progress is not None:
+        progress(done, total)
+        last_reported = done
+
+    if todo:
+        url = cutout_url(skyserver)
+        own_session = session is None
+        http = _make_session(cutouts.concurrency) if session is None else session
+        stop = threading.Event()
+        throttle = _Throttle(cutouts.concurrency, stop)
+
+        def job(pos: int) -> Callable[[], Outcome]:
+            params = cutout_params(ras[pos], decs[pos], data, cutouts)
+            path = cutout_path(cutouts_dir, objids[pos])
+            return lambda: _fetch_one(
+                http, url, params, path, cutouts, throttle, stop, min_pixel_std, max_retry_after_s
+            )
+
+        log.info(
+            "fetching %d cutout(s) (%d already on disk) from %s, %d in flight",
+            len(todo),
+            done,
+            url,
+            cutouts.concurrency,
+        )
+        executor = ThreadPoolExecutor(cutouts.concurrency, thread_name_prefix="cutout")
+        try:
+            jobs = ((pos, job(pos)) for pos in todo)
+            for pos, outcome in _bounded(executor, jobs, 2 * cutouts.concurrency):
+                outcomes[pos] = outcome
+                done += 1
+                if progress is not None and (done % step == 0 or done == total):
+                    progress(done, total)
+                    last_reported = done
+        except BaseException:
+            # Let requests in flight finish their atomic writes; drop the rest.
+            stop.set()
+            executor.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            executor.shutdown(wait=True)
+            if own_session:
+                http.close()
+    if progress is not None and last_reported != total:
+        progress(total, total)
+
+    rows = [outcome.row(objid) for objid, outcome in zip(objids, outcomes) if outcome is not None]
+    manifest = conform(pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), MANIFEST_COLUMNS)
+    resumed = sum(1 for o in outcomes if o is not None and o.status == "ok" and o.attempts == 0)
+    _log_summary(manifest, time.monotonic() - started, resumed=resumed)
+    return manifest
+
+
+def _log_summary(manifest: pd.DataFrame, elapsed_s: float, resumed: int) -> None:
+    status = Counter(manifest["status"].tolist())
+    reasons = Counter(
+        str(e).split(":", 1)[0] for e in manifest.loc[manifest["status"] != "ok", "error"]
+    )
+    log.info(
+        "cutouts: %d ok (%d already on disk), %d missing, %d error in %.1f s; %d request(s), "
+        "%d bytes; reasons %s",
+        status.get("ok", 0),
+        resumed,
+        status.get("missing", 0),
+        status.get("error", 0),
+        elapsed_s,
+        int(manifest["attempts"].sum()),
+        int(manifest["bytes"].sum()),
+        dict(reasons),
+    )

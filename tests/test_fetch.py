@@ -1,0 +1,244 @@
+"""Cutout fetching against a loopback ImgCutout (tests/fakesky.py) with injected faults."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from skysort.config import Cutouts, Data, SkyServerSource
+from skysort.fetch import cutout_url, fetch_cutouts, retry_after_seconds
+from skysort.images import cutout_path, decode_jpeg, read_cutout
+from skysort.schema import MANIFEST_COLUMNS, check_manifest
+from tests.fakesky import FakeSkyServer, make_sky_catalog
+
+DATA = Data(image_size=64)
+FAST = Cutouts(concurrency=4, retries=3, backoff_s=0.01, timeout_s=0.5)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def fetch(fake, catalog, folder, cutouts=FAST, data=DATA, **kw):
+    return fetch_cutouts(catalog, folder, data, cutouts, SkyServerSource(base_url=fake.url), **kw)
+
+
+def assert_disk_is_clean(folder: Path, manifest: pd.DataFrame) -> None:
+    """No temp files; one decodable file per ok row and none for the others."""
+    names = sorted(p.name for p in folder.iterdir())
+    assert not [n for n in names if n.startswith(".")], names
+    ok = manifest.loc[manifest["status"] == "ok"]
+    assert names == sorted(f"{int(o)}.jpg" for o in ok["objid"])
+    for objid, digest in zip(ok["objid"], ok["sha256"]):
+        data = cutout_path(folder, objid).read_bytes()
+        decode_jpeg(data)
+        assert hashlib.sha256(data).hexdigest() == digest
+
+
+def test_all_cutouts_arrive_in_catalog_order(tmp_path):
+    catalog = make_sky_catalog(12).sample(frac=1, random_state=1).reset_index(drop=True)
+    calls = []
+    with FakeSkyServer(catalog=catalog, cutout_delay_s=0.05) as fake:
+        manifest = fetch(fake, catalog, tmp_path, progress=lambda d, t: calls.append((d, t)))
+        req = fake.cutout_requests()
+    check_manifest(manifest)
+    assert list(manifest.columns) == list(MANIFEST_COLUMNS)
+    assert [int(x) for x in manifest["objid"]] == [int(x) for x in catalog["objid"]]
+    assert (manifest["status"] == "ok").all() and (manifest["attempts"] == 1).all()
+    assert calls[-1] == (12, 12) and calls[0] == (0, 12)
+    assert 2 <= fake.max_in_flight <= FAST.concurrency
+    first = req[0]
+    assert first.path == "/dr17/SkyServerWS/ImgCutout/getjpeg"
+    assert first.query["width"] == first.query["height"] == "64"
+    assert first.query["scale"] == repr(FAST.scale) and first.query["opt"] == ""
+    assert read_cutout(cutout_path(tmp_path, catalog["objid"][0])).shape == (64, 64, 3)
+    assert_disk_is_clean(tmp_path, manifest)
+
+
+@pytest.mark.parametrize(
+    ("faults", "status", "attempts", "reason"),
+    [
+        (["500", "500"], "ok", 3, ""),
+        (["503"], "ok", 2, ""),
+        (["reset"], "ok", 2, ""),
+        (["slow"], "ok", 2, ""),
+        (["html200"], "ok", 2, ""),
+        (["truncated"], "ok", 2, ""),
+        (["short_read"], "ok", 2, ""),
+        (["404"], "missing", 1, "not_found"),
+        (["400"], "missing", 1, "http_400"),
+        (["blank"], "error", 1, "blank_image"),
+        (["500"] * 9, "error", 4, "server_error: HTTP 500 (gave up after 4 attempt(s))"),
+        (["reset"] * 9, "error", 4, "connection_error"),
+        (["slow"] * 9, "error", 4, "timeout: no answer within cutouts.timeout_s=0.5"),
+        (["html200"] * 9, "error", 4, "not_jpeg"),
+        (["truncated"] * 9, "error", 4, "unreadable_image"),
+    ],
+)
+def test_every_fault_recovers_or_ends_with_its_final_status(
+    tmp_path, faults, status, attempts, reason
+):
+    catalog = make_sky_catalog(3)
+    target = int(catalog["objid"][1])
+    with FakeSkyServer(catalog=catalog, slow_s=0.8, retry_after="0") as fake:
+        fake.object_faults[target] = list(faults)
+        manifest = fetch(fake, catalog, tmp_path)
+        assert fake.fetched_objids().count(target) == attempts
+    row = manifest.set_index("objid").loc[target]
+    assert (row["status"], row["attempts"]) == (status, attempts)
+    assert reason in row["error"] if reason else row["error"] == ""
+    others = manifest[manifest["objid"] != target]
+    assert (others["status"] == "ok").all() and (others["attempts"] == 1).all()
+    assert_disk_is_clean(tmp_path, manifest)
+
+
+def test_retry_after_is_honoured_and_everyone_slows_down(tmp_path):
+    catalog = make_sky_catalog(8)
+    target = int(catalog["objid"][0])
+    cutouts = FAST.model_copy(update={"concurrency": 1})
+    with FakeSkyServer(catalog=catalog, retry_after="1") as fake:
+        fake.object_faults[target] = ["429"]
+        manifest = fetch(fake, catalog, tmp_path, cutouts=cutouts)
+        requests = fake.cutout_requests()
+    assert requests[0].fault == "429"
+    gap = requests[1].started - requests[0].started
+    assert gap >= 0.9  # Retry-After: 1, although backoff_s is 0.01
+    assert (manifest["status"] == "ok").all()
+    assert manifest.set_index("objid").loc[target, "attempts"] == 2
+
+
+def test_a_slow_down_pauses_the_other_workers(tmp_path):
+    catalog = make_sky_catalog(16)
+    with FakeSkyServer(catalog=catalog, retry_after="1", cutout_delay_s=0.02) as fake:
+        fake.request_faults[3] = "429"
+        manifest = fetch(fake, catalog, tmp_path)
+        requests = fake.cutout_requests()
+    limited = next(r for r in requests if r.fault == "429")
+    during = [r for r in requests if limited.started + 0.2 < r.started < limited.started + 0.9]
+    assert during == []
+    assert (manifest["status"] == "ok").all()
+
+
+def test_retry_after_is_capped(tmp_path):
+    catalog = make_sky_catalog(2)
+    with FakeSkyServer(catalog=catalog, retry_after="3600") as fake:
+        fake.request_faults[1] = "429"
+        started = time.monotonic()
+        manifest = fetch(fake, catalog, tmp_path, max_retry_after_s=0.1)
+    assert time.monotonic() - started < 5
+    assert (manifest["status"] == "ok").all()
+
+
+def test_retry_after_header_forms():
+    assert retry_after_seconds("7") == 7.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_positions_and_params_outside_the_service_limits_are_not_requested(tmp_path):
+    catalog = make_sky_catalog(4)
+    catalog.loc[1, "ra"] = 400.0
+    catalog.loc[2, "dec"] = -95.0
+    with FakeSkyServer(catalog=catalog) as fake:
+        manifest = fetch(fake, catalog, tmp_path)
+        assert len(fake.cutout_requests()) == 2
+        assert list(manifest["status"]) == ["ok", "error", "error", "ok"]
+        assert "ra 400.0 outside" in manifest["error"][1]
+        assert "dec -95.0 outside" in manifest["error"][2]
+        assert (manifest.loc[1:2, "attempts"] == 0).all()
+
+        small = Data.model_construct(image_size=32, features=DATA.features, classes=DATA.classes)
+        manifest = fetch(fake, catalog, tmp_path / "small", data=small)
+        assert (manifest["status"] == "error").all()
+        assert manifest["error"].str.contains("data.image_size 32").all()
+        wide = Cutouts.model_construct(**{**FAST.model_dump(), "scale": 100.0})
+        manifest = fetch(fake, catalog, tmp_path / "wide", cutouts=wide)
+        assert manifest["error"].str.contains("cutouts.scale 100.0").all()
+        assert len(fake.cutout_requests()) == 2  # nothing more was requested
+
+
+def test_resume_after_an_interrupt_fetches_only_what_is_missing(tmp_path):
+    catalog = make_sky_catalog(20)
+
+    def interrupt(done: int, total: int) -> None:
+        if done >= 6:
+            raise KeyboardInterrupt
+
+    cutouts = FAST.model_copy(update={"concurrency": 2})
+    with FakeSkyServer(catalog=catalog, cutout_delay_s=0.01) as fake:
+        with pytest.raises(KeyboardInterrupt):
+            fetch(fake, catalog, tmp_path, cutouts=cutouts, progress=interrupt)
+        on_disk = {int(p.stem) for p in tmp_path.glob("*.jpg")}
+        assert 6 <= len(on_disk) < 20
+        first_run = len(fake.cutout_requests())
+        assert first_run < 20  # the queue was cancelled, not drained
+
+        # A stale temp file from a killed write, and a half-written file from elsewhere.
+        (tmp_path / f".{catalog['objid'][19]}.jpg.abc123.tmp").write_bytes(b"\xff\xd8\xff half")
+        broken = next(iter(on_disk))
+        path = cutout_path(tmp_path, broken)
+        path.write_bytes(path.read_bytes()[:300])
+
+        manifest = fetch(fake, catalog, tmp_path, cutouts=cutouts)
+        again = fake.fetched_objids()[first_run:]
+    everything = {int(x) for x in catalog["objid"]}
+    assert sorted(again) == sorted((everything - on_disk) | {broken})
+    resumed = manifest[manifest["objid"].isin(on_disk - {broken})]
+    assert (resumed["attempts"] == 0).all() and (resumed["status"] == "ok").all()
+    assert (manifest["status"] == "ok").all()
+    assert_disk_is_clean(tmp_path, manifest)
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys
+    import pandas as pd
+    from pathlib import Path
+    from skysort.config import Cutouts, Data, SkyServerSource
+    from skysort.fetch import fetch_cutouts
+    catalog = pd.read_parquet(sys.argv[2])
+    fetch_cutouts(catalog, Path(sys.argv[3]), Data(image_size=64),
+                  Cutouts(concurrency=3, retries=1, backoff_s=0.01, timeout_s=5),
+                  SkyServerSource(base_url=sys.argv[1]))
+    """
+)
+
+
+def test_a_run_killed_with_sigkill_leaves_only_complete_files(tmp_path):
+    catalog = make_sky_catalog(60)
+    catalog_path = tmp_path / "catalog.parquet"
+    catalog.to_parquet(catalog_path)
+    folder = tmp_path / "cutouts"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    with FakeSkyServer(catalog=catalog, cutout_delay_s=0.03) as fake:
+        child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, fake.url, str(catalog_path), str(folder)], env=env
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(list(folder.glob("*.jpg"))) < 8:
+            assert child.poll() is None, "the fetch ended before it could be killed"
+            time.sleep(0.01)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        on_disk = {int(p.stem) for p in folder.glob("*.jpg")}
+        assert 8 <= len(on_disk) < 60
+        for objid in on_disk:  # every file that exists is whole
+            decode_jpeg(cutout_path(folder, objid).read_bytes())
+        first_run = len(fake.cutout_requests())
+
+        manifest = fetch(fake, catalog, folder)
+        again = fake.fetched_objids()[first_run:]
+    assert sorted(again) == sorted({int(x) for x in catalog["objid"]} - on_disk)
+    assert (manifest["status"] == "ok").all()
+    assert_disk_is_clean(folder, manifest)
+
+
+def test_the_url_follows_base_url_and_release():
+    source = SkyServerSource(base_url="http://127.0.0.1:9/", data_release=16)
+    assert cutout_url(source) == "http://127.0.0.1:9/dr16/SkyServerWS/ImgCutout/getjpeg"
