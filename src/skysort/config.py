@@ -183,7 +183,7 @@ class Impute(Section):
     confidence: float = Field(0.9, gt=0, le=1)
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
     max_iter: int = Field(10, ge=1, le=100)
-    n_estimators: int = Field(200, ge=1, le=5000)
+    n_estimators: int = Field(100, ge=1, le=5000)
 
 
 class Balance(Section):

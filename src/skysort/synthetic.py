@@ -47,9 +47,14 @@ SHAPE_COLUMNS: tuple[str, ...] = ("petroRad_r", "deVAB_r", "deVPhi_r", "fracDeV_
 # --- photometry -----------------------------------------------------------------------
 # SDSS asinh-magnitude softening b per band (maggies, Lupton et al. 1999); the flux noise
 # of a point source is NOISE_FACTOR * b. Galaxies are noisier (larger aperture).
-ASINH_SOFTENING: dict[str, float] = {"u": 1.4e-10, "g": 0.9e-10, "r": 1.2e-10, "i": 1.8e-10,
-                                     "z": 7.4e-10}
-NOISE_FACTOR = 1.3
+ASINH_SOFTENING: dict[str, float] = {
+    "u": 1.4e-10,
+    "g": 0.9e-10,
+    "r": 1.2e-10,
+    "i": 1.8e-10,
+    "z": 7.4e-10,
+}
+NOISE_FACTOR = 1.0
 CALIBRATION_ERROR_MAG = 0.02
 POINT_FIBER_OFFSET = 0.35  # fiberMag_g - g of a point source (3" fiber, 2" seeing)
 FIBER_RE_SCALE_ARCSEC = 1.5  # galaxies lose fiber light as re grows past this
@@ -62,7 +67,7 @@ GALAXY_SIZE_SCATTER_DEX = 0.2
 MERGER_RATE = 0.05  # of galaxies
 GZ_NO_VOTES_RATE = 0.2  # of galaxies: Galaxy Zoo labels NaN ("no votes")
 EDGE_ON_AXIS_RATIO = 0.3
-BLUE_STAR_FRACTION = 0.10  # white dwarfs / A / BHB stars with quasar-like colours
+BLUE_STAR_FRACTION = 0.07  # white dwarfs / A / BHB stars with quasar-like colours
 ZWARNING_BITS: tuple[int, ...] = (4, 4, 4, 16, 32, 128)  # SMALL_DELTA_CHI2 is most common
 
 # --- rendering ------------------------------------------------------------------------
@@ -72,12 +77,13 @@ BAND_SEEING = {"g": 1.06, "r": 1.0, "i": 0.95}  # seeing is worse in bluer bands
 POINT_5SIGMA_MAG = {"g": 23.2, "r": 22.9, "i": 22.4}  # per-band depth -> sky noise per pixel
 RGB_WEIGHTS = {"i": 1.0, "r": 1.25, "g": 1.9}  # i->R, r->G, g->B as on SkyServer
 ASINH_Q = 8.0
-ASINH_STRETCH_NMGY = 0.6
+ASINH_STRETCH_NMGY = 0.4
 GAIN_E_PER_NMGY = 150.0  # photo-electrons per nanomaggy, for source shot noise
 NEIGHBOUR_EXTRA_MEAN = 0.4  # a frame with neighbours has 1 + Poisson(this) of them
 RENDER_SIZE_PAD = 0.25  # padding (fraction of the size) against FFT wrap-around
 
 _RENDER_CHUNK_MAX = 50
+_MAX_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -143,12 +149,12 @@ _CLASS_MODELS: dict[str, _ClassModel] = {
             "iz": (-0.02, 0.11, 0.80),
         },
         correlations={
-            ("ug", "gr"): 0.8,
-            ("gr", "ri"): 0.85,
-            ("ri", "iz"): 0.9,
-            ("ug", "ri"): 0.7,
-            ("gr", "iz"): 0.75,
-            ("ug", "iz"): 0.6,
+            ("ug", "gr"): 0.9,
+            ("gr", "ri"): 0.93,
+            ("ri", "iz"): 0.93,
+            ("ug", "ri"): 0.82,
+            ("gr", "iz"): 0.85,
+            ("ug", "iz"): 0.75,
         },
     ),
 }
@@ -186,6 +192,8 @@ def simulate_catalog(
     true = _draw_intrinsic(truth, query, rng)
     shapes = _draw_shapes(truth, true, rng)
     mags = _observe_photometry(true, shapes, rng)
+    # The query selects on the observed r: noise must not carry objects outside its limits.
+    mags["r"] = np.clip(mags["r"], query.r_min, query.r_max)
     for col in MAGNITUDE_COLUMNS:
         df[col] = mags[col]
     df["redshift"] = true["redshift"]
@@ -545,22 +553,36 @@ def render_cutout(
     and shot noise follow the magnitudes: fainter objects are dimmer and noisier.
     ``scale`` is arcsec/pixel. ``row["n_neighbours"]`` (default 0) adds field objects.
     """
-    n = size + 2 * max(4, int(size * RENDER_SIZE_PAD))
-    n += n % 2
     offset = rng.uniform(-0.5, 0.5, 2)
     sources = _main_sources(row, offset, scale, rng)
-    sources += [_neighbour(n, scale, rng) for _ in range(int(row.get("n_neighbours", 0) or 0))]
+    sources += [_neighbour(size, rng) for _ in range(int(row.get("n_neighbours", 0) or 0))]
     seeing = float(np.clip(rng.normal(SEEING_FWHM_ARCSEC, SEEING_SCATTER_ARCSEC), 0.9, 2.2))
-    bands = {}
-    for band in ("g", "r", "i"):
-        fwhm_px = seeing * BAND_SEEING[band] / scale
-        image = _convolved_band(sources, band, n, scale, fwhm_px)
-        sky = _sky_sigma(band, fwhm_px)
-        noise = np.sqrt(sky**2 + np.clip(image, 0, None) / GAIN_E_PER_NMGY)
-        image = image + noise * rng.standard_normal(image.shape)
+    n = _padded_size(size, max((s.re for s in sources), default=0.0) / scale)
+    fwhm_px = [seeing * BAND_SEEING[band] / scale for band in _RENDER_BANDS]
+    points = [s for s in sources if s.re <= 0]
+    galaxies = [s for s in sources if s.re > 0]
+    if galaxies:
         pad = (n - size) // 2
-        bands[band] = image[pad : pad + size, pad : pad + size]
+        images = _extended_images(galaxies, n, scale, fwhm_px)[
+            :, pad : pad + size, pad : pad + size
+        ]
+    else:
+        images = np.zeros((3, size, size))
+    for k, band in enumerate(_RENDER_BANDS):
+        for s in points:
+            images[k] += s.flux[band] * _psf_image(size, s.x, s.y, fwhm_px[k])
+    bands = dict(zip(_RENDER_BANDS, images, strict=True))
+    noise = rng.standard_normal((3, size, size))
+    for k, (band, image) in enumerate(bands.items()):
+        sky2 = _sky_sigma(band, fwhm_px[k]) ** 2
+        image += np.sqrt(sky2 + np.maximum(image, 0) / GAIN_E_PER_NMGY) * noise[k]
     return _asinh_rgb(bands)
+
+
+def _padded_size(size: int, re_px: float) -> int:
+    """Frame size for the FFT: room for the PSF, and for a big galaxy's wings, to not wrap."""
+    pad = int(min(max(8, math.ceil(2.5 * re_px)), max(8, size * RENDER_SIZE_PAD)))
+    return size + 2 * pad + size % 2
 
 
 def _band_fluxes(row: Mapping[str, Any]) -> dict[str, float]:
@@ -597,7 +619,7 @@ def _main_sources(
     frac_dev = float(np.clip(_finite(row.get("fracDeV_r")) or 0.5, 0.0, 1.0))
     phi = math.radians(_finite(row.get("deVPhi_r")) or 0.0)
     edge_on = _flag(row, "gz_edge_on") or (q < EDGE_ON_AXIS_RATIO and frac_dev < 0.5)
-    arms = 0.7 if _flag(row, "gz_spiral") and not edge_on else 0.25 * (1 - frac_dev)
+    arms = 0.9 if _flag(row, "gz_spiral") and not edge_on else 0.25 * (1 - frac_dev)
     if str(row.get("class")) == "QSO":
         nucleus = {b: 0.6 * f for b, f in flux.items()}
         host = {b: 0.4 * f for b, f in flux.items()}
@@ -620,9 +642,9 @@ def _main_sources(
     return [main, companion]
 
 
-def _neighbour(n: int, scale: float, rng: np.random.Generator) -> _Source:
-    """A random field star or galaxy somewhere in the (padded) frame."""
-    x, y = rng.uniform(-n / 2, n / 2, 2)
+def _neighbour(size: int, rng: np.random.Generator) -> _Source:
+    """A random field star or galaxy somewhere in the frame."""
+    x, y = rng.uniform(-size / 2, size / 2, 2)
     r = 22.5 - rng.exponential(1.5)
     r = max(r, 15.0)
     if rng.random() < 0.6:
@@ -656,49 +678,67 @@ def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=16)
 def _frequencies(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """rfft2 frequencies (cycles/pixel) on the padded grid, matching :func:`_grid`'s axes."""
-    ky = np.fft.fftfreq(n)[:, None]
-    kx = np.fft.rfftfreq(n)[None, :]
-    return kx, ky
+    """rfft2 frequencies (cycles/pixel) along x (columns) and y (rows)."""
+    return np.fft.rfftfreq(n), np.fft.fftfreq(n)
+
+
+# The PSF: a double Gaussian, core plus 10 % wings at twice the width. It is separable,
+# so both its image and its Fourier transform are outer products of two vectors.
+_PSF_COMPONENTS: tuple[tuple[float, float], ...] = ((0.9, 1.0), (0.1, 2.0))
 
 
 def _psf_transfer(n: int, fwhm_px: float) -> np.ndarray:
-    """Fourier transform of a double-Gaussian PSF (core + 10 % wings at twice the width)."""
+    """The PSF's Fourier transform on the rfft2 grid of an n×n frame."""
     kx, ky = _frequencies(n)
-    k2 = kx**2 + ky**2
     sigma = fwhm_px / 2.3548
-    return 0.9 * np.exp(-2 * math.pi**2 * sigma**2 * k2) + 0.1 * np.exp(
-        -8 * math.pi**2 * sigma**2 * k2
-    )
+    total = np.zeros((n, n // 2 + 1))
+    for weight, width in _PSF_COMPONENTS:
+        s2 = -2 * math.pi**2 * (sigma * width) ** 2
+        total += weight * np.outer(np.exp(s2 * ky**2), np.exp(s2 * kx**2))
+    return total
 
 
-def _convolved_band(
-    sources: list[_Source], band: str, n: int, scale: float, fwhm_px: float
+def _psf_image(size: int, x: float, y: float, fwhm_px: float) -> np.ndarray:
+    """A unit-flux point source at (x, y) pixels from the centre (y up), sampled at pixels.
+
+    The same function as :func:`_psf_transfer`, so stars and compact galaxies share one
+    PSF and differ only in their true size.
+    """
+    c = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    sigma = fwhm_px / 2.3548
+    total = np.zeros((size, size))
+    for weight, width in _PSF_COMPONENTS:
+        s = sigma * width
+        gx = np.exp(-((c - x) ** 2) / (2 * s**2))
+        gy = np.exp(-((-c - y) ** 2) / (2 * s**2))
+        total += weight / (2 * math.pi * s**2) * np.outer(gy, gx)
+    return total
+
+
+def _extended_images(
+    galaxies: list[_Source], n: int, scale: float, fwhm_px: list[float]
 ) -> np.ndarray:
-    """One band's noiseless image: extended light plus point sources, seen through the PSF.
+    """The galaxies' noiseless g, r, i images (3×n×n, padded), convolved with each band's PSF.
 
-    Point sources are placed by the Fourier shift theorem, so stars and compact galaxies
-    share exactly the same PSF and the only difference between them is their true size.
+    One batched FFT pair for all bands and galaxies: per-call overhead dominates here.
     """
-    kx, ky = _frequencies(n)
-    extended = np.zeros((n, n))
-    spectrum = np.zeros((n, n // 2 + 1), dtype=np.complex128)
-    for s in sources:
-        if s.re <= 0:
-            # Pixel (row, col) centre is at x = col - (n-1)/2, y = (n-1)/2 - row.
-            col, row = s.x + (n - 1) / 2, (n - 1) / 2 - s.y
-            spectrum += s.flux[band] * np.exp(-2j * math.pi * (kx * col + ky * row))
-        else:
-            extended += _galaxy_image(s, band, n, scale)
-    spectrum += np.fft.rfft2(extended)
-    return np.fft.irfft2(spectrum * _psf_transfer(n, fwhm_px), s=(n, n))
+    images = np.zeros((3, n, n))
+    for s in galaxies:
+        bulge, disc = _galaxy_components(s, n, scale)
+        for k, band in enumerate(_RENDER_BANDS):
+            fb = min(max(s.frac_dev * (1 + _BULGE_TILT[band]), 0.0), 1.0)
+            images[k] += s.flux[band] * (fb * bulge + (1 - fb) * disc)
+    transfer = np.stack([_psf_transfer(n, f) for f in fwhm_px])
+    return np.fft.irfft2(np.fft.rfft2(images) * transfer, s=(n, n))
 
 
-def _galaxy_image(s: _Source, band: str, n: int, scale: float) -> np.ndarray:
-    """A bulge (de Vaucouleurs) + disc (exponential) galaxy in ``band``, flux-normalised.
+_RENDER_BANDS: tuple[str, ...] = ("g", "r", "i")
+# The bulge holds a larger share of the light in redder bands: spirals are bluer outside.
+_BULGE_TILT = {"g": -0.25, "r": 0.0, "i": 0.1}
 
-    The bulge is redder than the disc, so spirals are bluer outside, as real ones are.
-    """
+
+def _galaxy_components(s: _Source, n: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-flux bulge (de Vaucouleurs) and disc (exponential) images of one galaxy."""
     gx, gy = _grid(n)
     x = (gx - s.x) * scale
     y = (gy - s.y) * scale
@@ -710,18 +750,16 @@ def _galaxy_image(s: _Source, band: str, n: int, scale: float) -> np.ndarray:
     bulge_q = s.q + (1 - s.q) * 0.5 * (1 - s.frac_dev)
     bulge_r = np.sqrt(major**2 + (minor / bulge_q) ** 2 + soft2)
     re_bulge = s.re * (0.5 + 0.5 * s.frac_dev)
-    bulge = np.exp(-7.669 * ((bulge_r / re_bulge) ** 0.25 - 1))
+    bulge = np.exp(-7.669 * (np.sqrt(np.sqrt(bulge_r / re_bulge)) - 1))
     disc = np.exp(-1.678 * (radius / s.re - 1))
-    if s.arms > 0:
+    visible = s.re > 3 * scale  # arms and lanes are lost in the PSF below a few pixels
+    if s.arms > 0 and visible:
         theta = np.arctan2(minor / s.q, major)
         winding = 2.75 * np.log(radius / s.re + 0.05)
         disc *= 1 + s.arms * np.cos(2 * (theta - winding)) * (1 - np.exp(-radius / s.re))
-    if s.dust_lane:
+    if s.dust_lane and visible:
         disc *= 1 - 0.6 * np.exp(-((minor / (0.08 * s.re + 0.3 * scale)) ** 2))
-    tilt = {"g": -0.25, "r": 0.0, "i": 0.1}[band]
-    fb = float(np.clip(s.frac_dev * (1 + tilt), 0, 1))
-    image = fb * bulge / bulge.sum() + (1 - fb) * disc / disc.sum()
-    return s.flux[band] * image
+    return bulge / bulge.sum(), disc / disc.sum()
 
 
 def _sky_sigma(band: str, fwhm_px: float) -> float:
@@ -733,18 +771,18 @@ def _sky_sigma(band: str, fwhm_px: float) -> float:
 
 def _asinh_rgb(bands: dict[str, np.ndarray]) -> np.ndarray:
     """Lupton et al. (2004) asinh colour stretch (i->R, r->G, g->B), hue kept at saturation."""
-    rgb = np.stack([bands[b] * RGB_WEIGHTS[b] for b in ("i", "r", "g")], axis=-1)
-    intensity = rgb.mean(axis=-1, keepdims=True)
-    safe = np.where(intensity > 1e-9, intensity, 1.0)
-    gain = np.where(
-        intensity > 1e-9,
-        np.arcsinh(ASINH_Q * safe / ASINH_STRETCH_NMGY) / (ASINH_Q * safe),
-        1.0 / ASINH_STRETCH_NMGY,
-    )
-    rgb = np.clip(rgb * gain, 0, None)
-    peak = rgb.max(axis=-1, keepdims=True)
-    rgb = np.where(peak > 1, rgb / np.maximum(peak, 1e-12), rgb)
-    return np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+    channels = [bands[b] * RGB_WEIGHTS[b] for b in ("i", "r", "g")]
+    # arcsinh(x)/x -> 1 as x -> 0, so a floor on the intensity gives the linear regime.
+    scaled = np.maximum((channels[0] + channels[1] + channels[2]) * (ASINH_Q / 3), 1e-9)
+    scaled /= ASINH_STRETCH_NMGY
+    gain = np.arcsinh(scaled) / scaled * (255 / ASINH_STRETCH_NMGY)
+    channels = [np.maximum(c * gain, 0) for c in channels]
+    # Saturated pixels are scaled down as a whole, so bright cores keep their colour.
+    norm = np.maximum(np.maximum(np.maximum(channels[0], channels[1]), channels[2]), 255) / 255
+    out = np.empty((*gain.shape, 3), dtype=np.uint8)
+    for k, c in enumerate(channels):
+        out[..., k] = np.rint(c / norm)
+    return out
 
 
 # ======================================================================================
@@ -789,7 +827,7 @@ def write_synthetic_cutouts(
         return [(job.index, _make_cutout(job, cutouts_dir, data, cutouts, seed)) for job in part]
 
     done = 0
-    workers = min(8, os.cpu_count() or 1)
+    workers = min(_MAX_WORKERS, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
         for part in pool.map(work, chunks):
             for index, record in part:
@@ -825,12 +863,17 @@ def _plan_jobs(catalog: pd.DataFrame, synthetic: SyntheticSource, seed: int) -> 
     has_neighbours = _stream(seed, "neighbours").random(n) < synthetic.neighbour_rate
     extra = _stream(seed, "neighbour_count").poisson(NEIGHBOUR_EXTRA_MEAN, n)
     n_neighbours = np.where(has_neighbours, 1 + extra, 0)
-    columns = [c for c in (*MAGNITUDE_COLUMNS, "class", *SHAPE_COLUMNS, *GALAXY_ZOO_LABELS)
-               if c in catalog.columns]
+    columns = [
+        c
+        for c in (*MAGNITUDE_COLUMNS, "class", *SHAPE_COLUMNS, *GALAXY_ZOO_LABELS)
+        if c in catalog.columns
+    ]
     records = catalog[columns].astype(object).to_dict("records")
     objids = catalog["objid"].to_numpy(dtype=np.int64)
     return [
-        _Job(i, int(objids[i]), str(faults[i]), {**records[i], "n_neighbours": int(n_neighbours[i])})
+        _Job(
+            i, int(objids[i]), str(faults[i]), {**records[i], "n_neighbours": int(n_neighbours[i])}
+        )
         for i in range(n)
     ]
 
