@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri  # scipy comes with scikit-learn
 
 from skysort import io
 from skysort.config import Cutouts, Data, Query, SyntheticSource
@@ -335,8 +336,6 @@ def _phi(x: float) -> float:
 
 
 def _inverse_phi(p: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtri
-
     return ndtri(np.clip(p, 1e-12, 1 - 1e-12))
 
 
@@ -506,7 +505,8 @@ def _inject_missing_labels(df: pd.DataFrame, rate: float, rng: np.random.Generat
     if k == 0:
         return
     rows = rng.permutation(n)[:k]
-    failed = rows[: (k + 1) // 2]
+    faintness = 10 ** (0.4 * (df["r"].to_numpy()[rows] - 20.0))
+    failed = rng.choice(rows, (k + 1) // 2, replace=False, p=faintness / faintness.sum())
     df.loc[df.index[rows], "class"] = pd.NA
     df.loc[df.index[failed], "zWarning"] = rng.choice(ZWARNING_BITS, len(failed))
     wrong = failed[rng.random(len(failed)) < 0.5]
@@ -517,9 +517,9 @@ def _inject_missing_features(df: pd.DataFrame, rate: float, rng: np.random.Gener
     """One magnitude becomes NaN for ``rate`` of rows (a failed measurement in one band)."""
     k = _exact_count(len(df), rate)
     rows = rng.permutation(len(df))[:k]
-    cols = rng.choice(MAGNITUDE_COLUMNS, k)
-    for row, col in zip(rows, cols, strict=True):
-        df.loc[df.index[row], col] = np.nan
+    cols = rng.choice(len(MAGNITUDE_COLUMNS), k)
+    for j, col in enumerate(MAGNITUDE_COLUMNS):
+        df.loc[df.index[rows[cols == j]], col] = np.nan
 
 
 # ======================================================================================
