@@ -1,0 +1,324 @@
+"""The Keras classifiers: tabular MLP, image encoder, and their fusion.
+
+Inputs are named like the dataset's keys: ``"image"`` (``image_size`` x ``image_size``
+x 3, float32 holding raw 0-255 pixel values, as the input pipeline yields them) and
+``"features"`` (the tabular photometry). Everything an image needs before the
+encoder (resizing to the encoder's input size, the backbone's own
+``preprocess_input``) is a layer of the model, so a saved model takes raw cutouts
+and no preprocessing code has to travel with it. Only stock Keras layers are used,
+so ``keras.models.load_model`` needs no custom objects for the model itself.
+
+Layout::
+
+    image ── image_encoder [Resizing? → preprocessing → backbone (GAP)] ─┐
+                                                                          ├ Concatenate → head_dense → head_dropout → probabilities
+    features ── tabular_encoder [Normalization → (Dense → Dropout)*] ─────┘
+
+"tabular" keeps only the lower branch (straight into ``probabilities``), "image"
+only the upper one (through the head).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+import keras
+import numpy as np
+
+from skysort.config import Train
+
+log = logging.getLogger(__name__)
+
+Preprocessing = Literal["caffe", "torch", "tf", "builtin", "unit"]
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """How to build one image encoder: its constructor, smallest input, preprocessing.
+
+    ``preprocessing`` follows ``keras.applications.imagenet_utils.preprocess_input``:
+    ``caffe`` = RGB→BGR then subtract the ImageNet mean (ResNet50, VGG), ``torch`` =
+    scale to [0, 1] then standardise per channel (DenseNet), ``tf`` = scale to
+    [-1, 1] (Xception), ``builtin`` = the backbone rescales raw 0-255 pixels itself
+    (EfficientNet, MobileNetV3), ``unit`` = scale to [0, 1] (our small CNN).
+    """
+
+    constructor: str | None  # attribute of keras.applications; None for small_cnn
+    min_size: int
+    preprocessing: Preprocessing
+
+
+ENCODERS: MappingProxyType[str, Encoder] = MappingProxyType(
+    {
+        "small_cnn": Encoder(None, 8, "unit"),
+        "resnet50": Encoder("ResNet50", 32, "caffe"),
+        "densenet121": Encoder("DenseNet121", 32, "torch"),
+        "vgg16": Encoder("VGG16", 32, "caffe"),
+        "vgg19": Encoder("VGG19", 32, "caffe"),
+        "xception": Encoder("Xception", 71, "tf"),
+        "efficientnetb0": Encoder("EfficientNetB0", 32, "builtin"),
+        "efficientnetb1": Encoder("EfficientNetB1", 32, "builtin"),
+        "efficientnetb2": Encoder("EfficientNetB2", 32, "builtin"),
+        "mobilenetv3small": Encoder("MobileNetV3Small", 32, "builtin"),
+        "mobilenetv3large": Encoder("MobileNetV3Large", 32, "builtin"),
+    }
+)
+"""Every ``train.image_encoder`` choice; minimum sizes are those keras.applications enforces."""
+
+# ImageNet statistics used by keras.applications.imagenet_utils.preprocess_input.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
+_TORCH_STD_RGB = (0.229, 0.224, 0.225)
+
+
+def build_model(
+    train: Train,
+    n_features: int,
+    n_classes: int,
+    image_size: int,
+    feature_mean: np.ndarray | None = None,
+    feature_var: np.ndarray | None = None,
+) -> keras.Model:
+    """The uncompiled classifier ``train.model`` names, ending in a softmax over ``n_classes``.
+
+    ``feature_mean`` / ``feature_var`` normalise the tabular features and must come
+    from the train split only (leakage); without them the features pass unscaled.
+    """
+    if n_classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes, got {n_classes}")
+    inputs: dict[str, keras.KerasTensor] = {}
+    branches: list[keras.KerasTensor] = []
+    if train.model in ("image", "fusion"):
+        inputs["image"] = keras.Input(shape=(image_size, image_size, 3), name="image")
+        branches.append(build_image_encoder(train, image_size)(inputs["image"]))
+    if train.model in ("tabular", "fusion"):
+        if n_features < 1:
+            raise ValueError(f"the tabular branch needs at least one feature, got {n_features}")
+        inputs["features"] = keras.Input(shape=(n_features,), name="features")
+        encoder = build_tabular_encoder(train, n_features, feature_mean, feature_var)
+        branches.append(encoder(inputs["features"]))
+
+    if train.model == "tabular":
+        x = branches[0]  # the MLP already ends in dense_units[-1] with dropout
+    else:
+        x = branches[0] if len(branches) == 1 else keras.layers.Concatenate(name="fuse")(branches)
+        if train.dense_units:
+            x = keras.layers.Dense(train.dense_units[-1], activation="relu", name="head_dense")(x)
+            x = keras.layers.Dropout(train.dropout, name="head_dropout")(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    model = keras.Model(inputs=inputs, outputs=outputs, name=f"skysort_{train.model}")
+    log.info(
+        "built %s model (%s encoder): %d parameters, %d trainable",
+        train.model,
+        train.image_encoder if train.model != "tabular" else "no image",
+        model.count_params(),
+        sum(int(np.prod(w.shape)) for w in model.trainable_weights),
+    )
+    return model
+
+
+def encoder_input_size(train: Train, image_size: int) -> int:
+    """The side, in pixels, images are resized to before ``train.image_encoder``.
+
+    ``train.backbone_input_size`` when set, else the cutout size raised to the
+    encoder's minimum (Xception needs 71; the others 32). Upsampling a 64-pixel cutout
+    adds no information; it only lets the backbone's strides fit.
+    """
+    min_size = _min_size(train)
+    if train.backbone_input_size:
+        if train.backbone_input_size < min_size:
+            raise ValueError(
+                f"train.backbone_input_size: {train.image_encoder} needs at least "
+                f"{min_size} pixels, got {train.backbone_input_size}"
+            )
+        return train.backbone_input_size
+    return max(image_size, min_size)
+
+
+def build_image_encoder(train: Train, image_size: int) -> keras.Model:
+    """Raw 0-255 cutouts → a feature vector: resize, the backbone's preprocessing, the backbone.
+
+    The backbone is a nested model named ``backbone``; a weights file given as
+    ``train.weights`` must hold that model's weights (a keras.applications model built
+    with ``include_top=False``, or our small CNN).
+    """
+    spec = ENCODERS[train.image_encoder]
+    size = encoder_input_size(train, image_size)
+    inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
+    x = inputs
+    if size != image_size:
+        x = keras.layers.Resizing(size, size, interpolation="bilinear", name="resize")(x)
+    x = _preprocess(x, spec.preprocessing)
+    backbone = _small_cnn(train, size) if spec.constructor is None else _pretrained(train, size)
+    outputs = backbone(x)
+    return keras.Model(inputs, outputs, name="image_encoder")
+
+
+def build_tabular_encoder(
+    train: Train,
+    n_features: int,
+    mean: np.ndarray | None = None,
+    var: np.ndarray | None = None,
+) -> keras.Model:
+    """Features → standardised with the given train-split statistics → an MLP of ``train.dense_units``."""
+    if mean is None or var is None:
+        log.warning("no feature statistics given: the tabular features pass unscaled")
+        mean, var = np.zeros(n_features), np.ones(n_features)
+    mean = np.asarray(mean, dtype="float32").reshape(-1)
+    var = np.asarray(var, dtype="float32").reshape(-1)
+    if mean.shape != (n_features,) or var.shape != (n_features,):
+        raise ValueError(
+            f"feature mean/var must have {n_features} values each, got {mean.shape} and {var.shape}"
+        )
+    if not (np.isfinite(mean).all() and np.isfinite(var).all()) or (var < 0).any():
+        raise ValueError(f"feature mean/var must be finite and var >= 0: {mean}, {var}")
+    # A feature constant on the train split would be divided by ~0 (Keras floors the
+    # std at 1e-7) and blow up on any other split; centre it only.
+    var = np.where(var > 0, var, 1.0).astype("float32")
+
+    inputs = keras.Input(shape=(n_features,), name="features")
+    x = keras.layers.Normalization(mean=mean, variance=var, name="standardise")(inputs)
+    for i, units in enumerate(train.dense_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
+        x = keras.layers.Dropout(train.dropout, name=f"dropout_{i}")(x)
+    return keras.Model(inputs, x, name="tabular_encoder")
+
+
+def set_trainable_layers(backbone: keras.Model, n: int) -> None:
+    """Leave only the top ``n`` weighted layers of ``backbone`` trainable (``-1`` = all).
+
+    Layers are counted from the output down, and only those with trainable weights
+    (convolutions, dense layers) count; BatchNormalization layers never count and,
+    whenever the backbone is partly frozen (``n >= 0``), all of them stay frozen,
+    which in Keras 3 also runs them in inference mode: fine-tuning on a few thousand
+    cutouts would otherwise wreck the moving statistics the pretrained weights rely on.
+    ``n = 0`` freezes the whole backbone (a pure feature extractor).
+    """
+    backbone.trainable = True
+    for layer in backbone.layers:
+        layer.trainable = True
+    if n < 0:
+        return
+    weighted = [
+        layer
+        for layer in backbone.layers
+        if layer.trainable_weights and not isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    if n > len(weighted):
+        log.warning(
+            "train.trainable_layers=%d but %s has only %d weighted layers: all of them train "
+            "(BatchNormalization stays frozen; use -1 to train it too)",
+            n,
+            backbone.name,
+            len(weighted),
+        )
+    keep = {id(layer) for layer in weighted[len(weighted) - n :]} if n else set()
+    for layer in backbone.layers:
+        layer.trainable = id(layer) in keep
+
+
+def _min_size(train: Train) -> int:
+    spec = ENCODERS[train.image_encoder]
+    if spec.constructor is None:
+        # Each conv block halves the image; the last one needs at least one pixel.
+        return max(spec.min_size, 2 ** len(train.conv_filters))
+    return spec.min_size
+
+
+def _resolve_weights(train: Train) -> str | None:
+    """``none`` → None, ``imagenet`` → "imagenet", anything else → an existing file's path."""
+    if train.weights == "none":
+        return None
+    if train.weights == "imagenet":
+        return "imagenet"
+    path = Path(train.weights).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"train.weights: weights file {train.weights!r} not found "
+            f"(give 'none', 'imagenet' or the path of an existing .weights.h5 / .h5 file)"
+        )
+    return str(path)
+
+
+def _pretrained(train: Train, size: int) -> keras.Model:
+    """A keras.applications backbone without its top, average-pooled to one vector."""
+    spec = ENCODERS[train.image_encoder]
+    weights = _resolve_weights(train)
+    constructor = getattr(keras.applications, spec.constructor)
+    backbone = constructor(
+        include_top=False,
+        weights=weights,
+        input_shape=(size, size, 3),
+        pooling="avg",
+        name="backbone",
+    )
+    set_trainable_layers(backbone, train.trainable_layers)
+    log.info(
+        "%s backbone at %dx%d, weights=%s, trainable_layers=%d",
+        train.image_encoder,
+        size,
+        size,
+        train.weights,
+        train.trainable_layers,
+    )
+    return backbone
+
+
+def _small_cnn(train: Train, size: int) -> keras.Model:
+    """A CPU-friendly CNN: per entry of ``train.conv_filters`` a 3x3 conv, BatchNorm, ReLU, 2x2 max-pool.
+
+    Always fully trainable (``train.trainable_layers`` does not apply): it starts
+    from scratch unless ``train.weights`` names a file of its own weights.
+    """
+    if not train.conv_filters:
+        raise ValueError("train.conv_filters: the small CNN needs at least one conv block")
+    if train.weights == "imagenet":
+        raise ValueError("train.weights: there are no ImageNet weights for small_cnn")
+    if train.trainable_layers >= 0:
+        log.info("train.trainable_layers does not apply to small_cnn: all its layers train")
+    inputs = keras.Input(shape=(size, size, 3), name="pixels")
+    x = inputs
+    for i, filters in enumerate(train.conv_filters):
+        # No conv bias: BatchNorm's offset does that job.
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv_{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn_{i}")(x)
+        x = keras.layers.ReLU(name=f"relu_{i}")(x)
+        x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    backbone = keras.Model(inputs, x, name="backbone")
+    weights = _resolve_weights(train)
+    if weights is not None:
+        backbone.load_weights(weights)
+    return backbone
+
+
+def _preprocess(x: keras.KerasTensor, kind: Preprocessing) -> keras.KerasTensor:
+    """``preprocess_input`` as stock layers, so it is saved with the model.
+
+    Only stock layers: a saved model must load without custom objects. Caffe's
+    channel swap has no stock layer, so it is a frozen 3x3 Dense whose kernel is the
+    RGB→BGR permutation (exact: each output is one input times 1); its kernel is set
+    after building, so no custom initializer ends up in the saved config.
+    """
+    if kind == "builtin":
+        return x
+    if kind == "unit":
+        return keras.layers.Rescaling(1.0 / 255.0, name="preprocess")(x)
+    if kind == "tf":
+        return keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="preprocess")(x)
+    if kind == "torch":
+        # (x / 255 - mean) / std  ==  x * (1 / (255 std)) - mean / std
+        scale = [1.0 / (255.0 * s) for s in _TORCH_STD_RGB]
+        offset = [-m / s for m, s in zip(_TORCH_MEAN_RGB, _TORCH_STD_RGB)]
+        return keras.layers.Rescaling(scale, offset=offset, name="preprocess")(x)
+    if kind == "caffe":
+        swap = keras.layers.Dense(3, use_bias=False, trainable=False, name="rgb_to_bgr")
+        x = swap(x)
+        swap.set_weights([np.eye(3, dtype="float32")[::-1].copy()])
+        offset = [-m for m in _CAFFE_MEAN_BGR]
+        return keras.layers.Rescaling(1.0, offset=offset, name="preprocess")(x)
+    raise ValueError(f"unknown preprocessing {kind!r}")

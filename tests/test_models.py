@@ -1,0 +1,373 @@
+"""Models and losses: every model kind and backbone builds and trains a step, freezing,
+weights files, focal loss against numpy, and a save/load round trip.
+
+Backbone steps run eagerly: tracing a graph for ResNet50 or DenseNet121 costs 20-40 s
+on two CPU cores, an eager step 1-3 s, and graph mode is exercised by the small models.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from skysort.config import IMAGE_ENCODERS, Train
+from skysort.losses import SparseCategoricalFocalLoss, make_loss
+from skysort.models import (
+    ENCODERS,
+    build_model,
+    build_tabular_encoder,
+    encoder_input_size,
+    set_trainable_layers,
+)
+from skysort.tfdata import make_dataset
+
+TINY = {"conv_filters": (4, 8), "dense_units": (8,), "dropout": 0.1}
+N_FEATURES = 3
+N_CLASSES = 3
+BACKBONES = [name for name in IMAGE_ENCODERS if name != "small_cnn"]
+# Module of keras.applications holding each family's preprocess_input.
+PREPROCESS_MODULE = {
+    "resnet50": "resnet50",
+    "densenet121": "densenet",
+    "vgg16": "vgg16",
+    "vgg19": "vgg19",
+    "xception": "xception",
+    "efficientnetb0": "efficientnet",
+    "efficientnetb1": "efficientnet",
+    "efficientnetb2": "efficientnet",
+    "mobilenetv3small": "mobilenet_v3",
+    "mobilenetv3large": "mobilenet_v3",
+}
+
+
+def batch(size: int, n: int = 4, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = {
+        "image": rng.integers(0, 256, (n, size, size, 3)).astype("float32"),
+        "features": rng.normal(18, 2, (n, N_FEATURES)).astype("float32"),
+    }
+    return x, np.arange(n) % N_CLASSES
+
+
+def train_one_step(model: keras.Model, train: Train, x: dict, y: np.ndarray, eager: bool) -> float:
+    """One optimizer step; asserts the loss is finite and some trainable weight moved."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=make_loss(train, N_CLASSES),
+        jit_compile=False,
+        run_eagerly=eager,
+    )
+    x = {k: v for k, v in x.items() if k in model.input}
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    loss = float(np.asarray(model.train_on_batch(x, y)).reshape(-1)[0])
+    assert np.isfinite(loss)
+    after = [w.numpy() for w in model.trainable_weights]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    return loss
+
+
+def backbone_of(model: keras.Model) -> keras.Model:
+    return model.get_layer("image_encoder").get_layer("backbone")
+
+
+@pytest.mark.parametrize(
+    ("kind", "names"),
+    [("tabular", ["features"]), ("image", ["image"]), ("fusion", ["features", "image"])],
+)
+def test_each_model_kind_names_its_inputs_and_fits_one_step(kind: str, names: list[str]) -> None:
+    train = Train(model=kind, **TINY)
+    x, y = batch(32)
+    features = x["features"]
+    model = build_model(
+        train, N_FEATURES, N_CLASSES, 32, features.mean(axis=0), features.var(axis=0)
+    )
+    assert sorted(t.name for t in model.inputs) == names
+    # The real input pipeline: uint8 images (cast to float32 there), int64 labels.
+    images = x["image"].astype("uint8")
+    ds = make_dataset(images, features, np.arange(4), tuple(names), 4, y=y.astype("int64"))
+    model.compile(optimizer="adam", loss=make_loss(train, N_CLASSES), jit_compile=False)
+    history = model.fit(ds, epochs=1, steps_per_epoch=1, shuffle=False, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    proba = model.predict({k: x[k] for k in names}, verbose=0)
+    assert proba.shape == (4, N_CLASSES)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_model_accepts_uint8_images_like_float() -> None:
+    model = build_model(Train(model="image", **TINY), N_FEATURES, N_CLASSES, 32)
+    x, _ = batch(32)
+    as_float = model.predict({"image": x["image"]}, verbose=0)
+    as_uint8 = model.predict({"image": x["image"].astype("uint8")}, verbose=0)
+    np.testing.assert_array_equal(as_float, as_uint8)
+
+
+def test_small_cnn_at_defaults_is_about_100k_parameters() -> None:
+    model = build_model(Train(model="image"), N_FEATURES, N_CLASSES, 64)
+    encoder = backbone_of(model)
+    assert 80_000 < encoder.count_params() < 120_000
+    assert [layer.name for layer in encoder.layers if "conv" in layer.name] == [
+        "conv_0",
+        "conv_1",
+        "conv_2",
+    ]
+    assert all(layer.trainable for layer in encoder.layers)
+
+
+# Larger siblings of a family already covered by default (3-7 s each even eagerly).
+SLOW_BACKBONES = {"efficientnetb1", "efficientnetb2", "mobilenetv3large"}
+
+
+@pytest.mark.parametrize(
+    "encoder",
+    [pytest.param(b, marks=pytest.mark.slow) if b in SLOW_BACKBONES else b for b in BACKBONES],
+)
+def test_backbone_builds_preprocesses_like_keras_and_trains_one_step(encoder: str) -> None:
+    keras.utils.set_random_seed(0)
+    train = Train(model="image", image_encoder=encoder, **TINY)
+    size = 32
+    model = build_model(train, N_FEATURES, N_CLASSES, size)
+    expected = max(size, ENCODERS[encoder].min_size)
+    assert encoder_input_size(train, size) == expected
+    assert backbone_of(model).input.shape[1:] == (expected, expected, 3)
+
+    # The model's own preprocessing equals keras.applications' preprocess_input.
+    image_encoder = model.get_layer("image_encoder")
+    x, y = batch(size)
+    module = getattr(keras.applications, PREPROCESS_MODULE[encoder])
+    reference = module.preprocess_input(x["image"].copy())
+    if ENCODERS[encoder].preprocessing == "builtin":
+        np.testing.assert_array_equal(reference, x["image"])  # the backbone does it itself
+        assert not any(layer.name == "preprocess" for layer in image_encoder.layers)
+    else:
+        probe = keras.Model(image_encoder.input, image_encoder.get_layer("preprocess").output)
+        if expected != size:  # compare after the same resize
+            resized = np.asarray(keras.layers.Resizing(expected, expected)(x["image"]))
+            reference = module.preprocess_input(resized.copy())
+        np.testing.assert_allclose(probe.predict(x["image"], verbose=0), reference, atol=1e-4)
+
+    train_one_step(model, train, x, y, eager=True)
+
+
+def test_trainable_layers_leaves_exactly_the_top_n_weighted_layers_and_freezes_batchnorm() -> None:
+    keras.utils.set_random_seed(0)
+    train = Train(model="image", image_encoder="mobilenetv3small", trainable_layers=3, **TINY)
+    model = build_model(train, N_FEATURES, N_CLASSES, 32)
+    backbone = backbone_of(model)
+    weighted = [
+        layer
+        for layer in backbone.layers
+        if layer.weights
+        and not isinstance(layer, keras.layers.BatchNormalization | keras.layers.Normalization)
+    ]
+    trainable = [layer for layer in backbone.layers if layer.trainable_weights]
+    assert [layer.name for layer in trainable] == [layer.name for layer in weighted[-3:]]
+    bns = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert bns and not any(layer.trainable for layer in bns)
+
+    frozen = {w.path: w.numpy().copy() for w in backbone.weights if not w.trainable}
+    x, y = batch(32)
+    train_one_step(model, train, x, y, eager=True)
+    # Frozen weights and BatchNorm moving statistics (inference mode) did not move.
+    for w in backbone.weights:
+        if w.path in frozen:
+            np.testing.assert_array_equal(w.numpy(), frozen[w.path], err_msg=w.path)
+
+
+@pytest.mark.parametrize("n", [-1, 0, 5])
+def test_trainable_layers_counts_on_vgg16(n: int) -> None:
+    train = Train(model="image", image_encoder="vgg16", trainable_layers=n, **TINY)
+    backbone = backbone_of(build_model(train, N_FEATURES, N_CLASSES, 32))
+    convs = [layer for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 13
+    trainable = [layer.name for layer in backbone.layers if layer.trainable_weights]
+    assert trainable == [c.name for c in (convs if n < 0 else convs[len(convs) - n :])]
+
+
+def test_set_trainable_layers_beyond_the_count_trains_every_weighted_layer() -> None:
+    backbone = backbone_of(build_model(Train(model="image", **TINY), N_FEATURES, N_CLASSES, 32))
+    set_trainable_layers(backbone, 100)
+    convs = [layer for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert all(c.trainable for c in convs)
+    assert not any(
+        layer.trainable
+        for layer in backbone.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
+    set_trainable_layers(backbone, -1)
+    assert all(layer.trainable for layer in backbone.layers)
+
+
+@pytest.mark.parametrize("encoder", ["mobilenetv3small", "small_cnn"])
+def test_weights_load_from_a_local_file(encoder: str, tmp_path: Path) -> None:
+    keras.utils.set_random_seed(1)
+    source = build_model(Train(model="image", image_encoder=encoder, **TINY), 3, 3, 32)
+    path = tmp_path / "backbone.weights.h5"
+    backbone_of(source).save_weights(path)
+
+    keras.utils.set_random_seed(2)  # a different random init, so equality means "loaded"
+    fresh = build_model(Train(model="image", image_encoder=encoder, **TINY), 3, 3, 32)
+    loaded = build_model(
+        Train(model="image", image_encoder=encoder, weights=str(path), **TINY), 3, 3, 32
+    )
+    want = backbone_of(source).get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(want, backbone_of(fresh).get_weights()))
+    got = backbone_of(loaded).get_weights()
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("encoder", ["resnet50", "small_cnn"])
+def test_missing_weights_file_names_the_parameter(encoder: str, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.weights.h5"
+    train = Train(model="image", image_encoder=encoder, weights=str(missing), **TINY)
+    with pytest.raises(FileNotFoundError, match="train.weights") as info:
+        build_model(train, N_FEATURES, N_CLASSES, 32)
+    assert str(missing) in str(info.value)
+
+
+def test_small_cnn_has_no_imagenet_weights() -> None:
+    with pytest.raises(ValueError, match="train.weights"):
+        build_model(Train(model="image", weights="imagenet", **TINY), 3, 3, 32)
+
+
+def test_encoder_input_size() -> None:
+    assert encoder_input_size(Train(image_encoder="small_cnn"), 64) == 64
+    assert encoder_input_size(Train(image_encoder="resnet50"), 64) == 64
+    assert encoder_input_size(Train(image_encoder="xception"), 64) == 71
+    assert encoder_input_size(Train(image_encoder="resnet50", backbone_input_size=96), 64) == 96
+    with pytest.raises(ValueError, match="train.backbone_input_size"):
+        encoder_input_size(Train(image_encoder="xception", backbone_input_size=64), 64)
+    with pytest.raises(ValueError, match="train.backbone_input_size"):
+        encoder_input_size(Train(image_encoder="small_cnn", backbone_input_size=4), 64)
+
+
+def test_model_resizes_when_the_encoder_wants_another_size() -> None:
+    train = Train(model="image", backbone_input_size=16, **TINY)
+    model = build_model(train, N_FEATURES, N_CLASSES, 32)
+    encoder = model.get_layer("image_encoder")
+    assert encoder.get_layer("resize").output.shape[1:] == (16, 16, 3)
+    assert backbone_of(model).input.shape[1:] == (16, 16, 3)
+    same = build_model(Train(model="image", **TINY), N_FEATURES, N_CLASSES, 32)
+    assert "resize" not in [layer.name for layer in same.get_layer("image_encoder").layers]
+
+
+def test_tabular_encoder_standardises_with_the_given_statistics() -> None:
+    mean = np.array([10.0, 20.0, 5.0])
+    var = np.array([4.0, 9.0, 0.0])  # a feature constant on the train split
+    encoder = build_tabular_encoder(Train(**TINY), 3, mean, var)
+    probe = keras.Model(encoder.input, encoder.get_layer("standardise").output)
+    x = np.array([[12.0, 17.0, 6.0], [10.0, 20.0, 5.0]], dtype="float32")
+    want = np.array([[1.0, -1.0, 1.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(probe.predict(x, verbose=0), want, atol=1e-5)
+    with pytest.raises(ValueError, match="4 values"):
+        build_tabular_encoder(Train(**TINY), 4, mean, var)
+
+
+PROBS = np.array(
+    [[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.25, 0.25, 0.5], [0.05, 0.9, 0.05]], dtype="float32"
+)
+LABELS = np.array([0, 2, 2, 0])
+
+
+def numpy_focal(gamma: float, alpha: list[float] | None = None) -> np.ndarray:
+    p = PROBS[np.arange(len(LABELS)), LABELS].astype("float64")
+    a = np.ones(len(LABELS)) if alpha is None else np.asarray(alpha)[LABELS]
+    return -a * (1 - p) ** gamma * np.log(p)
+
+
+def test_focal_loss_equals_a_hand_computation() -> None:
+    alpha = [0.25, 1.0, 2.0]
+    loss = SparseCategoricalFocalLoss(gamma=2.0, alpha=alpha)
+    want = numpy_focal(2.0, alpha)
+    assert float(loss(LABELS, PROBS)) == pytest.approx(want.mean(), rel=1e-5)
+    # (batch, 1) labels, as Keras sometimes passes them, give the same.
+    assert float(loss(LABELS[:, None], PROBS)) == pytest.approx(want.mean(), rel=1e-5)
+    # Sample weights multiply per-sample losses (class_weight in fit arrives this way).
+    w = np.array([1.0, 0.0, 2.0, 1.0])
+    got = float(loss(LABELS, PROBS, sample_weight=w))
+    assert got == pytest.approx((w * want).sum() / len(w), rel=1e-5)
+    # Focusing: an easy example (p=0.7) loses far more than a hard one (p=0.05).
+    per_sample = numpy_focal(2.0)
+    plain = numpy_focal(0.0)
+    assert per_sample[0] / plain[0] < 0.1 < per_sample[3] / plain[3]
+
+
+def test_focal_loss_at_gamma_zero_is_crossentropy() -> None:
+    focal = make_loss(Train(loss="focal", focal_gamma=0.0), N_CLASSES)
+    crossentropy = make_loss(Train(loss="crossentropy"), N_CLASSES)
+    assert isinstance(focal, SparseCategoricalFocalLoss)
+    assert isinstance(crossentropy, keras.losses.SparseCategoricalCrossentropy)
+    assert float(focal(LABELS, PROBS)) == pytest.approx(float(crossentropy(LABELS, PROBS)))
+    assert float(focal(LABELS, PROBS)) == pytest.approx(numpy_focal(0.0).mean(), rel=1e-5)
+    # A confident wrong answer is large but finite (probabilities are clipped).
+    assert np.isfinite(float(focal(np.array([1]), np.array([[1.0, 0.0, 0.0]]))))
+
+
+def test_focal_loss_rejects_bad_parameters() -> None:
+    with pytest.raises(ValueError, match="gamma"):
+        SparseCategoricalFocalLoss(gamma=-1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        SparseCategoricalFocalLoss(alpha=[1.0, -0.5])
+    with pytest.raises(ValueError, match="2 classes"):
+        make_loss(Train(), 1)
+
+
+@pytest.mark.parametrize(
+    ("kind", "encoder", "loss"),
+    [("fusion", "small_cnn", "focal"), ("image", "vgg16", "crossentropy")],
+)
+def test_saved_model_loads_without_custom_objects_and_predicts_the_same(
+    kind: str, encoder: str, loss: str, tmp_path: Path
+) -> None:
+    keras.utils.set_random_seed(0)
+    train = Train(model=kind, image_encoder=encoder, loss=loss, focal_gamma=1.5, **TINY)
+    x, y = batch(32)
+    f = x["features"]
+    model = build_model(train, N_FEATURES, N_CLASSES, 32, f.mean(axis=0), f.var(axis=0))
+    train_one_step(model, train, x, y, eager=encoder != "small_cnn")
+    inputs = {k: v for k, v in x.items() if k in model.input}
+    before = model.predict(inputs, verbose=0)
+    path = tmp_path / "model.keras"
+    model.save(path)
+
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(inputs, verbose=0), before)
+    if loss == "focal":
+        assert isinstance(loaded.loss, SparseCategoricalFocalLoss)
+        assert loaded.loss.gamma == 1.5
+    if encoder == "vgg16":  # the caffe channel swap survives as weights, not config
+        swap = loaded.get_layer("image_encoder").get_layer("rgb_to_bgr")
+        np.testing.assert_array_equal(swap.get_weights()[0], np.eye(3)[::-1])
+        assert not swap.trainable_weights
+
+
+@pytest.mark.slow
+def test_saved_focal_model_loads_in_a_fresh_process(tmp_path: Path) -> None:
+    """What the evaluate stage does: a new process that imports only skysort.losses."""
+    train = Train(model="fusion", loss="focal", **TINY)
+    x, y = batch(32)
+    model = build_model(train, N_FEATURES, N_CLASSES, 32)
+    model.compile(optimizer="adam", loss=make_loss(train, N_CLASSES))
+    model.save(tmp_path / "model.keras")
+    np.savez(tmp_path / "x.npz", **x)
+    np.save(tmp_path / "want.npy", model.predict(x, verbose=0))
+    script = textwrap.dedent(
+        f"""
+        import keras, numpy as np
+        import skysort.losses
+        model = keras.models.load_model({str(tmp_path / "model.keras")!r})
+        x = dict(np.load({str(tmp_path / "x.npz")!r}))
+        want = np.load({str(tmp_path / "want.npy")!r})
+        np.testing.assert_array_equal(model.predict(x, verbose=0), want)
+        assert type(model.loss).__name__ == "SparseCategoricalFocalLoss"
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
