@@ -59,6 +59,9 @@ def make_dataset(
         x_sig["features"] = tf.TensorSpec((None, features.shape[1]), tf.float32)
     sig = (x_sig, tf.TensorSpec((None,), tf.int64)) if y is not None else x_sig
     ds = tf.data.Dataset.from_generator(batches, output_signature=sig)
+    # A generator has unknown length; stating it lets Keras show progress and not warn.
+    n_batches = -(-len(rows) // batch_size)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches))
 
     def prepare(x, *rest):
         if "image" in x:
