@@ -116,6 +116,7 @@ def train(
             class_weight=class_weight,
             callbacks=callbacks,
             verbose=0,
+            shuffle=False,  # make_dataset shuffles, seeded per epoch
         )
         live.end()
         if not best_path.exists():
