@@ -55,6 +55,15 @@ def _flow_run_names(api_url: str) -> list[str]:
     return asyncio.run(names())
 
 
+def _artifact_keys(api_url: str) -> set[str]:
+    import httpx
+
+    body = {"limit": 200, "offset": 0, "sort": "CREATED_DESC"}
+    resp = httpx.post(f"{api_url}/artifacts/filter", json=body, timeout=30)
+    resp.raise_for_status()
+    return {a["key"] for a in resp.json() if a.get("key")}
+
+
 def test_pipeline_flow_then_dvc_repro_has_nothing_to_do(tmp_path, prefect_server, monkeypatch):
     root = make_project(tmp_path / "proj")
     monkeypatch.chdir(root)
@@ -70,6 +79,10 @@ def test_pipeline_flow_then_dvc_repro_has_nothing_to_do(tmp_path, prefect_server
     repro = dvc("repro", cwd=root)
     assert "Running stage" not in repro.stdout
     assert "pipeline-params.yaml" in _flow_run_names(prefect_server)
+    # every stage published what a person wants to see in the UI
+    assert {"query-class-mix", "cutouts-status", "cutouts-progress", "clean-dropped",
+            "clean-splits", "impute-report", "balance-class-counts", "baselines-metrics",
+            "train-summary", "evaluate-metrics", "evaluate-plots"} <= _artifact_keys(prefect_server)
 
 
 def test_dvc_repro_runs_every_stage_as_a_flow_run_then_is_a_noop(tmp_path, prefect_server):
