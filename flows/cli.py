@@ -92,6 +92,63 @@ def stages() -> None:
     typer.echo("\n".join(STAGES))
 
 
+@app.command()
+def compare(
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="run just this grid entry (repeatable)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="list the runs and their overrides")] = False,
+    out: Annotated[Path, typer.Option(help="where the table and curves go")] = Path(
+        "reports/compare"
+    ),
+) -> None:
+    """Run the study grid (params.yaml `compare`) as DVC experiments and print one table."""
+    from skysort.compare import check_variants, expand_grid, format_table, run_study
+
+    params_path = Path("params.yaml")
+    params = _load(params_path, None)
+    variants = expand_grid(params.compare)
+    if only:
+        unknown = sorted(set(only) - {v.name for v in variants})
+        if unknown:
+            typer.secho(
+                f"error: --only {', '.join(unknown)}: not in the grid; runs are "
+                f"{', '.join(v.name for v in variants)}",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(2)
+        variants = [v for v in variants if v.name in only]
+    try:
+        check_variants(yaml.safe_load(params_path.read_text()), variants, str(params_path))
+    except ConfigError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    if dry_run:
+        for v in variants:
+            typer.echo(f"{v.name}: dvc exp run -n {v.name} {' '.join(v.set_args())}")
+        return
+    from skysort.versioning import is_dvc_project
+
+    if not is_dvc_project(Path.cwd()):
+        typer.secho(
+            "error: skysort compare runs DVC experiments: run it in the project root "
+            "(a git repo with .dvc/ and dvc.yaml)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    logging.getLogger("skysort").setLevel(logging.INFO)
+    rows = run_study(Path.cwd(), params, variants, out)
+    typer.echo(format_table(rows, params.data.classes))
+    typer.echo(
+        f"\n(table: {out / 'compare.md'}, curves: {out / 'curves.png'}; "
+        "`dvc exp show` lists the runs, `dvc plots diff <runs>` overlays their curves)"
+    )
+    if any(r["status"] != "ok" for r in rows):
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     logging.basicConfig(level=logging.WARNING)
     app()

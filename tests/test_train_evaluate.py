@@ -67,11 +67,23 @@ def test_train_then_evaluate_writes_model_metrics_and_plots(prepared, tmp_path):
         assert (tmp_path / "plots" / name).stat().st_size > 0, name
 
 
-def test_same_seed_gives_the_same_training_history(prepared, tmp_path):
-    # op determinism + seeded shuffling/augmentation: identical on the same machine
-    _, first = _train(prepared, tmp_path / "a", model="tabular")
-    _, second = _train(prepared, tmp_path / "b", model="tabular")
-    assert first["history"] == second["history"]
+@pytest.mark.parametrize("model", ["tabular", "fusion"])
+def test_same_seed_gives_the_same_training_history_and_test_metrics(prepared, tmp_path, model):
+    # Op determinism + seeded shuffling and augmentation: bit-identical on the same machine,
+    # so no tolerance is needed (another CPU or thread count may differ in the last bits).
+    scores = []
+    for run in ("a", "b"):
+        cfg, report = _train(prepared, tmp_path / run, model=model)
+        metrics = evaluate(prepared / "dataset.parquet", prepared / "images.npy",
+                           prepared / "labels.parquet", tmp_path / run / "model.keras",
+                           tmp_path / run / "train.json", tmp_path / run / "metrics.json",
+                           tmp_path / run / "plots", tmp_path / run / "predictions.parquet",
+                           data=DATA, train=cfg, evaluate=Evaluate())
+        scores.append((report["history"], metrics))
+    assert scores[0][0] == scores[1][0]
+    assert scores[0][1] == scores[1][1]
+    preds = [pd.read_parquet(tmp_path / run / "predictions.parquet") for run in ("a", "b")]
+    pd.testing.assert_frame_equal(preds[0], preds[1])
 
 
 @pytest.mark.parametrize("kw", [{"loss": "focal"}, {"class_weight": "balanced"}])

@@ -261,6 +261,42 @@ class Schedule(Section):
         return self
 
 
+class Compare(Section):
+    """The study grid ``skysort compare`` runs as DVC experiments.
+
+    One run per combination of ``models`` x ``image_encoders`` x ``trainable_layers``,
+    without the combinations that differ in nothing: a tabular model has no image
+    encoder, and ``trainable_layers`` does not apply to ``small_cnn``. ``overrides``
+    (dotted keys) apply to every run, e.g. ``{train.epochs: 30}``.
+    """
+
+    name_prefix: str = Field("study", pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    models: tuple[Literal["tabular", "image", "fusion"], ...] = ("tabular", "image", "fusion")
+    image_encoders: tuple[Literal[IMAGE_ENCODERS], ...] = ("small_cnn", "mobilenetv3small")  # type: ignore[valid-type]
+    trainable_layers: tuple[Annotated[int, Field(ge=-1, le=10_000)], ...] = (-1,)
+    overrides: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _check(self) -> Compare:
+        for name, values in (
+            ("models", self.models),
+            ("image_encoders", self.image_encoders),
+            ("trainable_layers", self.trainable_layers),
+        ):
+            if not values:
+                raise ValueError(f"{name} must list at least one value")
+            if len(set(values)) != len(values):
+                raise ValueError(f"{name} lists a value twice")
+        grid_keys = {"train.model", "train.image_encoder", "train.trainable_layers"}
+        for key in self.overrides:
+            if not all(key.split(".")) or key in grid_keys:
+                raise ValueError(
+                    f"overrides: {key!r} must be a dotted parameter key other than the grid's own "
+                    f"{sorted(grid_keys)}"
+                )
+        return self
+
+
 class Params(Section):
     """The whole of ``params.yaml``."""
 
@@ -277,6 +313,7 @@ class Params(Section):
     train: Train = Train()
     evaluate: Evaluate = Evaluate()
     schedule: Schedule = Schedule()
+    compare: Compare = Compare()
 
     @model_validator(mode="after")
     def _check(self) -> Params:

@@ -106,3 +106,17 @@ def gallery_png(
         axes[r, 0].set_ylabel(cls, fontsize=9)
     fig.suptitle("Test cutouts by observed class (red: misclassified)", fontsize=9)
     _save(fig, path)
+
+
+def comparison_png(histories: dict[str, dict[str, list[float]]], path: Path) -> None:
+    """Validation loss and accuracy per epoch of every run of a comparison, overlaid."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for name, history in histories.items():
+        for ax, key in zip(axes, ("val_loss", "val_accuracy")):
+            if key in history:
+                ax.plot(range(1, len(history[key]) + 1), history[key], label=name)
+    for ax, key in zip(axes, ("validation loss", "validation accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+    axes[1].legend(fontsize=7, loc="lower right")
+    _save(fig, path)
