@@ -165,8 +165,12 @@ def test_served_deployment_runs_the_whole_pipeline_when_triggered(tmp_path, pref
     assert {"query: 200 objects from synthetic", "train: fusion/small_cnn, 2 epochs"} <= names
     assert _artifact_keys(run_id) >= STAGE_ARTIFACTS
     # the run happened in the project, and recorded its outputs in DVC
-    for out in ("models/model.keras", "reports/metrics.json", "reports/plots/confusion.png",
-                "dvc.lock"):
+    for out in (
+        "models/model.keras",
+        "reports/metrics.json",
+        "reports/plots/confusion.png",
+        "dvc.lock",
+    ):
         assert (root / out).is_file(), out
     # stopping `serve` pauses the deployment: nothing is left to run it
     assert not dep.paused and _deployment("skysort-pipeline/scheduled-serve").paused
