@@ -99,6 +99,8 @@ def deploy(
             raise typer.Exit(1)
         typer.echo(f"{deployment.PREFECT_FILE} agrees with {params.name}")
         return
+    if hint := deployment.no_server_hint():
+        typer.secho(f"note: {hint}", fg=typer.colors.YELLOW, err=True)
     try:
         if deployment.sync_prefect_yaml(root, loaded, params.name):
             typer.echo(f"rewrote {deployment.PREFECT_FILE} from {params.name}")
@@ -119,9 +121,11 @@ def deploy(
 def serve(params: ParamsOpt = Path("params.yaml")) -> None:
     """Serve the pipeline on params.yaml's cron schedule from this process (no worker needed)."""
     loaded = _load(params, None)
-    from flows.deployment import serve as serve_deployment
+    from flows import deployment
 
-    serve_deployment(loaded, str(params))
+    if hint := deployment.no_server_hint():
+        typer.secho(f"note: {hint}", fg=typer.colors.YELLOW, err=True)
+    deployment.serve(loaded, str(params))
 
 
 @app.command("params")

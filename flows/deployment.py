@@ -112,6 +112,19 @@ def sync_prefect_yaml(root: Path, params: Params, params_file: str = "params.yam
     return True
 
 
+def no_server_hint() -> str | None:
+    """A hint when no Prefect API is configured (runs would go to a temporary server)."""
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return None
+    return (
+        "PREFECT_API_URL is not set, so Prefect uses a temporary server: start one with "
+        "`prefect server start --host 127.0.0.1 --port 4200` and "
+        "`export PREFECT_API_URL=http://127.0.0.1:4200/api` to keep and watch the runs"
+    )
+
+
 def ensure_work_pool(name: str) -> bool:
     """Create the process work pool ``name`` unless it exists; True if it was created."""
     from prefect.client.orchestration import get_client

@@ -113,3 +113,12 @@ def test_invalid_cron_fails_at_load_time_naming_the_key(cron):
 def test_bad_schedule_values_name_the_dotted_key(override, needle):
     with pytest.raises(ConfigError, match=needle):
         load_params(ROOT / "params.yaml", [override])
+
+
+@pytest.mark.parametrize("command", ["serve", "deploy"])
+def test_serve_and_deploy_refuse_a_bad_schedule_before_contacting_prefect(tmp_path, command):
+    root = _project(tmp_path, "0 25 * * *", "UTC")
+    result = runner.invoke(app, [command, "--params", str(root / "params.yaml")])
+    assert result.exit_code == 2
+    assert "schedule.cron: hour field '25'" in result.output
+    assert "0 3 * * *" in (root / "prefect.yaml").read_text()  # left as it was
