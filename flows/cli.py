@@ -79,6 +79,55 @@ def stage(
         _fail(exc)
 
 
+@app.command()
+def deploy(
+    params: ParamsOpt = Path("params.yaml"),
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="only check prefect.yaml against params; exit 1 if stale"),
+    ] = False,
+) -> None:
+    """Write prefect.yaml from params.yaml's schedule, create the work pool, register the deployment."""
+    loaded = _load(params, None)
+    from flows import deployment
+
+    root = params.resolve().parent
+    if check:
+        drift = deployment.prefect_yaml_drift(root, loaded, params.name)
+        if drift:
+            typer.secho(f"error: {drift}; run `skysort deploy`", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{deployment.PREFECT_FILE} agrees with {params.name}")
+        return
+    if hint := deployment.no_server_hint():
+        typer.secho(f"note: {hint}", fg=typer.colors.YELLOW, err=True)
+    try:
+        if deployment.sync_prefect_yaml(root, loaded, params.name):
+            typer.echo(f"rewrote {deployment.PREFECT_FILE} from {params.name}")
+        if deployment.ensure_work_pool(loaded.schedule.work_pool):
+            typer.echo(f"created process work pool {loaded.schedule.work_pool!r}")
+        deployment.register(root, loaded)
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc)
+    s = loaded.schedule
+    typer.echo(
+        f"registered {deployment.deployment_name(loaded)} (cron {s.cron!r}, {s.timezone})\n"
+        f"start a worker:  prefect worker start --pool {s.work_pool}\n"
+        f"run it now:      prefect deployment run {deployment.deployment_name(loaded)}"
+    )
+
+
+@app.command()
+def serve(params: ParamsOpt = Path("params.yaml")) -> None:
+    """Serve the pipeline on params.yaml's cron schedule from this process (no worker needed)."""
+    loaded = _load(params, None)
+    from flows import deployment
+
+    if hint := deployment.no_server_hint():
+        typer.secho(f"note: {hint}", fg=typer.colors.YELLOW, err=True)
+    deployment.serve(loaded, str(params))
+
+
 @app.command("params")
 def show_params(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
     """Validate the parameters and print them with every default filled in."""

@@ -9,10 +9,11 @@ from prefect import flow, get_run_logger
 
 from skysort.config import load_params
 from tasks import stages
+from tasks.monitoring import pipeline_run_name, tag_flow_run
 from tasks.versioning import record_in_dvc
 
 
-@flow(name="skysort-pipeline", flow_run_name="pipeline-{params_path}", log_prints=True)
+@flow(name="skysort-pipeline", flow_run_name=pipeline_run_name, log_prints=True)
 def pipeline(
     params_path: str = "params.yaml", overrides: list[str] | None = None, record: bool = True
 ) -> dict:
@@ -22,6 +23,7 @@ def pipeline(
     recorded in DVC (``dvc repro`` would rightly want to rerun).
     """
     params = load_params(params_path, overrides or [])
+    tag_flow_run(params)
     stages.query(params)
     stages.cutouts(params)
     stages.clean(params)

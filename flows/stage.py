@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from skysort.config import STAGES, load_params
+from tasks.monitoring import tag_flow_run
 from tasks.stages import STAGE_TASKS
 
 
@@ -14,4 +15,5 @@ def stage(name: str, params_path: str = "params.yaml", overrides: list[str] | No
     if name not in STAGES:
         raise ValueError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
     params = load_params(params_path, overrides or [])
+    tag_flow_run(params, f"stage:{name}")
     return STAGE_TASKS[name](params)

@@ -15,16 +15,22 @@ from skysort.config import Params
 from skysort.stages import run_stage
 from tasks.artifacts import publish
 from tasks.logs import route_library_logs
+from tasks.monitoring import failures_named, stage_run_name
 from tasks.progress import StageProgress
 
 # DVC decides what is stale; Prefect caching would be a second, disagreeing cache.
-_COMMON: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
+_COMMON: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "persist_result": False,
+    "task_run_name": stage_run_name,
+}
 
 
 def _run(stage: str, params: Params, progress: StageProgress | None = None) -> dict[str, Any]:
     route_library_logs()
-    report = run_stage(stage, params, progress=progress)
-    publish(stage, report, params)
+    with failures_named(stage):
+        report = run_stage(stage, params, progress=progress)
+        publish(stage, report, params)
     return report
 
 

@@ -78,7 +78,7 @@ def test_pipeline_flow_then_dvc_repro_has_nothing_to_do(tmp_path, prefect_server
     assert status in ("{}", "")
     repro = dvc("repro", cwd=root)
     assert "Running stage" not in repro.stdout
-    assert "pipeline-params.yaml" in _flow_run_names(prefect_server)
+    assert "pipeline: synthetic, 300 objects, fusion/small_cnn" in _flow_run_names(prefect_server)
     # every stage published what a person wants to see in the UI
     assert {"query-class-mix", "cutouts-status", "cutouts-progress", "clean-dropped",
             "clean-splits", "impute-report", "balance-class-counts", "baselines-metrics",

@@ -9,9 +9,17 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 STAGES: tuple[str, ...] = (
     "query",
@@ -250,15 +258,83 @@ class Evaluate(Section):
     batch_size: int = Field(256, ge=1, le=65536)
 
 
+# Prefect names: what `prefect deployment run FLOW/NAME` and `prefect worker start --pool` accept.
+PREFECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+# Each cron field: its range, and the names it accepts (months and weekdays).
+_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    (
+        "month",
+        1,
+        12,
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+    ),
+    ("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+
+
+def _cron_value(text: str, low: int, names: tuple[str, ...]) -> int:
+    if text.lower() in names:
+        return names.index(text.lower()) + low
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not a number")
+    return int(text)
+
+
+def check_cron(expr: str) -> None:
+    """Raise ``ValueError`` unless ``expr`` is a standard 5-field cron expression.
+
+    Checked here, without Prefect, so a typo fails at load time instead of when the
+    deployment is registered. Accepts ``*``, ``N``, ``N-M``, ``/step``, lists and names.
+    """
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError("cron needs 5 fields: minute hour day-of-month month day-of-week")
+    for text, (what, low, high, names) in zip(fields, _CRON_FIELDS):
+        for item in text.split(","):
+            span, _, step = item.partition("/")
+            try:
+                if step and (not step.isdigit() or int(step) == 0):
+                    raise ValueError(f"step {step!r} must be a positive number")
+                if span != "*":
+                    first, _, last = span.partition("-")
+                    lo = _cron_value(first, low, names)
+                    hi = _cron_value(last, low, names) if last else lo
+                    if not low <= lo <= hi <= high:
+                        raise ValueError(f"must lie in {low}-{high} in increasing order")
+            except ValueError as exc:
+                raise ValueError(f"{what} field {item!r}: {exc}") from None
+
+
 class Schedule(Section):
+    """The scheduled deployment of the whole pipeline (``prefect.yaml`` and ``skysort serve``).
+
+    ``deployment`` is the deployment's name (``skysort-pipeline/<deployment>``);
+    ``work_pool`` the process work pool its worker polls. ``timezone`` is an IANA name.
+    """
+
+    deployment: str = Field("scheduled", pattern=PREFECT_NAME)
+    work_pool: str = Field("skysort-process", pattern=PREFECT_NAME)
     cron: str = "0 3 * * *"
     timezone: str = "UTC"
 
-    @model_validator(mode="after")
-    def _check(self) -> Schedule:
-        if len(self.cron.split()) != 5:
-            raise ValueError(f"cron must have 5 fields, got {self.cron!r}")
-        return self
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        check_cron(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone name (e.g. UTC, Europe/Paris)") from None
+        return value
 
 
 class Compare(Section):
