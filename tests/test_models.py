@@ -223,6 +223,28 @@ def test_weights_load_from_a_local_file(encoder: str, tmp_path: Path) -> None:
         np.testing.assert_array_equal(a, b)
 
 
+def test_backbone_from_scratch_uses_fast_batchnorm_statistics(tmp_path: Path) -> None:
+    def momenta(model: keras.Model) -> set[float]:
+        return {
+            layer.momentum
+            for layer in backbone_of(model).layers
+            if isinstance(layer, keras.layers.BatchNormalization)
+        }
+
+    scratch = build_model(Train(model="image", image_encoder="mobilenetv3small", **TINY), 3, 3, 32)
+    assert momenta(scratch) == {0.9}
+    # with given weights the backbone keeps keras.applications' own momentum
+    path = tmp_path / "backbone.weights.h5"
+    backbone_of(scratch).save_weights(path)
+    loaded = build_model(
+        Train(model="image", image_encoder="mobilenetv3small", weights=str(path), **TINY),
+        3,
+        3,
+        32,
+    )
+    assert 0.9 not in momenta(loaded)  # MobileNetV3's is 0.999
+
+
 @pytest.mark.parametrize("encoder", ["resnet50", "small_cnn"])
 def test_missing_weights_file_names_the_parameter(encoder: str, tmp_path: Path) -> None:
     missing = tmp_path / "nope.weights.h5"
