@@ -99,6 +99,18 @@ def test_each_model_kind_names_its_inputs_and_fits_one_step(kind: str, names: li
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.parametrize("encoder", ["small_cnn", "mobilenetv3small"])
+def test_fusion_projects_the_image_features_to_the_tabular_width(encoder: str) -> None:
+    train = Train(model="fusion", image_encoder=encoder, **TINY)
+    model = build_model(train, N_FEATURES, N_CLASSES, 32)
+    width = train.dense_units[-1]
+    assert model.get_layer("image_projection").units == width
+    # the fused vector is half image, half tabular, whatever the backbone's feature count
+    assert model.get_layer("fuse").output.shape[-1] == 2 * width
+    image_only = build_model(Train(model="image", image_encoder=encoder, **TINY), 3, 3, 32)
+    assert "image_projection" not in [layer.name for layer in image_only.layers]
+
+
 def test_model_accepts_uint8_images_like_float() -> None:
     model = build_model(Train(model="image", **TINY), N_FEATURES, N_CLASSES, 32)
     x, _ = batch(32)

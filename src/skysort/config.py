@@ -243,10 +243,10 @@ class Train(Section):
     loss: Literal["crossentropy", "focal"] = "crossentropy"
     focal_gamma: float = Field(2.0, ge=0, le=10)
     class_weight: Literal["none", "balanced"] = "none"
-    epochs: int = Field(20, ge=1, le=1000)
+    epochs: int = Field(40, ge=1, le=1000)
     batch_size: int = Field(64, ge=1, le=4096)
     learning_rate: float = Field(1e-3, gt=0, le=1)
-    patience: int = Field(5, ge=1, le=1000)
+    patience: int = Field(10, ge=1, le=1000)
     augment: bool = True
     conv_filters: tuple[int, ...] = (32, 64, 128)
     dense_units: tuple[int, ...] = (64, 32)
