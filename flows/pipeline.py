@@ -42,7 +42,7 @@ def pipeline(
     elif overrides:
         get_run_logger().warning("not recording in DVC: --set overrides differ from params.yaml")
     else:
-        record_in_dvc(Path(params_path).resolve().parent)
+        record_in_dvc(Path(params_path).resolve().parent, params.record)
     return {k: metrics[k] for k in ("accuracy", "f1_macro")}
 
 
