@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from prefect.client.orchestration import get_client
+from prefect.settings import get_current_settings
 from prefect.task_runners import TaskRunner
 
 from skysort.config import Params, Runner
@@ -23,7 +25,15 @@ def dask_task_runner(runner: Runner) -> TaskRunner:
             "runner.kind: dask needs prefect-dask and distributed: "
             'pip install -e ".[dask]" (or set runner.kind: local)'
         ) from exc
+    api_url = get_current_settings().api.url
     if runner.address:
+        if not api_url:
+            raise RuntimeError(
+                f"runner.address {runner.address}: the Dask workers must report to the same "
+                "Prefect server as this flow run, but this one runs on a temporary server "
+                "that they cannot reach; start a server and set PREFECT_API_URL here and "
+                "on the workers (docs/scaling.md)"
+            )
         return DaskTaskRunner(address=runner.address)
     cluster_kwargs: dict[str, Any] = {
         "n_workers": runner.n_workers,
@@ -33,7 +43,16 @@ def dask_task_runner(runner: Runner) -> TaskRunner:
     }
     if runner.processes:  # threads in this process talk in-process, with no address at all
         cluster_kwargs["host"] = "127.0.0.1"
+        # Without PREFECT_API_URL each worker process would start a temporary server of
+        # its own; point them at this process's, which listens on 127.0.0.1.
+        cluster_kwargs["env"] = {"PREFECT_API_URL": str(api_url or _temporary_server_url())}
     return DaskTaskRunner(cluster_kwargs=cluster_kwargs)
+
+
+def _temporary_server_url() -> str:
+    """The API URL of the temporary server this process started (or starts now)."""
+    with get_client(sync_client=True) as client:
+        return str(client.api_url)
 
 
 def with_absolute_paths(params: Params, root: Path | None = None) -> Params:
