@@ -328,16 +328,12 @@ class Runner(Section):
     processes: bool = True
     shard_size: int = Field(500, ge=1, le=10_000_000)
 
-    @model_validator(mode="after")
-    def _check(self) -> Runner:
-        if self.address is not None and not re.fullmatch(
-            r"(tcp|tls|inproc|ws|wss|ucx)://\S+", self.address
-        ):
-            raise ValueError(
-                f"address must be a Dask scheduler address such as tcp://host:8786, "
-                f"got {self.address!r}"
-            )
-        return self
+    @field_validator("address")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(tcp|tls|inproc|ws|wss|ucx)://\S+", value):
+            raise ValueError("must be a Dask scheduler address such as tcp://host:8786")
+        return value
 
 
 class Record(Section):
