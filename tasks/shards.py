@@ -17,6 +17,7 @@ from skysort import shards
 from skysort.config import Params
 from tasks.artifacts import publish
 from tasks.logs import route_library_logs
+from tasks.monitoring import failures_named
 
 _COMMON: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -26,7 +27,8 @@ def prepare_cutouts(params: Params) -> list[tuple[int, int]]:
     """Check the catalog, empty the work folder; the shards' row bounds."""
     route_library_logs()
     p = params.paths
-    n_rows = shards.prepare_cutouts(p.catalog, p.cutouts_dir, p.manifest)
+    with failures_named("cutouts"):
+        n_rows = shards.prepare_cutouts(p.catalog, p.cutouts_dir, p.manifest)
     return shards.shard_bounds(n_rows, params.runner.shard_size)
 
 
@@ -42,25 +44,29 @@ def cutouts_shard(params: Params, shard: int, start: int, stop: int) -> Path:
     """Fetch or render one slice of the catalog; a retry resumes, it never refetches."""
     route_library_logs()
     p = params.paths
-    return shards.cutouts_shard(
-        shard,
-        start,
-        stop,
-        p.catalog,
-        p.cutouts_dir,
-        p.manifest,
-        source=params.source,
-        data=params.data,
-        cutouts=params.cutouts,
-        seed=params.seed,
-    )
+    with failures_named("cutouts"):
+        return shards.cutouts_shard(
+            shard,
+            start,
+            stop,
+            p.catalog,
+            p.cutouts_dir,
+            p.manifest,
+            source=params.source,
+            data=params.data,
+            cutouts=params.cutouts,
+            seed=params.seed,
+        )
 
 
 @task(name="cutouts-merge", tags=["stage:cutouts"], **_COMMON)
 def merge_cutouts(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
     route_library_logs()
-    report = shards.merge_cutouts(parts, n_rows, params.paths.manifest, params.paths.cutouts_dir)
-    publish("cutouts", report, params)
+    with failures_named("cutouts"):
+        report = shards.merge_cutouts(
+            parts, n_rows, params.paths.manifest, params.paths.cutouts_dir
+        )
+        publish("cutouts", report, params)
     return report
 
 
@@ -68,7 +74,8 @@ def merge_cutouts(params: Params, parts: list[Path], n_rows: int) -> dict[str, A
 def prepare_clean(params: Params) -> list[tuple[int, int]]:
     route_library_logs()
     p = params.paths
-    n_rows = shards.prepare_clean(p.catalog, p.manifest, p.images)
+    with failures_named("clean"):
+        n_rows = shards.prepare_clean(p.catalog, p.manifest, p.images)
     return shards.shard_bounds(n_rows, params.runner.shard_size)
 
 
@@ -77,33 +84,35 @@ def clean_shard(params: Params, shard: int, start: int, stop: int) -> Path:
     """Check and decode one slice of the cutouts."""
     route_library_logs()
     p = params.paths
-    return shards.clean_shard(
-        shard,
-        start,
-        stop,
-        p.catalog,
-        p.manifest,
-        p.cutouts_dir,
-        p.images,
-        data=params.data,
-        clean=params.clean,
-    )
+    with failures_named("clean"):
+        return shards.clean_shard(
+            shard,
+            start,
+            stop,
+            p.catalog,
+            p.manifest,
+            p.cutouts_dir,
+            p.images,
+            data=params.data,
+            clean=params.clean,
+        )
 
 
 @task(name="clean-merge", tags=["stage:clean"], **_COMMON)
 def merge_clean(params: Params, parts: list[Path]) -> dict[str, Any]:
     route_library_logs()
     p = params.paths
-    report = shards.merge_clean(
-        parts,
-        p.catalog,
-        p.manifest,
-        p.dataset,
-        p.images,
-        p.clean_report,
-        data=params.data,
-        clean=params.clean,
-        seed=params.seed,
-    )
-    publish("clean", report, params)
+    with failures_named("clean"):
+        report = shards.merge_clean(
+            parts,
+            p.catalog,
+            p.manifest,
+            p.dataset,
+            p.images,
+            p.clean_report,
+            data=params.data,
+            clean=params.clean,
+            seed=params.seed,
+        )
+        publish("clean", report, params)
     return report

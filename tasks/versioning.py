@@ -48,7 +48,7 @@ def record_in_dvc(root: Path, record: Record | None = None) -> str:
 def _message() -> str:
     name, run_id = runtime.flow_run.name, runtime.flow_run.id
     return (
-        f"skysort run {name}: record outputs in dvc.lock\n\n"
+        f'skysort: record run "{name}" in dvc.lock\n\n'
         f"Prefect flow run {name} ({run_id}). `dvc pull` after checking out this\n"
         "commit restores the data, model and metrics of that run.\n"
     )

@@ -4,6 +4,7 @@ pulls back the same data and model, which score the same metrics."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -56,8 +57,9 @@ def test_run_is_pushed_committed_and_a_fresh_clone_pulls_the_same_results(
     pipeline(params_path="params.yaml")
 
     # dvc.lock, and nothing else, went to git, in a commit naming the run
-    subject = git("log", "-1", "--format=%s", cwd=root).strip()
-    assert subject == "skysort run pipeline-params.yaml: record outputs in dvc.lock"
+    subject, _, body = git("log", "-1", "--format=%s%n%b", cwd=root).partition("\n")
+    assert re.fullmatch(r'skysort: record run "pipeline[^"]+" in dvc\.lock', subject), subject
+    assert re.search(r"Prefect flow run .+ \([0-9a-f-]{36}\)", body), body
     assert git("show", "--name-only", "--format=", "HEAD", cwd=root).split() == ["dvc.lock"]
     assert git("status", "--porcelain", cwd=root).strip() == ""
     assert any(remote.rglob("*")), "dvc push left the remote empty"
