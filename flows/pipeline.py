@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows import sharded
 from skysort.config import load_params
 from tasks import stages
 from tasks.monitoring import pipeline_run_name, tag_flow_run
@@ -25,8 +26,12 @@ def pipeline(
     params = load_params(params_path, overrides or [])
     tag_flow_run(params)
     stages.query(params)
-    stages.cutouts(params)
-    stages.clean(params)
+    if params.runner.kind == "dask":
+        sharded.cutouts(params)
+        sharded.clean(params)
+    else:
+        stages.cutouts(params)
+        stages.clean(params)
     stages.impute(params)
     stages.balance(params)
     stages.baselines(params)
@@ -37,7 +42,7 @@ def pipeline(
     elif overrides:
         get_run_logger().warning("not recording in DVC: --set overrides differ from params.yaml")
     else:
-        record_in_dvc(Path(params_path).resolve().parent)
+        record_in_dvc(Path(params_path).resolve().parent, params.record)
     return {k: metrics[k] for k in ("accuracy", "f1_macro")}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows.sharded import SHARDED_STAGES
 from skysort.config import STAGES, load_params
 from tasks.monitoring import tag_flow_run
 from tasks.stages import STAGE_TASKS
@@ -16,4 +17,6 @@ def stage(name: str, params_path: str = "params.yaml", overrides: list[str] | No
         raise ValueError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
     params = load_params(params_path, overrides or [])
     tag_flow_run(params, f"stage:{name}")
+    if params.runner.kind == "dask" and name in SHARDED_STAGES:
+        return SHARDED_STAGES[name](params)
     return STAGE_TASKS[name](params)

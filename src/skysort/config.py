@@ -7,6 +7,7 @@ unknown key fails at load time with the key's dotted path and the reason.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -252,6 +253,7 @@ class Train(Section):
     dense_units: tuple[int, ...] = (64, 32)
     dropout: Fraction = 0.3
     threads: int = Field(0, ge=0, le=256, description="0 = TensorFlow's default")
+    distribute: Literal["none", "mirrored", "multiworker"] = "none"
 
 
 class Evaluate(Section):
@@ -307,6 +309,44 @@ def check_cron(expr: str) -> None:
                         raise ValueError(f"must lie in {low}-{high} in increasing order")
             except ValueError as exc:
                 raise ValueError(f"{what} field {item!r}: {exc}") from None
+
+
+class Runner(Section):
+    """Where the cutout fetch and the clean stage's image checks run.
+
+    ``local``: in this process (threads). ``dask``: sharded into tasks of
+    ``shard_size`` objects on a Dask cluster through prefect-dask's
+    ``DaskTaskRunner``: the scheduler at ``address``, or a temporary LocalCluster
+    of ``n_workers`` workers when ``address`` is null. The outputs are the same
+    either way, so this section is not a DVC parameter of any stage.
+    """
+
+    kind: Literal["local", "dask"] = "local"
+    address: str | None = None
+    n_workers: int = Field(2, ge=1, le=1024)
+    threads_per_worker: int = Field(1, ge=1, le=256)
+    processes: bool = True
+    shard_size: int = Field(500, ge=1, le=10_000_000)
+
+    @field_validator("address")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(tcp|tls|inproc|ws|wss|ucx)://\S+", value):
+            raise ValueError("must be a Dask scheduler address such as tcp://host:8786")
+        return value
+
+
+class Record(Section):
+    """What ``skysort run`` records after the stages (not ``dvc repro``, which records itself).
+
+    The outputs are always committed to the DVC cache (``dvc commit``) and
+    ``dvc.lock`` updated. ``push``: then ``dvc push`` when a DVC remote is
+    configured. ``git_commit``: then commit ``dvc.lock`` (and only that) to git with
+    a message naming the flow run, so that the run can be checked out later.
+    """
+
+    push: bool = True
+    git_commit: bool = False
 
 
 class Schedule(Section):
@@ -388,6 +428,8 @@ class Params(Section):
     baselines: Baselines = Baselines()
     train: Train = Train()
     evaluate: Evaluate = Evaluate()
+    runner: Runner = Runner()
+    record: Record = Record()
     schedule: Schedule = Schedule()
     compare: Compare = Compare()
 

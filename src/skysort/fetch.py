@@ -339,16 +339,20 @@ def fetch_cutouts(
     *,
     min_pixel_std: float = 2.0,
     max_retry_after_s: float = MAX_RETRY_AFTER_S,
+    remove_temp: bool = True,
 ) -> pd.DataFrame:
     """Fetch every object's cutout into ``cutouts_dir``; the manifest, in catalog order.
 
     ``progress(done, total)`` is called every few objects and at the end (from the
     calling thread; an exception it raises, such as KeyboardInterrupt, stops the
     run after the requests in flight finish, leaving only complete files).
+    ``remove_temp=False`` leaves other ``.NAME.*.tmp`` files alone: shards of one
+    run fetch into the same folder at once, and one must not delete another's.
     """
     cutouts_dir = Path(cutouts_dir)
     cutouts_dir.mkdir(parents=True, exist_ok=True)
-    remove_temp_files(cutouts_dir)
+    if remove_temp:
+        remove_temp_files(cutouts_dir)
     started = time.monotonic()
     objids = [int(x) for x in catalog["objid"]]
     ras = catalog["ra"].astype(float).tolist()

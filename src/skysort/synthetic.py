@@ -22,7 +22,7 @@ import os
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -806,8 +806,13 @@ def write_synthetic_cutouts(
     synthetic: SyntheticSource,
     seed: int,
     progress: Progress | None = None,
+    rows: slice | None = None,
 ) -> pd.DataFrame:
     """Render one JPEG per catalog row and return the manifest (catalog order).
+
+    ``rows`` renders only that slice of the catalog (one shard of a distributed
+    run); faults are still planned over the whole catalog, so a shard's files and
+    manifest rows are exactly those of a whole run.
 
     Faults at the configured rates, fixed by the seed: *missing* (no file, status
     ``missing``), *corrupt* (a truncated JPEG that the manifest calls ``ok`` — the
@@ -818,6 +823,8 @@ def write_synthetic_cutouts(
     cutouts_dir = Path(cutouts_dir)
     cutouts_dir.mkdir(parents=True, exist_ok=True)
     jobs = _plan_jobs(catalog, synthetic, seed)
+    if rows is not None:
+        jobs = [replace(job, index=k) for k, job in enumerate(jobs[rows])]
     total = len(jobs)
     results: list[tuple[Any, ...] | None] = [None] * total
     chunk = max(1, min(_RENDER_CHUNK_MAX, math.ceil(total / 100)))

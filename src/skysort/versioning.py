@@ -1,13 +1,17 @@
 """Record a pipeline run's outputs in DVC, so ``dvc repro`` afterwards has nothing to do.
 
 Runs the ``dvc`` command line of this interpreter in a subprocess: DVC's Python API
-is not a stable interface, its command line is.
+is not a stable interface, its command line is. :func:`commit_lock` then puts the
+updated ``dvc.lock`` into git, so that the run can be checked out again
+(``git checkout <commit> && dvc pull``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +21,10 @@ log = logging.getLogger(__name__)
 
 class DvcError(RuntimeError):
     """A DVC command failed; the message carries DVC's own output."""
+
+
+class GitError(RuntimeError):
+    """git is missing, the project is not in a git repository, or a git command failed."""
 
 
 def dvc(*args: str, cwd: Path | str = ".", check: bool = True) -> subprocess.CompletedProcess:
@@ -56,6 +64,58 @@ def push_outputs(root: Path | str = ".") -> None:
 def stale_stages(root: Path | str = ".") -> list[str]:
     """Names of stages ``dvc repro`` would run now (empty when the lock agrees with the outputs)."""
     out = dvc("status", "--json", cwd=root).stdout
-    import json
-
     return sorted(json.loads(out or "{}"))
+
+
+LOCK_FILE = "dvc.lock"
+
+
+def _git(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+    )
+
+
+def commit_lock(root: Path | str, message: str) -> str | None:
+    """Commit ``dvc.lock`` to git, and nothing else; the new commit's hash.
+
+    Other changes, staged or not, stay as they are. Returns None when ``dvc.lock``
+    has not changed since the last commit. Raises :class:`GitError` naming the
+    problem when git is not installed, ``root`` is not in a git repository, there is
+    no ``dvc.lock``, or git refuses (no user identity, a failing hook).
+    """
+    root = Path(root)
+    hint = "(record.git_commit: true needs it; set record.git_commit: false to skip)"
+    if shutil.which("git") is None:
+        raise GitError(f"git is not installed or not on PATH {hint}")
+    inside = _git("rev-parse", "--is-inside-work-tree", cwd=root)
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        raise GitError(
+            f"{root} is not in a git working tree {hint}: {inside.stderr.strip() or 'git init'}"
+        )
+    if not (root / LOCK_FILE).is_file():
+        raise GitError(f"no {LOCK_FILE} in {root} to commit: record the run in DVC first")
+    changed = _git("status", "--porcelain", "--", LOCK_FILE, cwd=root)
+    if changed.returncode != 0:
+        raise GitError(f"git status failed in {root}: {changed.stderr.strip()}")
+    if not changed.stdout.strip():
+        log.info("%s unchanged since the last commit: nothing to commit to git", LOCK_FILE)
+        return None
+    for args in (
+        ("add", "--", LOCK_FILE),
+        # --only: commit this path alone, whatever else is staged
+        ("commit", "--only", "--quiet", "-m", message, "--", LOCK_FILE),
+    ):
+        proc = _git(*args, cwd=root)
+        if proc.returncode != 0:
+            raise GitError(
+                f"`git {args[0]} {LOCK_FILE}` failed in {root} (exit {proc.returncode}): "
+                f"{(proc.stderr or proc.stdout).strip()}"
+            )
+    sha = _git("rev-parse", "HEAD", cwd=root).stdout.strip()
+    log.info("committed %s to git as %s: %s", LOCK_FILE, sha[:10], message.splitlines()[0])
+    return sha

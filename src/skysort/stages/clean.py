@@ -7,6 +7,7 @@ damaged after it was fetched, and the synthetic survey injects such damage on pu
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,37 @@ def clean(
     seed: int,
 ) -> dict[str, Any]:
     """Write the kept rows (with ``split`` and ``row``), their packed images and a drop report."""
+    catalog, manifest = read_inputs(catalog_path, manifest_path)
+    reasons, images = check_rows(catalog, manifest, Path(cutouts_dir), data=data, clean=clean)
+    kept = reasons.isna().to_numpy()
+    return write_outputs(
+        catalog,
+        reasons,
+        (images[i] for i in catalog.index[kept]),
+        out_dataset,
+        out_images,
+        out_report,
+        data=data,
+        clean=clean,
+        seed=seed,
+    )
+
+
+def read_inputs(catalog_path: Path, manifest_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     catalog = pd.read_parquet(catalog_path)
     check_catalog(catalog, str(catalog_path))
     manifest = pd.read_parquet(manifest_path)
     check_manifest(manifest, str(manifest_path))
+    return catalog, manifest
 
+
+def check_rows(
+    catalog: pd.DataFrame, manifest: pd.DataFrame, cutouts_dir: Path, *, data: Data, clean: Clean
+) -> tuple[pd.Series, dict[Any, np.ndarray]]:
+    """Each row's drop reason (NaN = kept) and the decoded image of every kept row.
+
+    ``catalog`` may be a slice of the whole catalog (one shard): every check is per row.
+    """
     reasons = _feature_reasons(catalog, data.features)
     reasons = reasons.combine_first(_manifest_reasons(catalog, manifest))
     candidates = catalog.index[reasons.isna()]
@@ -54,7 +81,22 @@ def clean(
         candidates, catalog.loc[candidates, "objid"], Path(cutouts_dir), data.image_size, clean
     )
     reasons = reasons.combine_first(pd.Series(image_reasons, index=candidates, dtype="object"))
+    return reasons, images
 
+
+def write_outputs(
+    catalog: pd.DataFrame,
+    reasons: pd.Series,
+    kept_images: Iterable[np.ndarray],
+    out_dataset: Path,
+    out_images: Path,
+    out_report: Path,
+    *,
+    data: Data,
+    clean: Clean,
+    seed: int,
+) -> dict[str, Any]:
+    """Split the kept rows, pack their images (given in catalog order), write the report."""
     keep = reasons.isna().to_numpy()
     kept = catalog.loc[keep].copy()
     if kept.empty:
@@ -63,7 +105,7 @@ def clean(
             f"(dropped: {reasons.value_counts().to_dict()})"
         )
     kept["split"] = assign_splits(kept["class"], clean.test_fraction, clean.val_fraction, seed)
-    _write_images(out_images, [images[i] for i in kept.index], data.image_size)
+    _write_images(out_images, kept_images, len(kept), data.image_size)
     kept = kept.reset_index(drop=True)
     kept["row"] = np.arange(len(kept), dtype=np.int64)
     io.write_parquet(out_dataset, kept)
@@ -136,12 +178,18 @@ def _load_images(
     return images, reasons
 
 
-def _write_images(path: Path, images: list[np.ndarray], size: int) -> None:
-    """Pack images into one uint8 N×H×W×3 ``.npy`` (memory-mappable), written atomically."""
+def _write_images(path: Path, images: Iterable[np.ndarray], n: int, size: int) -> None:
+    """Pack ``n`` images into one uint8 N×H×W×3 ``.npy`` (memory-mappable), written atomically."""
     with io.atomic_path(path, suffix=".npy") as tmp:
-        array = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(images), size, size, 3))
+        array = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+        count = 0
         for i, img in enumerate(images):
+            if i >= n:
+                raise ValueError(f"more than the {n} images expected for {path}")
             array[i] = img
+            count += 1
+        if count != n:
+            raise ValueError(f"{count} images for {path}, {n} expected")
         array.flush()
         del array
 

@@ -33,29 +33,74 @@ def cutouts(
 
     Files already on disk and valid are kept, so a killed run resumes where it stopped.
     """
+    catalog = read_catalog(catalog_path)
+    manifest = cutout_rows(
+        catalog,
+        cutouts_dir,
+        source=source,
+        data=data,
+        cutouts=cutouts,
+        seed=seed,
+        progress=progress,
+    )
+    return write_manifest(manifest, out_manifest, cutouts_dir)
+
+
+def read_catalog(catalog_path: Path) -> pd.DataFrame:
     catalog = pd.read_parquet(catalog_path)
     check_catalog(catalog, str(catalog_path))
+    return catalog
+
+
+def cutout_rows(
+    catalog: pd.DataFrame,
+    cutouts_dir: Path,
+    *,
+    source: Source,
+    data: Data,
+    cutouts: Cutouts,
+    seed: int,
+    rows: slice | None = None,
+    progress: Progress | None = None,
+    remove_temp: bool = True,
+) -> pd.DataFrame:
+    """Produce the cutouts of ``catalog[rows]`` (all rows by default); their manifest rows.
+
+    A slice is one shard of a distributed run: its files and manifest rows are the
+    same as those a whole run would produce for these objects.
+    """
     cutouts_dir = Path(cutouts_dir)
     cutouts_dir.mkdir(parents=True, exist_ok=True)
     if source.kind == "synthetic":
         from skysort.synthetic import write_synthetic_cutouts
 
-        manifest = write_synthetic_cutouts(
-            catalog, cutouts_dir, data, cutouts, source.synthetic, seed, progress=progress
-        )
-    else:
-        from skysort.fetch import fetch_cutouts
-
-        manifest = fetch_cutouts(
+        return write_synthetic_cutouts(
             catalog,
             cutouts_dir,
             data,
             cutouts,
-            source.skyserver,
+            source.synthetic,
+            seed,
             progress=progress,
-            max_retry_after_s=cutouts.max_retry_after_s,
+            rows=rows,
         )
-    manifest = conform(manifest, MANIFEST_COLUMNS)
+    from skysort.fetch import fetch_cutouts
+
+    return fetch_cutouts(
+        catalog if rows is None else catalog.iloc[rows],
+        cutouts_dir,
+        data,
+        cutouts,
+        source.skyserver,
+        progress=progress,
+        max_retry_after_s=cutouts.max_retry_after_s,
+        remove_temp=remove_temp,
+    )
+
+
+def write_manifest(manifest: pd.DataFrame, out_manifest: Path, cutouts_dir: Path) -> dict[str, Any]:
+    """Check and write the whole manifest atomically; the stage's report."""
+    manifest = conform(manifest.reset_index(drop=True), MANIFEST_COLUMNS)
     check_manifest(manifest, "cutout manifest")
     io.write_parquet(out_manifest, manifest)
     status = manifest["status"].value_counts()

@@ -42,11 +42,13 @@ def train(
     from dvclive.keras import DVCLiveCallback
 
     from skysort.callbacks import EpochTimer, LogEpochs
+    from skysort.distribute import is_chief, make_strategy
     from skysort.losses import make_loss
     from skysort.models import build_model
     from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
 
     configure_tensorflow(train, seed)
+    strategy = make_strategy(train.distribute)
     dataset = pd.read_parquet(dataset_path)
     labels = pd.read_parquet(labels_path)
     images = np.load(images_path, mmap_mode="r")
@@ -67,12 +69,15 @@ def train(
     unique_train = np.unique(train_rows)
     mean = features[unique_train].mean(axis=0)
     var = features[unique_train].var(axis=0)
-    model = build_model(train, len(data.features), len(data.classes), data.image_size, mean, var)
-    model.compile(
-        optimizer=keras.optimizers.Adam(train.learning_rate),
-        loss=make_loss(train, len(data.classes)),
-        metrics=["accuracy"],
-    )
+    with strategy.scope():  # variables are created on every replica
+        model = build_model(
+            train, len(data.features), len(data.classes), data.image_size, mean, var
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(train.learning_rate),
+            loss=make_loss(train, len(data.classes)),
+            metrics=["accuracy"],
+        )
     inputs = INPUTS_BY_MODEL[train.model]
     train_ds = make_dataset(
         images,
@@ -95,6 +100,13 @@ def train(
         }
 
     timer = EpochTimer()
+    # A multi-worker run's other workers train alongside the chief, writing nothing.
+    scratch = None if is_chief() else tempfile.TemporaryDirectory(prefix="skysort-worker-")
+    if scratch is not None:
+        log.info("not the chief worker (TF_CONFIG): outputs go to %s, then away", scratch.name)
+        out_model, out_dvclive, out_report = (
+            Path(scratch.name) / Path(p).name for p in (out_model, out_dvclive, out_report)
+        )
     with tempfile.TemporaryDirectory(prefix="skysort-train-") as tmp:
         best_path = Path(tmp) / "best.keras"
         shutil.rmtree(out_dvclive, ignore_errors=True)
@@ -144,8 +156,12 @@ def train(
         "history": hist,
         "loss": train.loss,
         "class_weight": train.class_weight,
+        "distribute": train.distribute,
+        "replicas": int(strategy.num_replicas_in_sync),
     }
     io.write_json(out_report, report)
+    if scratch is not None:
+        scratch.cleanup()
     log.info(
         "train: best epoch %d/%d val accuracy %.3f (%.1f s/epoch)",
         report["best_epoch"],

@@ -1,0 +1,67 @@
+"""The ``tf.distribute`` strategy training runs under (``train.distribute``).
+
+- ``none``: TensorFlow's default strategy (one replica, no distribution).
+- ``mirrored``: synchronous data parallelism on one machine, one replica per GPU,
+  or per logical CPU device when there is no GPU. ``train.batch_size`` is the
+  global batch, split across the replicas.
+- ``multiworker``: synchronous data parallelism over several machines, each one
+  running ``skysort stage train`` with the same params and its own ``TF_CONFIG``
+  (cluster spec + this worker's task); without ``TF_CONFIG`` it is one local worker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def make_strategy(kind: str) -> Any:
+    """A ``tf.distribute.Strategy`` for ``kind`` (``none`` / ``mirrored`` / ``multiworker``).
+
+    Must be called before the model is built; the model is built and compiled in
+    its ``scope()``. ``multiworker`` must be created before any other TensorFlow op.
+    """
+    import tensorflow as tf
+
+    if kind == "none":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        if not devices:
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+    elif kind == "multiworker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        raise ValueError(f"train.distribute: unknown strategy {kind!r}")
+    log.info(
+        "training under %s with %d replica(s) in sync",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+    )
+    return strategy
+
+
+def is_chief(tf_config: str | None = None) -> bool:
+    """Whether this process writes the outputs: the ``chief`` task, else worker 0.
+
+    Reads ``TF_CONFIG`` (``tf_config`` overrides it); without one, a process is its
+    own chief. The other workers of a multi-worker run train but write nothing.
+    """
+    raw = os.environ.get("TF_CONFIG", "") if tf_config is None else tf_config
+    if not raw.strip():
+        return True
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {exc}") from None
+    task = config.get("task") or {}
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    if kind == "chief":
+        return True
+    has_chief = "chief" in (config.get("cluster") or {})
+    return kind == "worker" and index == 0 and not has_chief
