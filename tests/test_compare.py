@@ -152,3 +152,43 @@ def test_compare_runs_two_experiments_prints_their_table_and_restores_the_worksp
     assert (root / "params.yaml").read_text() == params_before
     assert (root / "reports/metrics.json").read_text() == metrics_before
     assert dvc("status", "--json", cwd=root).stdout.strip() in ("{}", "")
+
+
+def test_a_failed_run_is_recorded_and_the_study_goes_on_from_the_base_params(tmp_path):
+    from skysort.compare import run_study
+    from skysort.config import Params
+    from skysort.io import write_json
+
+    (tmp_path / "params.yaml").write_text("seed: 1\n")
+    (tmp_path / "dvc.lock").write_text("base lock\n")
+    grid = expand_grid(Compare(models=("tabular", "image"), image_encoders=("small_cnn",)))
+    params = Params()
+    seen = []
+
+    def runner(args, cwd):
+        seen.append((args[:2], (cwd / "params.yaml").read_text()))
+        if args[:2] != ["exp", "run"]:
+            return 0, ""
+        # DVC leaves the run's parameters in params.yaml, and its reports in place
+        (cwd / "params.yaml").write_text("seed: 1\ntrain: {model: changed}\n")
+        (cwd / "dvc.lock").write_text("run lock\n")
+        if "train.model=image" in args:
+            return 1, "ERROR: failed to reproduce 'train': boom\n"
+        write_json(cwd / "reports/train.json", {"best_epoch": 2, "epochs_run": 3,
+                   "train_val_accuracy_gap": 0.1, "seconds_per_epoch": 0.5,
+                   "parameters": 10, "history": {"val_loss": [1.0, 0.5, 0.6]}})
+        write_json(cwd / "reports/metrics.json",
+                   _metrics(0.8, {"GALAXY": 0.9, "QSO": 0.5, "STAR": 0.7}))
+        return 0, ""
+
+    rows = run_study(tmp_path, params, grid, tmp_path / "out", runner=runner)
+    assert [(r["run"], r["status"]) for r in rows] == [("study-tabular", "ok"),
+                                                       ("study-image-small_cnn", "failed")]
+    assert rows[1]["error"] == "ERROR: failed to reproduce 'train': boom"
+    # each run started from the base parameters; the workspace ends as it began
+    runs = [text for args, text in seen if args == ["exp", "run"]]
+    assert runs == ["seed: 1\n", "seed: 1\n"]
+    assert seen[-1][0] == ["checkout", "--force"]
+    assert (tmp_path / "params.yaml").read_text() == "seed: 1\n"
+    assert (tmp_path / "dvc.lock").read_text() == "base lock\n"
+    assert "FAILED" in (tmp_path / "out/compare.md").read_text()

@@ -227,10 +227,7 @@ def _restore(root: Path, saved: dict[str, bytes | None], runner: Runner) -> None
 def keras_row(v: Variant, train_report: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
     """One table row for a Keras run, from its train report and test metrics."""
     return {
-        "run": v.name,
-        "kind": v.model,
-        "encoder": v.image_encoder or "-",
-        "trainable_layers": "-" if v.trainable_layers is None else _layers_tag(v.trainable_layers),
+        **_run_columns(v),
         "status": "ok",
         "accuracy": metrics["accuracy"],
         "f1_macro": metrics["f1_macro"],
@@ -267,12 +264,18 @@ def baseline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _failed_row(v: Variant, tail: str) -> dict[str, Any]:
+def _run_columns(v: Variant) -> dict[str, Any]:
     return {
         "run": v.name,
         "kind": v.model,
         "encoder": v.image_encoder or "-",
         "trainable_layers": "-" if v.trainable_layers is None else _layers_tag(v.trainable_layers),
+    }
+
+
+def _failed_row(v: Variant, tail: str) -> dict[str, Any]:
+    return {
+        **_run_columns(v),
         "status": "failed",
         "error": tail.strip().splitlines()[-1] if tail.strip() else "dvc exp run failed",
     }
