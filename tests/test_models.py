@@ -111,6 +111,21 @@ def test_fusion_projects_the_image_features_to_the_tabular_width(encoder: str) -
     assert "image_projection" not in [layer.name for layer in image_only.layers]
 
 
+def test_modality_dropout_drops_whole_image_vectors_in_training_only() -> None:
+    train = Train(model="fusion", modality_dropout=0.5, **TINY)
+    model = build_model(train, N_FEATURES, N_CLASSES, 32)
+    layer = model.get_layer("modality_dropout")
+    x = np.ones((400, train.dense_units[-1]), dtype="float32")
+    dropped = keras.ops.convert_to_numpy(layer(x, training=True))
+    zero_rows = (dropped == 0).all(axis=1)
+    # whole vectors go, at about the given rate; the rest are kept and rescaled
+    assert 0.35 < zero_rows.mean() < 0.65
+    np.testing.assert_allclose(dropped[~zero_rows], 2.0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    off = build_model(Train(model="fusion", modality_dropout=0.0, **TINY), 3, 3, 32)
+    assert "modality_dropout" not in [layer.name for layer in off.layers]
+
+
 def test_model_accepts_uint8_images_like_float() -> None:
     model = build_model(Train(model="image", **TINY), N_FEATURES, N_CLASSES, 32)
     x, _ = batch(32)

@@ -252,6 +252,9 @@ class Train(Section):
     conv_filters: tuple[int, ...] = (32, 64, 128)
     dense_units: tuple[int, ...] = (64, 32)
     dropout: Fraction = 0.3
+    modality_dropout: float = Field(
+        0.5, ge=0, lt=1, description="fusion: share of samples whose image vector is dropped"
+    )
     threads: int = Field(0, ge=0, le=256, description="0 = TensorFlow's default")
     distribute: Literal["none", "mirrored", "multiworker"] = "none"
 

@@ -105,6 +105,13 @@ def build_model(
             width = train.dense_units[-1]
             image = keras.layers.Dense(width, activation="relu", name="image_projection")(image)
             image = keras.layers.Dropout(train.dropout, name="image_projection_dropout")(image)
+        if train.model == "fusion" and train.modality_dropout > 0:
+            # Modality dropout: drop a sample's whole image vector (noise_shape broadcasts
+            # one draw over the features), so the head must also learn from the
+            # photometry alone instead of leaning on the faster-learning image branch.
+            image = keras.layers.Dropout(
+                train.modality_dropout, noise_shape=(None, 1), name="modality_dropout"
+            )(image)
         branches.append(image)
     if train.model in ("tabular", "fusion"):
         if n_features < 1:
