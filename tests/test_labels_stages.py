@@ -98,3 +98,12 @@ def test_baselines_score_every_model_on_observed_test_rows(tmp_path, dataset_pat
         assert set(m["per_class"]) == {"GALAXY", "QSO", "STAR"}
         assert m["cv_f1_macro_mean"] is not None
     assert read_json(tmp_path / "baselines.json")["models"]["logreg"]["fit_seconds"] >= 0
+
+
+def test_observed_keeps_only_observed_labels_of_the_split():
+    from skysort.labels import observed
+
+    labels = pd.DataFrame({"split": ["test", "test", "val", "test"],
+                           "label_source": ["observed", "imputed", "observed", "unknown"]})
+    assert observed(labels, "test").tolist() == [True, False, False, False]
+    assert observed(labels, "val").tolist() == [False, False, True, False]

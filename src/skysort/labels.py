@@ -14,6 +14,15 @@ def encode(labels: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
     )
 
 
+def observed(labels: pd.DataFrame, split: str) -> np.ndarray:
+    """Boolean mask of the rows of ``split`` whose label was observed, not imputed.
+
+    Every score (validation for early stopping, test metrics) is computed on these
+    only: imputed labels may train, they never judge.
+    """
+    return (labels["split"] == split).to_numpy() & (labels["label_source"] == "observed").to_numpy()
+
+
 def decode(codes: np.ndarray, classes: tuple[str, ...]) -> list[str | None]:
     return [classes[c] if c >= 0 else None for c in np.asarray(codes).tolist()]
 

@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from skysort import io
 from skysort.config import Baselines, Data
-from skysort.labels import encode, tabular_matrix
+from skysort.labels import encode, observed, tabular_matrix
 from skysort.metrics import classification_scores
 
 log = logging.getLogger(__name__)
@@ -65,9 +65,7 @@ def baselines(
     X = tabular_matrix(dataset, data.features)
     y = encode(labels["label"], data.classes)
     train = ((labels["split"] == "train").to_numpy()) & (y >= 0)
-    test = (labels["split"] == "test").to_numpy() & (
-        labels["label_source"] == "observed"
-    ).to_numpy()
+    test = observed(labels, "test")
     if not test.any():
         raise ValueError(f"{labels_path}: the test split has no observed labels to score on")
     folds = min(baselines.cv_folds, int(np.bincount(y[train]).min()))

@@ -12,7 +12,7 @@ import pandas as pd
 
 from skysort import io
 from skysort.config import Data, Evaluate, Train
-from skysort.labels import encode, feature_matrix
+from skysort.labels import encode, feature_matrix, observed
 from skysort.metrics import classification_scores
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,7 @@ def evaluate(
     dataset = pd.read_parquet(dataset_path)
     labels = pd.read_parquet(labels_path)
     images = np.load(images_path, mmap_mode="r")
-    test = np.flatnonzero(
-        (labels["split"] == "test").to_numpy() & (labels["label_source"] == "observed").to_numpy()
-    )
+    test = np.flatnonzero(observed(labels, "test"))
     if len(test) == 0:
         raise ValueError(f"{labels_path}: the test split has no observed labels to score on")
     y = encode(labels["label"], data.classes)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from skysort import io
 from skysort.config import Data, Train
-from skysort.labels import encode, feature_matrix
+from skysort.labels import encode, feature_matrix, observed
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,7 @@ def train(
     features = feature_matrix(dataset, data.features)
     y = encode(labels["label"], data.classes)
     train_rows = np.load(index_path)
-    val_rows = np.flatnonzero(
-        (labels["split"] == "val").to_numpy() & (labels["label_source"] == "observed").to_numpy()
-    )
+    val_rows = np.flatnonzero(observed(labels, "val"))
     if len(train_rows) == 0 or len(val_rows) == 0:
         raise ValueError(f"need train and val rows, got {len(train_rows)} and {len(val_rows)}")
 
