@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skysort import io
+from skysort import io, versioning
 from skysort.config import Compare, Params, apply_overrides, validate_params
 
 log = logging.getLogger(__name__)
@@ -187,19 +187,8 @@ def _read(path: Path) -> bytes | None:
 
 
 def _experiment_names(root: Path) -> list[str]:
-    code, out = _quiet(["exp", "list", "--name-only"], root)
-    return out.split() if code == 0 else []
-
-
-def _quiet(args: list[str], cwd: Path) -> tuple[int, str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=cwd,
-        env={**os.environ, "DVC_NO_ANALYTICS": "1"},
-        capture_output=True,
-        text=True,
-    )
-    return proc.returncode, proc.stdout
+    proc = versioning.dvc("exp", "list", "--name-only", cwd=root, check=False)
+    return proc.stdout.split() if proc.returncode == 0 else []
 
 
 def _restore(root: Path, saved: dict[str, bytes | None], runner: Runner) -> None:
