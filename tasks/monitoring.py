@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from skysort.config import ConfigError, Params, load_params
+from tasks.logs import route_library_logs
 
 
 class StageFailed(RuntimeError):
@@ -34,6 +35,14 @@ def failures_named(stage: str) -> Iterator[None]:
         raise
     except Exception as exc:
         raise StageFailed(stage, exc) from exc
+
+
+@contextmanager
+def running_stage(stage: str) -> Iterator[None]:
+    """What every task doing a stage's work needs: library logs in the run, failures named."""
+    route_library_logs()
+    with failures_named(stage):
+        yield
 
 
 # One line per stage saying what this run of it does; "{p}" is the run's Params.

@@ -16,8 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from skysort import shards
 from skysort.config import Params
 from tasks.artifacts import publish
-from tasks.logs import route_library_logs
-from tasks.monitoring import failures_named
+from tasks.monitoring import running_stage
 
 _COMMON: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
@@ -25,9 +24,8 @@ _COMMON: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 @task(name="cutouts-prepare", tags=["stage:cutouts"], **_COMMON)
 def prepare_cutouts(params: Params) -> list[tuple[int, int]]:
     """Check the catalog, empty the work folder; the shards' row bounds."""
-    route_library_logs()
     p = params.paths
-    with failures_named("cutouts"):
+    with running_stage("cutouts"):
         n_rows = shards.prepare_cutouts(p.catalog, p.cutouts_dir, p.manifest)
     return shards.shard_bounds(n_rows, params.runner.shard_size)
 
@@ -42,9 +40,8 @@ def prepare_cutouts(params: Params) -> list[tuple[int, int]]:
 )
 def cutouts_shard(params: Params, shard: int, start: int, stop: int) -> Path:
     """Fetch or render one slice of the catalog; a retry resumes, it never refetches."""
-    route_library_logs()
     p = params.paths
-    with failures_named("cutouts"):
+    with running_stage("cutouts"):
         return shards.cutouts_shard(
             shard,
             start,
@@ -61,8 +58,7 @@ def cutouts_shard(params: Params, shard: int, start: int, stop: int) -> Path:
 
 @task(name="cutouts-merge", tags=["stage:cutouts"], **_COMMON)
 def merge_cutouts(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
-    route_library_logs()
-    with failures_named("cutouts"):
+    with running_stage("cutouts"):
         report = shards.merge_cutouts(
             parts, n_rows, params.paths.manifest, params.paths.cutouts_dir
         )
@@ -72,9 +68,8 @@ def merge_cutouts(params: Params, parts: list[Path], n_rows: int) -> dict[str, A
 
 @task(name="clean-prepare", tags=["stage:clean"], **_COMMON)
 def prepare_clean(params: Params) -> list[tuple[int, int]]:
-    route_library_logs()
     p = params.paths
-    with failures_named("clean"):
+    with running_stage("clean"):
         n_rows = shards.prepare_clean(p.catalog, p.manifest, p.images)
     return shards.shard_bounds(n_rows, params.runner.shard_size)
 
@@ -82,9 +77,8 @@ def prepare_clean(params: Params) -> list[tuple[int, int]]:
 @task(name="clean-shard", task_run_name="clean-shard-{shard}", tags=["stage:clean"], **_COMMON)
 def clean_shard(params: Params, shard: int, start: int, stop: int) -> Path:
     """Check and decode one slice of the cutouts."""
-    route_library_logs()
     p = params.paths
-    with failures_named("clean"):
+    with running_stage("clean"):
         return shards.clean_shard(
             shard,
             start,
@@ -100,9 +94,8 @@ def clean_shard(params: Params, shard: int, start: int, stop: int) -> Path:
 
 @task(name="clean-merge", tags=["stage:clean"], **_COMMON)
 def merge_clean(params: Params, parts: list[Path]) -> dict[str, Any]:
-    route_library_logs()
     p = params.paths
-    with failures_named("clean"):
+    with running_stage("clean"):
         report = shards.merge_clean(
             parts,
             p.catalog,

@@ -14,8 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from skysort.config import Params
 from skysort.stages import run_stage
 from tasks.artifacts import publish
-from tasks.logs import route_library_logs
-from tasks.monitoring import failures_named, stage_run_name
+from tasks.monitoring import running_stage, stage_run_name
 from tasks.progress import StageProgress
 
 # DVC decides what is stale; Prefect caching would be a second, disagreeing cache.
@@ -27,8 +26,7 @@ _COMMON: dict[str, Any] = {
 
 
 def _run(stage: str, params: Params, progress: StageProgress | None = None) -> dict[str, Any]:
-    route_library_logs()
-    with failures_named(stage):
+    with running_stage(stage):
         report = run_stage(stage, params, progress=progress)
         publish(stage, report, params)
     return report
