@@ -73,3 +73,30 @@ def write_cutouts(catalog: pd.DataFrame, cutouts_dir: Path, size: int = 16,
         rows.append((objid, "ok", len(data), hashlib.sha256(data).hexdigest(), 1, ""))
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     return conform(manifest, MANIFEST_COLUMNS)
+
+
+def prepare_training_inputs(root: Path, catalog: pd.DataFrame, impute_params,
+                            missing: tuple[int, ...] = ()) -> Path:
+    """Run clean, impute and balance on ``catalog`` (64-pixel cutouts) into ``root``.
+
+    Leaves what train and evaluate read: dataset.parquet, images.npy, labels.parquet
+    and index.npy (the balanced train rows).
+    """
+    from skysort.config import Balance, Clean, Data
+    from skysort.io import write_parquet
+    from skysort.stages.balance import balance
+    from skysort.stages.clean import clean
+    from skysort.stages.impute import impute
+
+    data = Data(image_size=64)
+    manifest = write_cutouts(catalog, root / "cutouts", size=64, missing=missing)
+    write_parquet(root / "catalog.parquet", catalog)
+    write_parquet(root / "manifest.parquet", manifest)
+    clean(root / "catalog.parquet", root / "manifest.parquet", root / "cutouts",
+          root / "dataset.parquet", root / "images.npy", root / "clean.json", data=data,
+          clean=Clean(), seed=0)
+    impute(root / "dataset.parquet", root / "labels.parquet", root / "impute.json", data=data,
+           impute=impute_params, seed=0)
+    balance(root / "labels.parquet", root / "index.npy", root / "balance.json", data=data,
+            balance=Balance(), seed=0)
+    return root

@@ -14,15 +14,9 @@ import textwrap
 
 import pytest
 
-from skysort.config import Balance, Clean, Data, Impute
+from skysort.config import Impute
 from skysort.distribute import is_chief
-from skysort.io import write_parquet
-from skysort.stages.balance import balance
-from skysort.stages.clean import clean
-from skysort.stages.impute import impute
-from tests.factories import make_catalog, write_cutouts
-
-DATA = Data(image_size=64)
+from tests.factories import make_catalog, prepare_training_inputs
 
 SCRIPT = textwrap.dedent(
     """
@@ -52,18 +46,7 @@ SCRIPT = textwrap.dedent(
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("distribute")
-    catalog = make_catalog(90)
-    manifest = write_cutouts(catalog, root / "cutouts", size=64)
-    write_parquet(root / "catalog.parquet", catalog)
-    write_parquet(root / "manifest.parquet", manifest)
-    clean(root / "catalog.parquet", root / "manifest.parquet", root / "cutouts",
-          root / "dataset.parquet", root / "images.npy", root / "clean.json", data=DATA,
-          clean=Clean(), seed=0)
-    impute(root / "dataset.parquet", root / "labels.parquet", root / "impute.json", data=DATA,
-           impute=Impute(enabled=False), seed=0)
-    balance(root / "labels.parquet", root / "index.npy", root / "balance.json", data=DATA,
-            balance=Balance(), seed=0)
-    return root
+    return prepare_training_inputs(root, make_catalog(90), Impute(enabled=False))
 
 
 @pytest.mark.parametrize(("kind", "n_cpus", "model", "replicas"),

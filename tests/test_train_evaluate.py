@@ -6,14 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skysort.config import Balance, Clean, Data, Evaluate, Impute, Train
-from skysort.io import read_json, write_parquet
-from skysort.stages.balance import balance
-from skysort.stages.clean import clean
+from skysort.config import Data, Evaluate, Impute, Train
+from skysort.io import read_json
 from skysort.stages.evaluate import evaluate
-from skysort.stages.impute import impute
 from skysort.stages.train import train
-from tests.factories import make_catalog, write_cutouts
+from tests.factories import make_catalog, prepare_training_inputs
 
 DATA = Data(image_size=64)
 TINY = {"epochs": 2, "batch_size": 32, "conv_filters": (8, 16), "dense_units": (16,),
@@ -23,18 +20,8 @@ TINY = {"epochs": 2, "batch_size": 32, "conv_filters": (8, 16), "dense_units": (
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("prepared")
-    catalog = make_catalog(150, missing_labels=10)
-    manifest = write_cutouts(catalog, root / "cutouts", size=64, missing=(3,))
-    write_parquet(root / "catalog.parquet", catalog)
-    write_parquet(root / "manifest.parquet", manifest)
-    clean(root / "catalog.parquet", root / "manifest.parquet", root / "cutouts",
-          root / "dataset.parquet", root / "images.npy", root / "clean.json", data=DATA,
-          clean=Clean(), seed=0)
-    impute(root / "dataset.parquet", root / "labels.parquet", root / "impute.json", data=DATA,
-           impute=Impute(n_estimators=20, max_iter=2), seed=0)
-    balance(root / "labels.parquet", root / "index.npy", root / "balance.json", data=DATA,
-            balance=Balance(), seed=0)
-    return root
+    return prepare_training_inputs(root, make_catalog(150, missing_labels=10),
+                                   Impute(n_estimators=20, max_iter=2), missing=(3,))
 
 
 def _train(root, out, **kw):
