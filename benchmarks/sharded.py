@@ -35,8 +35,8 @@ def main() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
-    from flows.stage import stage
     from skysort.config import load_params
+    from skysort.flows.stage import stage
     from skysort.stages import run_stage
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -54,7 +54,7 @@ def run(
 ) -> None:
     """Run the whole pipeline as one Prefect flow, then record the outputs in DVC."""
     _load(params, set_)
-    from flows.pipeline import pipeline
+    from skysort.flows.pipeline import pipeline
 
     try:
         result = pipeline(params_path=str(params), overrides=set_ or [], record=record)
@@ -71,7 +71,7 @@ def stage(
 ) -> None:
     """Run one stage as its own Prefect flow run (this is what dvc.yaml calls)."""
     _load(params, set_)
-    from flows.stage import stage as stage_flow
+    from skysort.flows.stage import stage as stage_flow
 
     try:
         stage_flow(name=name.value, params_path=str(params), overrides=set_ or [])
@@ -89,7 +89,7 @@ def deploy(
 ) -> None:
     """Write prefect.yaml from params.yaml's schedule, create the work pool, register the deployment."""
     loaded = _load(params, None)
-    from flows import deployment
+    from skysort.flows import deployment
 
     root = params.resolve().parent
     if check:
@@ -121,7 +121,7 @@ def deploy(
 def serve(params: ParamsOpt = Path("params.yaml")) -> None:
     """Serve the pipeline on params.yaml's cron schedule from this process (no worker needed)."""
     loaded = _load(params, None)
-    from flows import deployment
+    from skysort.flows import deployment
 
     if hint := deployment.no_server_hint():
         typer.secho(f"note: {hint}", fg=typer.colors.YELLOW, err=True)

@@ -173,7 +173,7 @@ def serve(params: Params, params_file: str = "params.yaml") -> None:
     """
     from prefect.schedules import Cron
 
-    from flows.pipeline import pipeline
+    from skysort.flows.pipeline import pipeline
 
     s = params.schedule
     pipeline.serve(

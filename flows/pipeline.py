@@ -1,4 +1,4 @@
-"""The whole DAG as one Prefect flow: ``skysort run`` or ``python -m flows.pipeline``."""
+"""The whole DAG as one Prefect flow: ``skysort run`` or ``python -m skysort.flows.pipeline``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows import sharded
 from skysort.config import load_params
-from tasks import stages
-from tasks.monitoring import pipeline_run_name, tag_flow_run
-from tasks.versioning import record_in_dvc
+from skysort.flows import sharded
+from skysort.tasks import stages
+from skysort.tasks.monitoring import pipeline_run_name, tag_flow_run
+from skysort.tasks.versioning import record_in_dvc
 
 
 @flow(name="skysort-pipeline", flow_run_name=pipeline_run_name, log_prints=True)

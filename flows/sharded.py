@@ -12,9 +12,9 @@ from prefect import flow
 from prefect.futures import as_completed
 
 from skysort.config import Params
-from tasks import shards
-from tasks.progress import StageProgress
-from tasks.runners import dask_task_runner, with_absolute_paths
+from skysort.tasks import shards
+from skysort.tasks.progress import StageProgress
+from skysort.tasks.runners import dask_task_runner, with_absolute_paths
 
 
 @flow(name="skysort-cutouts-sharded", flow_run_name="cutouts-sharded")

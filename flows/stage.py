@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.sharded import SHARDED_STAGES
 from skysort.config import STAGES, load_params
-from tasks.monitoring import tag_flow_run
-from tasks.stages import STAGE_TASKS
+from skysort.flows.sharded import SHARDED_STAGES
+from skysort.tasks.monitoring import tag_flow_run
+from skysort.tasks.stages import STAGE_TASKS
 
 
 @flow(name="skysort-stage", flow_run_name="stage-{name}")

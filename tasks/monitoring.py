@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from skysort.config import ConfigError, Params, load_params
-from tasks.logs import route_library_logs
+from skysort.tasks.logs import route_library_logs
 
 
 class StageFailed(RuntimeError):

@@ -15,8 +15,8 @@ from prefect.cache_policies import NO_CACHE
 
 from skysort import shards
 from skysort.config import Params
-from tasks.artifacts import publish
-from tasks.monitoring import running_stage
+from skysort.tasks.artifacts import publish
+from skysort.tasks.monitoring import running_stage
 
 _COMMON: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 

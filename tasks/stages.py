@@ -13,9 +13,9 @@ from prefect.cache_policies import NO_CACHE
 
 from skysort.config import Params
 from skysort.stages import run_stage
-from tasks.artifacts import publish
-from tasks.monitoring import running_stage, stage_run_name
-from tasks.progress import StageProgress
+from skysort.tasks.artifacts import publish
+from skysort.tasks.monitoring import running_stage, stage_run_name
+from skysort.tasks.progress import StageProgress
 
 # DVC decides what is stale; Prefect caching would be a second, disagreeing cache.
 _COMMON: dict[str, Any] = {

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from flows.cli import app
+from skysort.flows.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -31,7 +31,7 @@ def test_params_command_prints_validated_values_with_overrides():
 
 
 def test_console_script_and_module_entry_points_exist():
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "stages"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "skysort.flows.cli", "stages"], cwd=ROOT,
                          capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["query", "cutouts", "clean", "impute", "balance", "baselines",
                                   "train", "evaluate"]

@@ -128,7 +128,7 @@ def test_compare_runs_two_experiments_prints_their_table_and_restores_the_worksp
     params_before = (root / "params.yaml").read_text()
     metrics_before = (root / "reports/metrics.json").read_text()
 
-    out = subprocess.run([sys.executable, "-m", "flows.cli", "compare"], cwd=root,
+    out = subprocess.run([sys.executable, "-m", "skysort.flows.cli", "compare"], cwd=root,
                          capture_output=True, text=True, env=tool_env())
     assert out.returncode == 0, out.stderr[-3000:]
 

@@ -67,7 +67,7 @@ def _artifact_keys(api_url: str) -> set[str]:
 def test_pipeline_flow_then_dvc_repro_has_nothing_to_do(tmp_path, prefect_server, monkeypatch):
     root = make_project(tmp_path / "proj")
     monkeypatch.chdir(root)
-    from flows.pipeline import pipeline
+    from skysort.flows.pipeline import pipeline
 
     result = pipeline(params_path="params.yaml")
     assert set(result) == {"accuracy", "f1_macro"}

@@ -51,7 +51,7 @@ def test_pipeline_runs_against_a_local_skyserver(tmp_path, prefect_server, monke
             "cutouts": {"backoff_s": 0.01, "retries": 3, "concurrency": 4},
         })
         monkeypatch.chdir(root)
-        from flows.pipeline import pipeline
+        from skysort.flows.pipeline import pipeline
 
         result = pipeline(params_path="params.yaml")
         assert len(sky.sql_requests()) == 3  # ~255 rows in pages of 100

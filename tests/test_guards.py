@@ -37,11 +37,11 @@ def test_stage_names_agree_across_dvc_params_cli_tasks_and_flows():
     assert set(STAGES) <= set(raw) and set(STAGES) <= set(Params.model_fields)
     for name, stage in dvc["stages"].items():
         assert stage["cmd"] == f"skysort stage {name}"
-    from tasks.stages import STAGE_TASKS
+    from skysort.tasks.stages import STAGE_TASKS
 
     assert list(STAGE_TASKS) == list(STAGES)
     assert [t.name for t in STAGE_TASKS.values()] == list(STAGES)
-    from flows.cli import StageName
+    from skysort.flows.cli import StageName
 
     assert [s.value for s in StageName] == list(STAGES)
     # the pipeline flow calls every stage task, in DAG order

@@ -224,7 +224,7 @@ def test_prefect_yaml_deployment_runs_on_a_worker_and_a_failing_stage_says_why(
 
 
 def test_corrupt_input_file_fails_its_stage_with_the_cause(tmp_path, prefect_server, monkeypatch):
-    from flows.stage import stage
+    from skysort.flows.stage import stage
 
     root = make_project(tmp_path / "proj", SMALL)
     monkeypatch.chdir(root)
@@ -247,7 +247,7 @@ def test_corrupt_input_file_fails_its_stage_with_the_cause(tmp_path, prefect_ser
 
 
 def test_bad_parameter_fails_the_flow_run_naming_the_key(tmp_path, prefect_server, monkeypatch):
-    from flows.pipeline import pipeline
+    from skysort.flows.pipeline import pipeline
 
     root = make_project(tmp_path / "proj", SMALL)
     monkeypatch.chdir(root)

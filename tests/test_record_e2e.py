@@ -52,7 +52,7 @@ def test_run_is_pushed_committed_and_a_fresh_clone_pulls_the_same_results(
         monkeypatch.setenv(f"GIT_{who}_NAME", "t")
         monkeypatch.setenv(f"GIT_{who}_EMAIL", "t@example.org")
     monkeypatch.chdir(root)
-    from flows.pipeline import pipeline
+    from skysort.flows.pipeline import pipeline
 
     pipeline(params_path="params.yaml")
 

@@ -113,7 +113,7 @@ def test_stage_flows_on_a_dask_cluster_equal_the_local_stages(
         return real_shard(*args, **kwargs)
 
     monkeypatch.setattr(shards, "clean_shard", spy)
-    from flows.stage import stage
+    from skysort.flows.stage import stage
 
     cut = stage(name="cutouts", params_path="params.yaml")
     report = stage(name="clean", params_path="params.yaml")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +23,9 @@ from pydantic import (
     model_validator,
 )
 
+from skysort.encoders import ENCODERS
+from skysort.schema import PHOTOMETRY_COLUMNS
+
 STAGES: tuple[str, ...] = (
     "query",
     "cutouts",
@@ -35,7 +39,6 @@ STAGES: tuple[str, ...] = (
 """Stage names, in DAG order. dvc.yaml, params.yaml, the CLI, tasks/ and flows/ use these."""
 
 SDSS_CLASSES: tuple[str, ...] = ("GALAXY", "QSO", "STAR")
-PHOTOMETRY_COLUMNS: tuple[str, ...] = ("u", "g", "r", "i", "z", "fiberMag_g", "redshift")
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -211,19 +214,7 @@ class Baselines(Section):
     cv_folds: int = Field(3, ge=2, le=20)
 
 
-IMAGE_ENCODERS: tuple[str, ...] = (
-    "small_cnn",
-    "resnet50",
-    "densenet121",
-    "vgg16",
-    "vgg19",
-    "xception",
-    "efficientnetb0",
-    "efficientnetb1",
-    "efficientnetb2",
-    "mobilenetv3small",
-    "mobilenetv3large",
-)
+IMAGE_ENCODERS: tuple[str, ...] = tuple(ENCODERS)
 
 
 class Train(Section):
@@ -266,52 +257,23 @@ class Evaluate(Section):
 # Prefect names: what `prefect deployment run FLOW/NAME` and `prefect worker start --pool` accept.
 PREFECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
-# Each cron field: its range, and the names it accepts (months and weekdays).
-_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day of month", 1, 31, ()),
-    (
-        "month",
-        1,
-        12,
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
-    ),
-    ("day of week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
-)
-
-
-def _cron_value(text: str, low: int, names: tuple[str, ...]) -> int:
-    if text.lower() in names:
-        return names.index(text.lower()) + low
-    if not text.isdigit():
-        raise ValueError(f"{text!r} is not a number")
-    return int(text)
-
-
 def check_cron(expr: str) -> None:
     """Raise ``ValueError`` unless ``expr`` is a standard 5-field cron expression.
 
-    Checked here, without Prefect, so a typo fails at load time instead of when the
-    deployment is registered. Accepts ``*``, ``N``, ``N-M``, ``/step``, lists and names.
+    Checked here with ``cronsim`` (no Prefect import in the library), so a typo fails
+    at load time instead of when the deployment is registered. Prefect's own random
+    and hashed forms (``H``, ``R``) and ``@daily``-style names are refused, as
+    Prefect refuses them.
     """
+    from cronsim import CronSim, CronSimError
+
     fields = expr.split()
     if len(fields) != 5:
         raise ValueError("cron needs 5 fields: minute hour day-of-month month day-of-week")
-    for text, (what, low, high, names) in zip(fields, _CRON_FIELDS):
-        for item in text.split(","):
-            span, _, step = item.partition("/")
-            try:
-                if step and (not step.isdigit() or int(step) == 0):
-                    raise ValueError(f"step {step!r} must be a positive number")
-                if span != "*":
-                    first, _, last = span.partition("-")
-                    lo = _cron_value(first, low, names)
-                    hi = _cron_value(last, low, names) if last else lo
-                    if not low <= lo <= hi <= high:
-                        raise ValueError(f"must lie in {low}-{high} in increasing order")
-            except ValueError as exc:
-                raise ValueError(f"{what} field {item!r}: {exc}") from None
+    try:
+        CronSim(expr, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        raise ValueError(f"{str(exc).lower()} in {expr!r}") from None
 
 
 class Runner(Section):

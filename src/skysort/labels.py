@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from skysort.schema import BANDS
+
 
 def encode(labels: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
     """Class names to codes 0..n-1 in ``classes`` order; unknown or foreign names become -1."""
@@ -30,9 +32,6 @@ def decode(codes: np.ndarray, classes: tuple[str, ...]) -> list[str | None]:
 def feature_matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
     """The tabular features as a float32 matrix, in the configured order."""
     return df[list(features)].to_numpy(dtype=np.float32)
-
-
-BANDS = ("u", "g", "r", "i", "z")
 
 
 def tabular_matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:

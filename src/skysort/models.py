@@ -23,53 +23,15 @@ only the upper one (through the head).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import Literal
 
 import keras
 import numpy as np
 
 from skysort.config import Train
+from skysort.encoders import ENCODERS, Preprocessing
 
 log = logging.getLogger(__name__)
-
-Preprocessing = Literal["caffe", "torch", "tf", "builtin", "unit"]
-
-
-@dataclass(frozen=True)
-class Encoder:
-    """How to build one image encoder: its constructor, smallest input, preprocessing.
-
-    ``preprocessing`` follows ``keras.applications.imagenet_utils.preprocess_input``:
-    ``caffe`` = RGB→BGR then subtract the ImageNet mean (ResNet50, VGG), ``torch`` =
-    scale to [0, 1] then standardise per channel (DenseNet), ``tf`` = scale to
-    [-1, 1] (Xception), ``builtin`` = the backbone rescales raw 0-255 pixels itself
-    (EfficientNet, MobileNetV3), ``unit`` = scale to [0, 1] (our small CNN).
-    """
-
-    constructor: str | None  # attribute of keras.applications; None for small_cnn
-    min_size: int
-    preprocessing: Preprocessing
-
-
-ENCODERS: MappingProxyType[str, Encoder] = MappingProxyType(
-    {
-        "small_cnn": Encoder(None, 8, "unit"),
-        "resnet50": Encoder("ResNet50", 32, "caffe"),
-        "densenet121": Encoder("DenseNet121", 32, "torch"),
-        "vgg16": Encoder("VGG16", 32, "caffe"),
-        "vgg19": Encoder("VGG19", 32, "caffe"),
-        "xception": Encoder("Xception", 71, "tf"),
-        "efficientnetb0": Encoder("EfficientNetB0", 32, "builtin"),
-        "efficientnetb1": Encoder("EfficientNetB1", 32, "builtin"),
-        "efficientnetb2": Encoder("EfficientNetB2", 32, "builtin"),
-        "mobilenetv3small": Encoder("MobileNetV3Small", 32, "builtin"),
-        "mobilenetv3large": Encoder("MobileNetV3Large", 32, "builtin"),
-    }
-)
-"""Every ``train.image_encoder`` choice; minimum sizes are those keras.applications enforces."""
 
 # ImageNet statistics used by keras.applications.imagenet_utils.preprocess_input.
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+BANDS: tuple[str, ...] = ("u", "g", "r", "i", "z")
+"""The SDSS imaging bands, blue to red."""
+MAGNITUDE_COLUMNS: tuple[str, ...] = (*BANDS, "fiberMag_g")
+"""Every magnitude column of the catalog (the bands plus the 3\" fiber magnitude in g)."""
+PHOTOMETRY_COLUMNS: tuple[str, ...] = (*MAGNITUDE_COLUMNS, "redshift")
+"""The catalog columns a model may use as tabular features."""
+
 CATALOG_COLUMNS: dict[str, str] = {
     "objid": "int64",
     "ra": "float64",

@@ -52,7 +52,7 @@ import pandas as pd
 import requests
 
 from skysort.config import SDSS_CLASSES, Data, Query, SkyServerSource
-from skysort.schema import CATALOG_COLUMNS, conform
+from skysort.schema import CATALOG_COLUMNS, MAGNITUDE_COLUMNS, conform
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,6 @@ MIN_SQL_INTERVAL_S = 1.0
 MAGNITUDE_SENTINEL = -9999.0
 """SDSS writes -9999 for a magnitude it could not measure; it becomes NaN here."""
 ID_COLUMNS: tuple[str, ...] = ("objid", "specobjid")
-MAGNITUDE_COLUMNS: tuple[str, ...] = ("u", "g", "r", "i", "z", "fiberMag_g")
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in CATALOG_COLUMNS if c != "provenance")
 """What a result (built-in SQL or ``query.sql_file``) must contain; provenance is added here."""
 
