@@ -47,11 +47,11 @@ from requests.adapters import HTTPAdapter
 from skysort import io
 from skysort.config import Cutouts, Data, SkyServerSource
 from skysort.images import BadImage, cutout_path, decode_jpeg
+from skysort.progress import Progress
 from skysort.schema import MANIFEST_COLUMNS, conform
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 
 MAX_RETRY_AFTER_S = 120.0
 """Longest pause a ``Retry-After`` header can impose (a server asking for an hour is capped)."""

@@ -20,7 +20,7 @@ import logging
 import math
 import os
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -34,11 +34,11 @@ from scipy.special import ndtri  # scipy comes with scikit-learn
 from skysort import io
 from skysort.config import Cutouts, Data, Query, SyntheticSource
 from skysort.images import JPEG_END, cutout_path, encode_jpeg
+from skysort.progress import Progress
 from skysort.schema import CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MANIFEST_COLUMNS
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 
 BANDS: tuple[str, ...] = ("u", "g", "r", "i", "z")
 MAGNITUDE_COLUMNS: tuple[str, ...] = (*BANDS, "fiberMag_g")

@@ -12,8 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from skysort.config import STAGES, Params
-
-Progress = Callable[[int, int], None]
+from skysort.progress import Progress
 
 
 def run_stage(name: str, params: Params, progress: Progress | None = None) -> dict[str, Any]:

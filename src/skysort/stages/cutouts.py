@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,11 @@ import pandas as pd
 
 from skysort import io
 from skysort.config import Cutouts, Data, Source
+from skysort.progress import Progress
 from skysort.schema import MANIFEST_COLUMNS, check_catalog, check_manifest, conform
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
 
 
 def cutouts(
