@@ -15,9 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from skysort.config import STAGES, load_params
+from skysort.config import load_params
 from skysort.io import read_json
-from skysort.stages import run_stage
+from skysort.registry import NAMES as STAGES
+from skysort.registry import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 

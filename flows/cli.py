@@ -16,7 +16,8 @@ from typing import Annotated
 import typer
 import yaml
 
-from skysort.config import STAGES, ConfigError, load_params
+from skysort.config import ConfigError, load_params
+from skysort.registry import NAMES as STAGES
 
 app = typer.Typer(
     add_completion=False,

@@ -22,7 +22,7 @@ from skysort.io import atomic_path
 log = logging.getLogger(__name__)
 
 FLOW_NAME = "skysort-pipeline"
-"""The pipeline flow's name (``@flow(name=...)`` in flows/pipeline.py)."""
+"""The pipeline flow's name (flows/pipeline.py uses it); deployments are ``FLOW_NAME/<name>``."""
 ENTRYPOINT = "flows/pipeline.py:pipeline"
 PREFECT_FILE = "prefect.yaml"
 DEPLOYMENT_TAGS = ("skysort", "scheduled")

@@ -4,45 +4,42 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 
+from skysort import registry
 from skysort.config import load_params
-from skysort.flows import sharded
-from skysort.tasks import stages
+from skysort.flows.deployment import FLOW_NAME
+from skysort.flows.stage import run_in_flow
 from skysort.tasks.monitoring import pipeline_run_name, tag_flow_run
 from skysort.tasks.versioning import record_in_dvc
 
 
-@flow(name="skysort-pipeline", flow_run_name=pipeline_run_name, log_prints=True)
+@flow(name=FLOW_NAME, flow_run_name=pipeline_run_name, log_prints=True)
 def pipeline(
     params_path: str = "params.yaml", overrides: list[str] | None = None, record: bool = True
-) -> dict:
-    """Run every stage in order, then record the outputs in DVC.
+) -> dict[str, Any]:
+    """Run every stage in DAG order, each waiting for the stages it reads from; then record.
 
     With ``overrides`` the outputs no longer match ``params.yaml``, so they are not
     recorded in DVC (``dvc repro`` would rightly want to rerun).
     """
     params = load_params(params_path, overrides or [])
     tag_flow_run(params)
-    stages.query(params)
-    if params.runner.kind == "dask":
-        sharded.cutouts(params)
-        sharded.clean(params)
-    else:
-        stages.cutouts(params)
-        stages.clean(params)
-    stages.impute(params)
-    stages.balance(params)
-    stages.baselines(params)
-    stages.train(params)
-    metrics = stages.evaluate(params)
-    if not record:
-        pass
-    elif overrides:
+    states: dict[str, State] = {}
+    reports: dict[str, dict[str, Any]] = {}
+    for stage in registry.STAGES:
+        upstream = [states[u] for u in registry.upstream(stage.name) if u in states]
+        reports[stage.name], state = run_in_flow(stage.name, params, wait_for=upstream)
+        if state is not None:
+            states[stage.name] = state
+    if overrides and record:
         get_run_logger().warning("not recording in DVC: --set overrides differ from params.yaml")
-    else:
+    elif record:
         record_in_dvc(Path(params_path).resolve().parent, params.record)
+    metrics = reports["evaluate"]
     return {k: metrics[k] for k in ("accuracy", "f1_macro")}
 
 

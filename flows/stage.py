@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
-from prefect import flow
+from typing import Any
 
-from skysort.config import STAGES, load_params
-from skysort.flows.sharded import SHARDED_STAGES
+from prefect import flow
+from prefect.states import State
+
+from skysort import registry
+from skysort.config import Params, load_params
+from skysort.flows.sharded import is_sharded, run_sharded
 from skysort.tasks.monitoring import tag_flow_run
 from skysort.tasks.stages import STAGE_TASKS
 
 
+def run_in_flow(
+    name: str, params: Params, wait_for: list[State] | None = None
+) -> tuple[dict[str, Any], State | None]:
+    """Run stage ``name`` inside the current flow, locally or sharded as ``runner`` says.
+
+    Returns the stage's report and, for a task run, its final state; raises the
+    stage's error. ``wait_for`` are the states of the stages whose outputs it reads:
+    they become the edges of the task graph in the Prefect UI. (A sharded stage is
+    a subflow, which Prefect cannot draw as such an edge.)
+    """
+    if is_sharded(name, params):
+        return run_sharded(name, params), None
+    state = STAGE_TASKS[name](params, wait_for=wait_for or None, return_state=True)
+    return state.result(), state
+
+
 @flow(name="skysort-stage", flow_run_name="stage-{name}")
-def stage(name: str, params_path: str = "params.yaml", overrides: list[str] | None = None) -> dict:
+def stage(
+    name: str, params_path: str = "params.yaml", overrides: list[str] | None = None
+) -> dict[str, Any]:
     """Run the stage ``name`` with the parameters from ``params_path``."""
-    if name not in STAGES:
-        raise ValueError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
+    registry.get(name)  # an unknown name fails before anything runs
     params = load_params(params_path, overrides or [])
     tag_flow_run(params, f"stage:{name}")
-    if params.runner.kind == "dask" and name in SHARDED_STAGES:
-        return SHARDED_STAGES[name](params)
-    return STAGE_TASKS[name](params)
+    return run_in_flow(name, params)[0]

@@ -1,1 +1,1 @@
-"""Prefect tasks: one per stage, each a thin wrapper around :func:`skysort.stages.run_stage`."""
+"""Prefect tasks built from :mod:`skysort.registry`: one per stage, plus shard tasks."""

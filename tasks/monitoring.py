@@ -5,10 +5,11 @@ Nothing here may break a run: names fall back to plain ones, tagging only warns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from skysort import registry
 from skysort.config import ConfigError, Params, load_params
 from skysort.tasks.logs import route_library_logs
 
@@ -45,35 +46,17 @@ def running_stage(stage: str) -> Iterator[None]:
         yield
 
 
-# One line per stage saying what this run of it does; "{p}" is the run's Params.
-_STAGE_RUN_NAMES: dict[str, Callable[[Params], str]] = {
-    "query": lambda p: f"query: {p.query.n_objects} objects from {p.source.kind}",
-    "cutouts": lambda p: f"cutouts: {p.data.image_size}px from {p.source.kind}",
-    "clean": lambda p: f"clean: test {p.clean.test_fraction:g}, val {p.clean.val_fraction:g}",
-    "impute": lambda p: "impute: self-training" if p.impute.enabled else "impute: off",
-    "balance": lambda p: f"balance: {p.balance.method}",
-    "baselines": lambda p: f"baselines: {', '.join(p.baselines.models)}",
-    "train": lambda p: f"train: {_model(p)}, {p.train.epochs} epochs",
-    "evaluate": lambda p: f"evaluate: {_model(p)}",
-}
-
-
-def _model(p: Params) -> str:
-    return (
-        p.train.model if p.train.model == "tabular" else f"{p.train.model}/{p.train.image_encoder}"
-    )
-
-
 def stage_run_name(parameters: dict[str, Any]) -> str:
     """``task_run_name`` for the stage tasks: the stage and what it does with these params."""
     from prefect.runtime import task_run
 
-    stage = str(task_run.task_name or "stage")
+    name = str(task_run.task_name or "stage")
     params = parameters.get("params")
-    namer = _STAGE_RUN_NAMES.get(stage)
-    if namer is None or not isinstance(params, Params):
-        return stage
-    return namer(params)
+    try:
+        stage = registry.get(name)
+    except ValueError:
+        return name
+    return stage.describe(params) if isinstance(params, Params) else name
 
 
 def pipeline_run_name() -> str:
@@ -87,7 +70,7 @@ def pipeline_run_name() -> str:
         p = load_params(path, overrides)
     except ConfigError:
         return f"pipeline: {path} (invalid parameters)"  # the flow body fails with the details
-    name = f"pipeline: {p.source.kind}, {p.query.n_objects} objects, {_model(p)}"
+    name = f"pipeline: {p.source.kind}, {p.query.n_objects} objects, {p.train.describe()}"
     if path != "params.yaml":
         name += f", {path}"
     if overrides:

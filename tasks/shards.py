@@ -1,111 +1,78 @@
-"""Prefect tasks for the sharded cutouts and clean stages (``runner.kind: dask``).
+"""Prefect tasks for a stage that shards (``Stage.shards``), built from the registry.
 
 Shard tasks run on the Dask workers and return the path of the part they wrote;
 prepare and merge run in the flow's own process and write the stage's outputs.
-The logic lives in :mod:`skysort.shards`.
+The logic lives in the stage's own module.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
+from prefect import Task, task
 
-from skysort import shards
+from skysort import registry, sharding
 from skysort.config import Params
+from skysort.stage import Shards, Stage
 from skysort.tasks.artifacts import publish
 from skysort.tasks.monitoring import running_stage
-
-_COMMON: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
-
-
-@task(name="cutouts-prepare", tags=["stage:cutouts"], **_COMMON)
-def prepare_cutouts(params: Params) -> list[tuple[int, int]]:
-    """Check the catalog, empty the work folder; the shards' row bounds."""
-    p = params.paths
-    with running_stage("cutouts"):
-        n_rows = shards.prepare_cutouts(p.catalog, p.cutouts_dir, p.manifest)
-    return shards.shard_bounds(n_rows, params.runner.shard_size)
+from skysort.tasks.stages import TASK_OPTIONS, retry_options
 
 
-@task(
-    name="cutouts-shard",
-    task_run_name="cutouts-shard-{shard}",
-    tags=["stage:cutouts"],
-    retries=1,
-    retry_delay_seconds=30,
-    **_COMMON,
-)
-def cutouts_shard(params: Params, shard: int, start: int, stop: int) -> Path:
-    """Fetch or render one slice of the catalog; a retry resumes, it never refetches."""
-    p = params.paths
-    with running_stage("cutouts"):
-        return shards.cutouts_shard(
+@dataclass(frozen=True)
+class ShardTasks:
+    prepare: Task[[Params], list[tuple[int, int]]]
+    shard: Task[[Params, int, int, int], Path]
+    merge: Task[[Params, list[Path], int], dict[str, Any]]
+
+
+def _shards(name: str) -> Shards:
+    # Looked up when the task runs: Dask sends the task to its workers by pickling it,
+    # and a worker then imports the stage module rather than receiving a copy.
+    shards = registry.get(name).shards
+    assert shards is not None
+    return shards
+
+
+def _shard_tasks(stage: Stage) -> ShardTasks:
+    tags = [f"stage:{stage.name}"]
+    name = stage.name
+
+    def prepare(params: Params) -> list[tuple[int, int]]:
+        """Check the inputs, empty the work folder; the shards' row bounds."""
+        with running_stage(name):
+            n_rows = _shards(name).prepare(params)
+        return sharding.shard_bounds(n_rows, params.runner.shard_size)
+
+    def shard(params: Params, shard: int, start: int, stop: int) -> Path:
+        """Process one slice of the catalog; the path of the part it wrote."""
+        with running_stage(name):
+            return _shards(name).shard(params, shard, start, stop)
+
+    def merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
+        """Join the parts into the stage's outputs; its report."""
+        with running_stage(name):
+            report = _shards(name).merge(params, parts, n_rows)
+            publish(registry.get(name), report, params)
+        return report
+
+    return ShardTasks(
+        prepare=task(prepare, name=f"{stage.name}-prepare", tags=tags, **TASK_OPTIONS),
+        shard=task(
             shard,
-            start,
-            stop,
-            p.catalog,
-            p.cutouts_dir,
-            p.manifest,
-            source=params.source,
-            data=params.data,
-            cutouts=params.cutouts,
-            seed=params.seed,
-        )
+            name=f"{stage.name}-shard",
+            task_run_name=f"{stage.name}-shard-{{shard}}",
+            tags=tags,
+            **retry_options(stage),
+            **TASK_OPTIONS,
+        ),
+        merge=task(merge, name=f"{stage.name}-merge", tags=tags, **TASK_OPTIONS),
+    )
 
 
-@task(name="cutouts-merge", tags=["stage:cutouts"], **_COMMON)
-def merge_cutouts(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
-    with running_stage("cutouts"):
-        report = shards.merge_cutouts(
-            parts, n_rows, params.paths.manifest, params.paths.cutouts_dir
-        )
-        publish("cutouts", report, params)
-    return report
-
-
-@task(name="clean-prepare", tags=["stage:clean"], **_COMMON)
-def prepare_clean(params: Params) -> list[tuple[int, int]]:
-    p = params.paths
-    with running_stage("clean"):
-        n_rows = shards.prepare_clean(p.catalog, p.manifest, p.images)
-    return shards.shard_bounds(n_rows, params.runner.shard_size)
-
-
-@task(name="clean-shard", task_run_name="clean-shard-{shard}", tags=["stage:clean"], **_COMMON)
-def clean_shard(params: Params, shard: int, start: int, stop: int) -> Path:
-    """Check and decode one slice of the cutouts."""
-    p = params.paths
-    with running_stage("clean"):
-        return shards.clean_shard(
-            shard,
-            start,
-            stop,
-            p.catalog,
-            p.manifest,
-            p.cutouts_dir,
-            p.images,
-            data=params.data,
-            clean=params.clean,
-        )
-
-
-@task(name="clean-merge", tags=["stage:clean"], **_COMMON)
-def merge_clean(params: Params, parts: list[Path]) -> dict[str, Any]:
-    p = params.paths
-    with running_stage("clean"):
-        report = shards.merge_clean(
-            parts,
-            p.catalog,
-            p.manifest,
-            p.dataset,
-            p.images,
-            p.clean_report,
-            data=params.data,
-            clean=params.clean,
-            seed=params.seed,
-        )
-        publish("clean", report, params)
-    return report
+SHARD_TASKS: dict[str, ShardTasks] = {
+    s.name: _shard_tasks(s) for s in registry.STAGES if s.shards is not None
+}
+"""The prepare, shard and merge tasks of each stage that shards."""

@@ -9,8 +9,8 @@ import pytest
 from skysort.config import load_params
 from skysort.images import encode_jpeg
 from skysort.io import read_json
+from skysort.registry import run_stage
 from skysort.skyserver import SkyServerError
-from skysort.stages import run_stage
 from skysort.synthetic import render_cutout, simulate_catalog
 from tests.fakesky import FIRST_SPECOBJID, FakeSkyServer
 from tests.project import ROOT, make_project

@@ -1,59 +1,113 @@
-"""Structural guards: the library stays free of Prefect; stage names agree everywhere."""
+"""Structural guards: the library stays free of Prefect; dvc.yaml says what the registry says."""
 
 import ast
+import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
-from skysort.config import STAGES, Params
+from skysort import codedeps, registry
+from skysort.config import Params
 
 ROOT = Path(__file__).resolve().parents[1]
+DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
 
 def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
     names = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names |= {a.name.split(".")[0] for a in node.names}
+            names |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
+            names.add(node.module)
     return names
+
+
+def _forbidden(module: str) -> bool:
+    return module.split(".")[0] in {"prefect", "prefect_dask", "tasks", "flows"} or (
+        module.startswith(("skysort.tasks", "skysort.flows"))
+    )
 
 
 def test_library_never_imports_prefect_or_the_layers_above_it():
     offenders = {
-        str(p.relative_to(ROOT)): sorted(_imports(p) & {"prefect", "tasks", "flows"})
+        str(p.relative_to(ROOT)): sorted(m for m in _imports(p) if _forbidden(m))
         for p in (ROOT / "src" / "skysort").rglob("*.py")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-def test_stage_names_agree_across_dvc_params_cli_tasks_and_flows():
-    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    assert list(dvc["stages"]) == list(STAGES)
-    # every stage has its own section in params.yaml (and in the typed config)
+def test_every_package_is_installed():
+    """pyproject lists packages explicitly (package-dir mapping); a new one must be added."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        ".".join(p.parent.relative_to(ROOT / "src").parts)
+        for p in (ROOT / "src" / "skysort").rglob("__init__.py")
+    } | {"skysort.flows", "skysort.tasks"}
+    assert found == listed
+
+
+def test_stage_names_agree_across_registry_dvc_params_cli_tasks_and_flows():
+    names = list(registry.NAMES)
+    assert list(DVC) == names
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    assert set(STAGES) <= set(raw) and set(STAGES) <= set(Params.model_fields)
-    for name, stage in dvc["stages"].items():
+    assert set(names) <= set(raw) and set(names) <= set(Params.model_fields)
+    for name, stage in DVC.items():
         assert stage["cmd"] == f"skysort stage {name}"
+    from skysort.flows.cli import StageName
+    from skysort.tasks.shards import SHARD_TASKS
     from skysort.tasks.stages import STAGE_TASKS
 
-    assert list(STAGE_TASKS) == list(STAGES)
-    assert [t.name for t in STAGE_TASKS.values()] == list(STAGES)
-    from skysort.flows.cli import StageName
+    assert [t.name for t in STAGE_TASKS.values()] == names
+    assert [s.value for s in StageName] == names
+    assert set(SHARD_TASKS) == {s.name for s in registry.STAGES if s.shards}
 
-    assert [s.value for s in StageName] == list(STAGES)
-    # the pipeline flow calls every stage task, in DAG order
-    source = (ROOT / "flows" / "pipeline.py").read_text()
-    calls = [source.index(f"stages.{name}(params)") for name in STAGES]
-    assert calls == sorted(calls)
+
+def _paths(entries: list) -> set[str]:
+    return {next(iter(e)) if isinstance(e, dict) else e for e in entries or []}
+
+
+@pytest.mark.parametrize("stage", registry.STAGES, ids=registry.NAMES)
+def test_dvc_data_deps_outs_and_params_are_the_stages_wiring(stage):
+    entry = DVC[stage.name]
+    data_deps = {d for d in _paths(entry["deps"]) if d.startswith("${")}
+    assert data_deps == {f"${{paths.{r}}}" for r in stage.reads}
+    written = _paths(entry.get("outs")) | _paths(entry.get("metrics")) | _paths(entry.get("plots"))
+    # a folder output may be declared through the files DVC shows from it
+    covered = {w for w in stage.writes if any(p.startswith(f"${{paths.{w}}}") for p in written)}
+    assert covered == set(stage.writes)
+    assert all(p.split("/")[0].removeprefix("${paths.").rstrip("}") in stage.writes for p in written)
+    assert list(entry.get("params", [])) == list(stage.params)
+
+
+def _code_dep_problems(stage, deps: set[str]) -> list[str]:
+    want = {str(p.relative_to(ROOT)) for p in codedeps.code_deps(stage.run.__module__)}
+    have = {d for d in deps if not d.startswith("${")}
+    covered = {w for w in want if any(w == h or w.startswith(h.rstrip("/") + "/") for h in have)}
+    problems = [f"add {w} (imported by the {stage.name} stage)" for w in sorted(want - covered)]
+    stale = [h for h in have if not any(w == h or w.startswith(h.rstrip("/") + "/") for w in want)]
+    problems += [f"remove {h} (the {stage.name} stage does not import it)" for h in sorted(stale)]
+    return problems
+
+
+@pytest.mark.parametrize("stage", registry.STAGES, ids=registry.NAMES)
+def test_dvc_code_deps_are_every_module_the_stage_imports(stage):
+    """Editing any module a stage runs must make ``dvc status`` call the stage stale."""
+    assert _code_dep_problems(stage, _paths(DVC[stage.name]["deps"])) == []
+
+
+def test_the_deps_guard_catches_a_dropped_import():
+    stage = registry.get("impute")
+    deps = _paths(DVC["impute"]["deps"]) - {"src/skysort/labels.py"}
+    assert _code_dep_problems(stage, deps) == [
+        "add src/skysort/labels.py (imported by the impute stage)"
+    ]
 
 
 def test_dvc_stage_params_exist_in_params_yaml():
-    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    for name, stage in dvc["stages"].items():
+    for name, stage in DVC.items():
         for key in stage.get("params", []):
             node = raw
             for part in key.split("."):
@@ -68,3 +122,13 @@ def test_dvc_paths_are_templated_from_params():
         assert f": {value}" not in text and f"- {value}\n" not in text, (
             f"{value} is written literally in dvc.yaml; use ${{paths...}}"
         )
+
+
+def test_edges_follow_the_data():
+    """Each stage waits for exactly the stages whose outputs it reads (the DAG dvc draws)."""
+    writer = {w: s.name for s in registry.STAGES for w in s.writes}
+    for stage in registry.STAGES:
+        from_dvc = {writer[d[8:-1]] for d in _paths(DVC[stage.name]["deps"]) if d.startswith("${")}
+        assert set(registry.upstream(stage.name)) == from_dvc
+    assert registry.upstream("clean") == ("query", "cutouts")
+    assert registry.upstream("query") == ()

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import pytest
 
-from skysort.config import STAGES
+from skysort.registry import NAMES as STAGES
 from tests.project import make_project, tool_env
 
 pytestmark = pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 
 from skysort.config import load_params
 from skysort.io import read_json
-from skysort.stages import run_stage
+from skysort.registry import run_stage
 from tests.project import dvc, git, make_project
 
 pytestmark = pytest.mark.slow

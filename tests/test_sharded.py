@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from skysort import shards
+from skysort import registry, sharding
 from skysort.config import load_params, validate_params
 from skysort.io import read_json
-from skysort.stages import run_stage
+from skysort.registry import run_stage
 
 N_OBJECTS = 150
 SHARD_SIZE = 40  # 4 shards, the last one short
@@ -58,39 +58,30 @@ def _assert_same_outputs(a: Path, b: Path) -> None:
 
 
 def test_shard_bounds_cover_every_row_once():
-    assert shards.shard_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]
-    assert shards.shard_bounds(0, 4) == []
+    assert sharding.shard_bounds(10, 4) == [(0, 4), (4, 8), (8, 10)]
+    assert sharding.shard_bounds(0, 4) == []
     with pytest.raises(ValueError, match="shard_size"):
-        shards.shard_bounds(10, 0)
+        sharding.shard_bounds(10, 0)
 
 
-def test_library_shards_in_any_order_equal_the_local_stages(tmp_path, local_outputs):
+def test_stage_shards_in_any_order_equal_the_local_stages(tmp_path, local_outputs):
     root = tmp_path / "sharded"
     root.mkdir()
     params = _params(root)
-    p = params.paths.under(root)
-    run_stage("query", params.model_copy(update={"paths": p}))
-    n = shards.prepare_cutouts(p.catalog, p.cutouts_dir, p.manifest)
-    bounds = shards.shard_bounds(n, SHARD_SIZE)
+    params = params.model_copy(update={"paths": params.paths.under(root)})
+    run_stage("query", params)
+    cutouts, clean = registry.get("cutouts").shards, registry.get("clean").shards
+    n = cutouts.prepare(params)
+    bounds = sharding.shard_bounds(n, SHARD_SIZE)
     assert len(bounds) == 4
-    kw = {"source": params.source, "data": params.data, "cutouts": params.cutouts,
-          "seed": params.seed}
-    parts = {i: shards.cutouts_shard(i, a, b, p.catalog, p.cutouts_dir, p.manifest, **kw)
-             for i, (a, b) in reversed(list(enumerate(bounds)))}
-    shards.merge_cutouts([parts[i] for i in sorted(parts, reverse=True)], n, p.manifest,
-                         p.cutouts_dir)
-    assert shards.prepare_clean(p.catalog, p.manifest, p.images) == n
-    clean_parts = [
-        shards.clean_shard(i, a, b, p.catalog, p.manifest, p.cutouts_dir, p.images,
-                           data=params.data, clean=params.clean)
-        for i, (a, b) in enumerate(bounds)
-    ]
+    parts = {i: cutouts.shard(params, i, a, b) for i, (a, b) in reversed(list(enumerate(bounds)))}
+    cutouts.merge(params, [parts[i] for i in sorted(parts, reverse=True)], n)
+    assert clean.prepare(params) == n
+    clean_parts = [clean.shard(params, i, a, b) for i, (a, b) in enumerate(bounds)]
     # a lost part is named, never silently merged into a shorter dataset
-    with pytest.raises(shards.MissingShardError, match="1 row|40 row"):
-        shards.merge_clean(clean_parts[1:], p.catalog, p.manifest, p.dataset, p.images,
-                           p.clean_report, data=params.data, clean=params.clean, seed=params.seed)
-    shards.merge_clean(clean_parts, p.catalog, p.manifest, p.dataset, p.images, p.clean_report,
-                       data=params.data, clean=params.clean, seed=params.seed)
+    with pytest.raises(sharding.MissingShardError, match="1 row|40 row"):
+        clean.merge(params, clean_parts[1:], n)
+    clean.merge(params, clean_parts, n)
     _assert_same_outputs(local_outputs, root)
 
 
@@ -106,17 +97,21 @@ def test_stage_flows_on_a_dask_cluster_equal_the_local_stages(
                     ignore=shutil.ignore_patterns("cutouts", "cutouts.parquet"))
     monkeypatch.chdir(root)
     workers: list[str] = []
-    real_shard = shards.clean_shard
+    clean = registry.get("clean").shards
+    real_shard = clean.shard
 
     def spy(*args, **kwargs):
         workers.append(distributed.get_worker().address)  # raises unless on a Dask worker
         return real_shard(*args, **kwargs)
 
-    monkeypatch.setattr(shards, "clean_shard", spy)
     from skysort.flows.stage import stage
 
-    cut = stage(name="cutouts", params_path="params.yaml")
-    report = stage(name="clean", params_path="params.yaml")
+    object.__setattr__(clean, "shard", spy)  # Shards is frozen; the tasks look it up per call
+    try:
+        cut = stage(name="cutouts", params_path="params.yaml")
+        report = stage(name="clean", params_path="params.yaml")
+    finally:
+        object.__setattr__(clean, "shard", real_shard)
 
     assert cut["objects"] == N_OBJECTS
     assert report == read_json(local_outputs / "reports/clean.json")

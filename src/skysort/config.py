@@ -26,18 +26,6 @@ from pydantic import (
 from skysort.encoders import ENCODERS
 from skysort.schema import PHOTOMETRY_COLUMNS
 
-STAGES: tuple[str, ...] = (
-    "query",
-    "cutouts",
-    "clean",
-    "impute",
-    "balance",
-    "baselines",
-    "train",
-    "evaluate",
-)
-"""Stage names, in DAG order. dvc.yaml, params.yaml, the CLI, tasks/ and flows/ use these."""
-
 SDSS_CLASSES: tuple[str, ...] = ("GALAXY", "QSO", "STAR")
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -248,6 +236,10 @@ class Train(Section):
     )
     threads: int = Field(0, ge=0, le=256, description="0 = TensorFlow's default")
     distribute: Literal["none", "mirrored", "multiworker"] = "none"
+
+    def describe(self) -> str:
+        """The model as a person names it: ``tabular``, or ``fusion/small_cnn``."""
+        return self.model if self.model == "tabular" else f"{self.model}/{self.image_encoder}"
 
 
 class Evaluate(Section):

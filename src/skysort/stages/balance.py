@@ -14,7 +14,9 @@ import pandas as pd
 from imblearn.over_sampling import RandomOverSampler
 
 from skysort import io
-from skysort.config import Balance, Data
+from skysort.config import Balance, Data, Params
+from skysort.progress import Progress
+from skysort.stage import Artifact, Stage, Table
 
 log = logging.getLogger(__name__)
 
@@ -49,3 +51,30 @@ def balance(
     io.write_json(out_report, report)
     log.info("balance: %s -> %s", report["before"], report["after"])
     return report
+
+
+def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    p = params.paths
+    return balance(
+        p.labels, p.train_index, p.balance_report, data=params.data, balance=params.balance, seed=params.seed
+    )
+
+
+def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
+    classes = sorted(set(report["before"]) | set(report["after"]))
+    rows = [
+        {"class": c, "before": report["before"].get(c, 0), "after": report["after"].get(c, 0)}
+        for c in classes
+    ]
+    return [Table("balance-class-counts", rows, f"Train class counts ({report['method']})")]
+
+
+STAGE = Stage(
+    name="balance",
+    reads=("labels",),
+    writes=("train_index", "balance_report"),
+    params=("seed", "balance"),
+    run=_run,
+    describe=lambda p: f"balance: {p.balance.method}",
+    summarize=_summarize,
+)

@@ -26,9 +26,11 @@ from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
 from skysort import io
-from skysort.config import Baselines, Data
+from skysort.config import Baselines, Data, Params
 from skysort.labels import encode, observed, tabular_matrix
 from skysort.metrics import classification_scores
+from skysort.progress import Progress
+from skysort.stage import Artifact, Stage, Table, fmt
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +130,40 @@ def _score(
         fit_s,
     )
     return result
+
+
+def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    p = params.paths
+    return baselines(
+        p.dataset,
+        p.labels,
+        p.baselines_report,
+        data=params.data,
+        baselines=params.baselines,
+        seed=params.seed,
+    )
+
+
+def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
+    rows = [
+        {
+            "model": name,
+            "accuracy": fmt(m["accuracy"]),
+            "f1_macro": fmt(m["f1_macro"]),
+            **{f"f1_{c}": fmt(v["f1"]) for c, v in m["per_class"].items()},
+            "fit_seconds": m["fit_seconds"],
+        }
+        for name, m in report["models"].items()
+    ]
+    return [Table("baselines-metrics", rows, "Classical baselines on the test split")]
+
+
+STAGE = Stage(
+    name="baselines",
+    reads=("dataset", "labels"),
+    writes=("baselines_report",),
+    params=("seed", "data.features", "data.classes", "baselines"),
+    run=_run,
+    describe=lambda p: f"baselines: {', '.join(p.baselines.models)}",
+    summarize=_summarize,
+)

@@ -7,7 +7,7 @@ damaged after it was fetched, and the synthetic survey injects such damage on pu
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,12 @@ import numpy as np
 import pandas as pd
 from numpy.lib.format import open_memmap
 
-from skysort import io
-from skysort.config import Clean, Data
+from skysort import io, sharding
+from skysort.config import Clean, Data, Params
 from skysort.images import BadImage, cutout_path, read_cutout
+from skysort.progress import Progress
 from skysort.schema import check_catalog, check_manifest
+from skysort.stage import Artifact, Shards, Stage, Table, counts_table
 
 log = logging.getLogger(__name__)
 
@@ -209,3 +211,118 @@ def assign_splits(
         split[idx[:n_test]] = "test"
         split[idx[n_test : n_test + n_val]] = "val"
     return split
+
+
+# ----------------------------------------------------------------------------- wiring
+
+
+def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    p = params.paths
+    return clean(
+        p.catalog,
+        p.manifest,
+        p.cutouts_dir,
+        p.dataset,
+        p.images,
+        p.clean_report,
+        data=params.data,
+        clean=params.clean,
+        seed=params.seed,
+    )
+
+
+def _prepare(params: Params) -> int:
+    """Check the inputs and empty the work folder; the catalog's row count."""
+    catalog, _ = read_inputs(params.paths.catalog, params.paths.manifest)
+    sharding.reset_work_dir(params.paths.images)
+    return len(catalog)
+
+
+def _shard(params: Params, shard: int, start: int, stop: int) -> Path:
+    """Check and decode the cutouts of catalog rows ``[start, stop)``.
+
+    Writes two parts: the rows' drop reasons (``.parquet``, null = kept) and the kept
+    rows' images in row order (``.npy``); returns the path of the reasons part, which
+    is written last, so that it exists only when the shard is complete.
+    """
+    p, data = params.paths, params.data
+    catalog, manifest = read_inputs(p.catalog, p.manifest)
+    rows = catalog.iloc[start:stop]
+    reasons, images = check_rows(rows, manifest, Path(p.cutouts_dir), data=data, clean=params.clean)
+    kept = rows.index[reasons.isna().to_numpy()]
+    stack = np.empty((len(kept), data.image_size, data.image_size, 3), dtype=np.uint8)
+    for k, i in enumerate(kept):
+        stack[k] = images[i]
+    io.write_npy(sharding.part_path(p.images, shard, ".npy"), stack)
+    table = pd.DataFrame(
+        {
+            "position": np.arange(start, stop, dtype=np.int64),
+            "reason": pd.array(reasons.tolist(), dtype="string"),
+        }
+    )
+    path = sharding.part_path(p.images, shard, ".parquet")
+    io.write_parquet(path, table)
+    log.info("clean shard %d: rows [%d, %d), %d kept", shard, start, stop, len(kept))
+    return path
+
+
+def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
+    """Join the shards' reasons and images and write the clean stage's outputs."""
+    p = params.paths
+    catalog, _ = read_inputs(p.catalog, p.manifest)
+    tables = [pd.read_parquet(part) for part in parts]
+    positions = np.concatenate([t["position"].to_numpy() for t in tables]) if tables else []
+    sharding.check_coverage(np.asarray(positions), len(catalog), "clean")
+    order = sorted(range(len(parts)), key=lambda k: int(tables[k]["position"].iloc[0]))
+    reasons = pd.Series(np.nan, index=catalog.index, dtype="object")
+    for t in tables:
+        values = t["reason"].astype("object").where(t["reason"].notna(), np.nan)
+        reasons.iloc[t["position"].to_numpy()] = values.to_numpy()
+
+    def kept_images() -> Iterator[np.ndarray]:
+        for k in order:
+            images = np.load(parts[k].with_suffix(".npy"), mmap_mode="r")
+            expected = int(tables[k]["reason"].isna().sum())
+            if len(images) != expected:
+                raise sharding.MissingShardError(
+                    f"clean shard part {parts[k].name}: {len(images)} images, {expected} expected"
+                )
+            yield from images
+
+    report = write_outputs(
+        catalog,
+        reasons,
+        kept_images(),
+        p.dataset,
+        p.images,
+        p.clean_report,
+        data=params.data,
+        clean=params.clean,
+        seed=params.seed,
+    )
+    sharding.remove_work_dir(p.images)
+    return report
+
+
+def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
+    dropped = counts_table(report["dropped_by_reason"], "reason")
+    return [
+        Table(
+            "clean-dropped",
+            dropped or [{"reason": "none", "count": 0}],
+            f"Kept {report['kept_rows']} of {report['input_rows']} rows; dropped by reason",
+        ),
+        Table("clean-splits", counts_table(report["split_counts"], "split"), "Rows per split"),
+    ]
+
+
+STAGE = Stage(
+    name="clean",
+    reads=("catalog", "manifest", "cutouts_dir"),
+    writes=("dataset", "images", "clean_report"),
+    params=("seed", "data.features", "data.image_size", "clean"),
+    run=_run,
+    describe=lambda p: f"clean: test {p.clean.test_fraction:g}, val {p.clean.val_fraction:g}",
+    summarize=_summarize,
+    shards=Shards(_prepare, _shard, _merge),
+)

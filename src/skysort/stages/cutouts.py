@@ -6,12 +6,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from skysort import io
-from skysort.config import Cutouts, Data, Source
+from skysort import io, sharding
+from skysort.config import Cutouts, Data, Params, Source
 from skysort.progress import Progress
 from skysort.schema import MANIFEST_COLUMNS, check_catalog, check_manifest, conform
+from skysort.stage import Artifact, Shards, Stage, Table, counts_table
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ def cutouts(
     source: Source,
     data: Data,
     cutouts: Cutouts,
+    min_pixel_std: float,
     seed: int,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -39,6 +42,7 @@ def cutouts(
         source=source,
         data=data,
         cutouts=cutouts,
+        min_pixel_std=min_pixel_std,
         seed=seed,
         progress=progress,
     )
@@ -58,6 +62,7 @@ def cutout_rows(
     source: Source,
     data: Data,
     cutouts: Cutouts,
+    min_pixel_std: float,
     seed: int,
     rows: slice | None = None,
     progress: Progress | None = None,
@@ -92,6 +97,7 @@ def cutout_rows(
         cutouts,
         source.skyserver,
         progress=progress,
+        min_pixel_std=min_pixel_std,
         max_retry_after_s=cutouts.max_retry_after_s,
         remove_temp=remove_temp,
     )
@@ -112,3 +118,95 @@ def write_manifest(manifest: pd.DataFrame, out_manifest: Path, cutouts_dir: Path
     report["top_errors"] = {str(k): int(v) for k, v in errors.items()}
     log.info("cutouts: %s in %s", report["status_counts"], cutouts_dir)
     return report
+
+
+# ----------------------------------------------------------------------------- wiring
+
+
+def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    p = params.paths
+    return cutouts(
+        p.catalog,
+        p.cutouts_dir,
+        p.manifest,
+        source=params.source,
+        data=params.data,
+        cutouts=params.cutouts,
+        min_pixel_std=params.clean.min_pixel_std,
+        seed=params.seed,
+        progress=progress,
+    )
+
+
+def _prepare(params: Params) -> int:
+    """Check the catalog, make the folders, remove a killed run's temp files; the row count.
+
+    Temp files are removed here, once, because shards then fetch into the same folder
+    at once and must leave each other's in-flight files alone.
+    """
+    from skysort.fetch import remove_temp_files
+
+    p = params.paths
+    catalog = read_catalog(p.catalog)
+    Path(p.cutouts_dir).mkdir(parents=True, exist_ok=True)
+    remove_temp_files(Path(p.cutouts_dir))
+    sharding.reset_work_dir(p.manifest)
+    return len(catalog)
+
+
+def _shard(params: Params, shard: int, start: int, stop: int) -> Path:
+    """Produce the cutouts of catalog rows ``[start, stop)``; write and return their manifest part."""
+    p = params.paths
+    part = cutout_rows(
+        read_catalog(p.catalog),
+        p.cutouts_dir,
+        source=params.source,
+        data=params.data,
+        cutouts=params.cutouts,
+        min_pixel_std=params.clean.min_pixel_std,
+        seed=params.seed,
+        rows=slice(start, stop),
+        remove_temp=False,
+    )
+    if len(part) != stop - start:
+        raise RuntimeError(f"cutouts shard {shard}: {len(part)} rows for [{start}, {stop})")
+    path = sharding.part_path(p.manifest, shard, ".parquet")
+    io.write_parquet(path, part.assign(_position=np.arange(start, stop, dtype=np.int64)))
+    log.info("cutouts shard %d: rows [%d, %d) done", shard, start, stop)
+    return path
+
+
+def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
+    """Join the manifest parts in catalog order and write the manifest; the stage's report."""
+    frames = [pd.read_parquet(p) for p in parts]
+    manifest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    positions = manifest["_position"].to_numpy() if len(manifest) else np.array([], dtype=int)
+    sharding.check_coverage(positions, n_rows, "cutouts")
+    manifest = manifest.iloc[np.argsort(positions, kind="stable")].drop(columns="_position")
+    report = write_manifest(manifest, params.paths.manifest, params.paths.cutouts_dir)
+    sharding.remove_work_dir(params.paths.manifest)
+    return report
+
+
+def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
+    return [
+        Table(
+            "cutouts-status",
+            counts_table(report["status_counts"], "status"),
+            "Cutouts by final status",
+        )
+    ]
+
+
+STAGE = Stage(
+    name="cutouts",
+    reads=("catalog",),
+    writes=("cutouts_dir", "manifest"),
+    params=("seed", "source", "cutouts", "data.image_size", "clean.min_pixel_std"),
+    run=_run,
+    describe=lambda p: f"cutouts: {p.data.image_size}px from {p.source.kind}",
+    summarize=_summarize,
+    shards=Shards(_prepare, _shard, _merge),
+    progress="cutouts fetched",
+    retry_delays_s=(30,),
+)

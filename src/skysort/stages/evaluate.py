@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 
 from skysort import io
-from skysort.config import Data, Evaluate, Train
+from skysort.config import Data, Evaluate, Params, Train
 from skysort.labels import encode, feature_matrix, observed
 from skysort.metrics import classification_scores
+from skysort.progress import Progress
+from skysort.stage import Artifact, Link, Markdown, Stage, fmt
 
 log = logging.getLogger(__name__)
 
@@ -123,3 +125,56 @@ def _write_plots(
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
+
+
+def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    p = params.paths
+    return evaluate(
+        p.dataset,
+        p.images,
+        p.labels,
+        p.model,
+        p.train_report,
+        p.metrics,
+        p.plots,
+        p.predictions,
+        data=params.data,
+        train=params.train,
+        evaluate=params.evaluate,
+    )
+
+
+def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
+    md = [
+        "# Test metrics (observed labels only)",
+        "",
+        f"accuracy **{report['accuracy']:.4f}**, macro-F1 **{report['f1_macro']:.4f}**, "
+        f"ROC-AUC {fmt(report.get('roc_auc_macro'))}, n = {report['n']}",
+        "",
+        "| class | precision | recall | F1 | support |",
+        "| --- | --- | --- | --- | --- |",
+        *[
+            f"| {c} | {v['precision']:.4f} | {v['recall']:.4f} | {v['f1']:.4f} | {v['support']} |"
+            for c, v in report["per_class"].items()
+        ],
+    ]
+    return [
+        Markdown("evaluate-metrics", "\n".join(md), "Test metrics"),
+        Link(
+            "evaluate-plots",
+            params.paths.plots.resolve().as_uri(),
+            str(params.paths.plots),
+            "Confusion matrix, ROC/PR, gallery",
+        ),
+    ]
+
+
+STAGE = Stage(
+    name="evaluate",
+    reads=("dataset", "images", "labels", "model", "train_report"),
+    writes=("metrics", "plots", "predictions"),
+    params=("data.features", "data.classes", "train.model", "train.image_encoder", "evaluate"),
+    run=_run,
+    describe=lambda p: f"evaluate: {p.train.describe()}",
+    summarize=_summarize,
+)

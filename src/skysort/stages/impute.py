@@ -16,8 +16,10 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.semi_supervised import SelfTrainingClassifier
 
 from skysort import io
-from skysort.config import Data, Impute
+from skysort.config import Data, Impute, Params
 from skysort.labels import decode, encode, tabular_matrix
+from skysort.progress import Progress
+from skysort.stage import Artifact, Markdown, Stage, fmt
 
 log = logging.getLogger(__name__)
 
@@ -110,3 +112,34 @@ def _masked_holdout(
         else None,
         "coverage_confident": float(confident.mean()),
     }
+
+
+def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    p = params.paths
+    return impute(p.dataset, p.labels, p.impute_report, data=params.data, impute=params.impute, seed=params.seed)
+
+
+def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
+    hold = report.get("holdout", {})
+    md = [
+        "# Label imputation (self-training)",
+        "",
+        "| label source | rows |",
+        "| --- | --- |",
+        *[f"| {k} | {v} |" for k, v in report["label_source_counts"].items()],
+        "",
+        f"Masked hold-out accuracy: **{fmt(hold.get('accuracy', 'n/a'))}** "
+        f"on {hold.get('hidden', 0)} hidden labels.",
+    ]
+    return [Markdown("impute-report", "\n".join(md), "Imputation")]
+
+
+STAGE = Stage(
+    name="impute",
+    reads=("dataset",),
+    writes=("labels", "impute_report"),
+    params=("seed", "data.features", "data.classes", "impute"),
+    run=_run,
+    describe=lambda p: "impute: self-training" if p.impute.enabled else "impute: off",
+    summarize=_summarize,
+)

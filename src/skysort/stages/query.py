@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from skysort import io
-from skysort.config import Data, Query, Source
+from skysort.config import Data, Params, Query, Source
+from skysort.progress import Progress
 from skysort.schema import CATALOG_COLUMNS, check_catalog, conform
+from skysort.stage import Artifact, Stage, Table, counts_table
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +57,35 @@ def query(
         report["class_counts"],
     )
     return report
+
+
+def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    return query(
+        params.paths.catalog,
+        source=params.source,
+        query=params.query,
+        data=params.data,
+        seed=params.seed,
+    )
+
+
+def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
+    return [
+        Table(
+            "query-class-mix",
+            counts_table(report["class_counts"], "class"),
+            f"{report['rows']} objects from {report['source']}",
+        )
+    ]
+
+
+STAGE = Stage(
+    name="query",
+    reads=(),
+    writes=("catalog",),
+    params=("seed", "source", "query", "data.features", "data.classes"),
+    run=_run,
+    describe=lambda p: f"query: {p.query.n_objects} objects from {p.source.kind}",
+    summarize=_summarize,
+    retry_delays_s=(10, 60),
+)

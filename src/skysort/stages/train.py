@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from skysort import io
-from skysort.config import Data, Train
+from skysort.config import Data, Params, Train
 from skysort.labels import encode, feature_matrix, observed
+from skysort.progress import Progress
+from skysort.stage import Artifact, Markdown, Stage, fmt
 
 log = logging.getLogger(__name__)
 
@@ -183,3 +185,50 @@ def configure_tensorflow(train: Train, seed: int) -> None:
             tf.config.threading.set_inter_op_parallelism_threads(max(1, train.threads // 2))
         except RuntimeError:  # already initialised in this process
             log.debug("TensorFlow threads already configured")
+
+
+def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
+    p = params.paths
+    return train(
+        p.dataset,
+        p.images,
+        p.labels,
+        p.train_index,
+        p.model,
+        p.dvclive,
+        p.train_report,
+        data=params.data,
+        train=params.train,
+        seed=params.seed,
+    )
+
+
+_SUMMARY_KEYS = (
+    "model",
+    "image_encoder",
+    "parameters",
+    "train_rows",
+    "val_rows",
+    "epochs_run",
+    "best_epoch",
+    "best_val_accuracy",
+    "best_val_loss",
+    "seconds_per_epoch",
+)
+
+
+def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
+    md = ["# Training", "", "| | |", "| --- | --- |"]
+    md += [f"| {k} | {fmt(report[k])} |" for k in _SUMMARY_KEYS]
+    return [Markdown("train-summary", "\n".join(md), "Training run")]
+
+
+STAGE = Stage(
+    name="train",
+    reads=("dataset", "images", "labels", "train_index"),
+    writes=("model", "dvclive", "train_report"),
+    params=("seed", "data.features", "data.classes", "data.image_size", "train"),
+    run=_run,
+    describe=lambda p: f"train: {p.train.describe()}, {p.train.epochs} epochs",
+    summarize=_summarize,
+)
