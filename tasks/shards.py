@@ -53,6 +53,7 @@ def cutouts_shard(params: Params, shard: int, start: int, stop: int) -> Path:
             data=params.data,
             cutouts=params.cutouts,
             seed=params.seed,
+            min_pixel_std=params.clean.min_pixel_std,
         )
 
 

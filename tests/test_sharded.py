@@ -74,7 +74,7 @@ def test_library_shards_in_any_order_equal_the_local_stages(tmp_path, local_outp
     bounds = shards.shard_bounds(n, SHARD_SIZE)
     assert len(bounds) == 4
     kw = {"source": params.source, "data": params.data, "cutouts": params.cutouts,
-          "seed": params.seed}
+          "seed": params.seed, "min_pixel_std": params.clean.min_pixel_std}
     parts = {i: shards.cutouts_shard(i, a, b, p.catalog, p.cutouts_dir, p.manifest, **kw)
              for i, (a, b) in reversed(list(enumerate(bounds)))}
     shards.merge_cutouts([parts[i] for i in sorted(parts, reverse=True)], n, p.manifest,

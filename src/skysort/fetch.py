@@ -8,10 +8,11 @@ manifest (``ok`` / ``missing`` / ``error`` with the reason) instead of failing t
   truncated bodies and bodies that are not a JPEG (an HTML error page sent with
   status 200, say);
 - 429 / 503 slow everyone down: all workers pause for ``Retry-After`` (capped at
-  :data:`MAX_RETRY_AFTER_S`) and the number of requests in flight is halved, then
+  ``cutouts.max_retry_after_s``) and the number of requests in flight is halved, then
   grows back by one per run of successes;
-- a 404 or another 4xx is final (``missing``); so is a blank image (``error``,
-  reason ``blank_image``: outside the survey footprint a retry gives the same);
+- a 404 or another 4xx is final (``missing``); so is a blank image, one flatter
+  than ``clean.min_pixel_std`` (``error``, reason ``blank_image``: outside the
+  survey footprint a retry gives the same);
 - every file is validated with :func:`skysort.images.decode_jpeg` and written
   atomically (temp file + rename), so a killed run leaves only complete files,
   plus perhaps ``.NAME.*.tmp`` files, which the next run removes;
@@ -53,8 +54,6 @@ from skysort.schema import MANIFEST_COLUMNS, conform
 log = logging.getLogger(__name__)
 
 
-MAX_RETRY_AFTER_S = 120.0
-"""Longest pause a ``Retry-After`` header can impose (a server asking for an hour is capped)."""
 MAX_BACKOFF_S = 60.0
 """Longest backoff between two attempts of one object."""
 SLOW_DOWN_STATUSES = frozenset({429, 503})
@@ -239,7 +238,6 @@ def _fetch_one(
     throttle: _Throttle,
     stop: threading.Event,
     min_pixel_std: float,
-    max_retry_after_s: float,
 ) -> Outcome:
     """Fetch, validate and write one cutout, retrying what may succeed next time."""
     reason = "not_attempted: no request was made"
@@ -266,7 +264,7 @@ def _fetch_one(
         if status in SLOW_DOWN_STATUSES:
             header = retry_after_seconds(response.headers.get("Retry-After"))
             delay = _backoff(cutouts.backoff_s, attempt) if header is None else header
-            slow_down = min(delay, max_retry_after_s)
+            slow_down = min(delay, cutouts.max_retry_after_s)
         throttle.release(slow_down)
 
         if status is not None:
@@ -331,18 +329,18 @@ def _bounded(
 def fetch_cutouts(
     catalog: pd.DataFrame,
     cutouts_dir: Path,
+    *,
     data: Data,
     cutouts: Cutouts,
     skyserver: SkyServerSource,
+    min_pixel_std: float,
     progress: Progress | None = None,
-    session: requests.Session | None = None,
-    *,
-    min_pixel_std: float = 2.0,
-    max_retry_after_s: float = MAX_RETRY_AFTER_S,
     remove_temp: bool = True,
 ) -> pd.DataFrame:
     """Fetch every object's cutout into ``cutouts_dir``; the manifest, in catalog order.
 
+    ``min_pixel_std`` is ``clean.min_pixel_std``: a flatter image is blank, so the
+    fetcher and the clean stage agree on what a usable cutout is.
     ``progress(done, total)`` is called every few objects and at the end (from the
     calling thread; an exception it raises, such as KeyboardInterrupt, stops the
     run after the requests in flight finish, leaving only complete files).
@@ -381,7 +379,7 @@ def fetch_cutouts(
             outcomes[pos] = outcome
             reporter.advance()
 
-        _fetch_all(targets, url, cutouts, min_pixel_std, max_retry_after_s, record, session)
+        _fetch_all(targets, url, cutouts, min_pixel_std, record)
     reporter.finish()
     manifest = manifest_rows(objids, outcomes)
     resumed = sum(1 for o in outcomes if o is not None and o.status == "ok" and o.attempts == 0)
@@ -452,9 +450,7 @@ def _fetch_all(
     url: str,
     cutouts: Cutouts,
     min_pixel_std: float,
-    max_retry_after_s: float,
     on_outcome: Callable[[int, Outcome], None],
-    session: requests.Session | None = None,
 ) -> None:
     """Fetch ``(position, query parameters, file)`` targets, ``cutouts.concurrency`` at a time.
 
@@ -462,14 +458,12 @@ def _fetch_all(
     (an interrupt) stops the run: requests in flight finish their atomic writes, the
     queue is dropped, and the exception propagates.
     """
-    http = _make_session(cutouts.concurrency) if session is None else session
+    http = _make_session(cutouts.concurrency)
     stop = threading.Event()
     throttle = _Throttle(cutouts.concurrency, stop)
 
     def job(params: dict[str, str], path: Path) -> Callable[[], Outcome]:
-        return lambda: _fetch_one(
-            http, url, params, path, cutouts, throttle, stop, min_pixel_std, max_retry_after_s
-        )
+        return lambda: _fetch_one(http, url, params, path, cutouts, throttle, stop, min_pixel_std)
 
     executor = ThreadPoolExecutor(cutouts.concurrency, thread_name_prefix="cutout")
     try:
@@ -483,8 +477,7 @@ def _fetch_all(
         raise
     finally:
         executor.shutdown(wait=True)
-        if session is None:
-            http.close()
+        http.close()
 
 
 def manifest_rows(objids: list[int], outcomes: list[Outcome | None]) -> pd.DataFrame:

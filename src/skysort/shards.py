@@ -90,6 +90,7 @@ def cutouts_shard(
     data: Data,
     cutouts: Cutouts,
     seed: int,
+    min_pixel_std: float,
 ) -> Path:
     """Produce the cutouts of catalog rows ``[start, stop)``; write and return their manifest part."""
     catalog = cutouts_stage.read_catalog(catalog_path)
@@ -100,6 +101,7 @@ def cutouts_shard(
         data=data,
         cutouts=cutouts,
         seed=seed,
+        min_pixel_std=min_pixel_std,
         rows=slice(start, stop),
         remove_temp=False,
     )

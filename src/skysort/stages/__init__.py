@@ -36,6 +36,7 @@ def run_stage(name: str, params: Params, progress: Progress | None = None) -> di
             data=params.data,
             cutouts=params.cutouts,
             seed=seed,
+            min_pixel_std=params.clean.min_pixel_std,
             progress=progress,
         )
     if name == "clean":

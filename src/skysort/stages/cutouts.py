@@ -26,6 +26,7 @@ def cutouts(
     data: Data,
     cutouts: Cutouts,
     seed: int,
+    min_pixel_std: float,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Render (synthetic) or fetch (SkyServer) every cutout; write the manifest atomically.
@@ -40,6 +41,7 @@ def cutouts(
         data=data,
         cutouts=cutouts,
         seed=seed,
+        min_pixel_std=min_pixel_std,
         progress=progress,
     )
     return write_manifest(manifest, out_manifest, cutouts_dir)
@@ -59,6 +61,7 @@ def cutout_rows(
     data: Data,
     cutouts: Cutouts,
     seed: int,
+    min_pixel_std: float,
     rows: slice | None = None,
     progress: Progress | None = None,
     remove_temp: bool = True,
@@ -88,11 +91,11 @@ def cutout_rows(
     return fetch_cutouts(
         catalog if rows is None else catalog.iloc[rows],
         cutouts_dir,
-        data,
-        cutouts,
-        source.skyserver,
+        data=data,
+        cutouts=cutouts,
+        skyserver=source.skyserver,
+        min_pixel_std=min_pixel_std,
         progress=progress,
-        max_retry_after_s=cutouts.max_retry_after_s,
         remove_temp=remove_temp,
     )
 
