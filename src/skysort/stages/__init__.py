@@ -8,7 +8,6 @@ parameter sections it reads; :func:`run_stage` is the one place that unpacks
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from skysort.config import STAGES, Params

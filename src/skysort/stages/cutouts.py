@@ -16,7 +16,6 @@ from skysort.schema import MANIFEST_COLUMNS, check_catalog, check_manifest, conf
 log = logging.getLogger(__name__)
 
 
-
 def cutouts(
     catalog_path: Path,
     cutouts_dir: Path,
