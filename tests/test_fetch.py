@@ -11,13 +11,15 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from skysort.config import Clean, Cutouts, Data, SkyServerSource
+from skysort.config import Clean, Cutouts, Data, SkyServerSource, load_params
 from skysort.fetch import cutout_url, fetch_cutouts, retry_after_seconds
-from skysort.images import cutout_path, decode_jpeg, read_cutout
+from skysort.images import cutout_path, decode_jpeg, encode_jpeg, read_cutout
 from skysort.schema import MANIFEST_COLUMNS, check_manifest
+from skysort.stages import run_stage
 from tests.fakesky import FakeSkyServer, make_sky_catalog
 
 DATA = Data(image_size=64)
@@ -145,6 +147,44 @@ def test_retry_after_is_capped(tmp_path):
         manifest = fetch(fake, catalog, tmp_path, cutouts=capped)
     assert time.monotonic() - started < 5
     assert (manifest["status"] == "ok").all()
+
+
+def faint_cutout(size: int) -> bytes:
+    """A valid but low-contrast image: a gentle gradient, pixel standard deviation about 5.8."""
+    ramp = np.linspace(20, 40, size)[None, :, None]
+    return encode_jpeg(np.broadcast_to(ramp, (size, size, 3)).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize(("min_pixel_std", "status"), [(2.0, "ok"), (10.0, "error")])
+def test_the_cutouts_stage_judges_blank_images_by_clean_min_pixel_std(
+    tmp_path, min_pixel_std, status
+):
+    catalog = make_sky_catalog(3)
+    faint = int(catalog["objid"][1])
+    position = (float(catalog["ra"][1]), float(catalog["dec"][1]))
+    with FakeSkyServer(catalog=catalog, images={position: faint_cutout(64)}) as fake:
+        params = load_params(
+            ROOT / "params.yaml",
+            [
+                "source.kind=skyserver",
+                f"source.skyserver.base_url={fake.url}",
+                "data.image_size=64",
+                "cutouts.backoff_s=0.01",
+                f"clean.min_pixel_std={min_pixel_std}",
+            ],
+        )
+        paths = params.paths.under(tmp_path)
+        paths.catalog.parent.mkdir(parents=True)
+        catalog.to_parquet(paths.catalog)
+        run_stage("cutouts", params.model_copy(update={"paths": paths}))
+        assert fake.fetched_objids().count(faint) == 1  # blank is final: never retried
+    manifest = pd.read_parquet(paths.manifest).set_index("objid")
+    assert manifest.loc[faint, "status"] == status
+    if status == "error":
+        reason = manifest.loc[faint, "error"]
+        assert reason.startswith("blank_image: pixel standard deviation 5.") and "< 10.0" in reason
+        assert not cutout_path(paths.cutouts_dir, faint).exists()
+    assert (manifest.drop(index=faint)["status"] == "ok").all()
 
 
 def test_retry_after_header_forms():
