@@ -55,7 +55,7 @@ def test_images_are_row_aligned_and_memory_mappable(tmp_path):
 
     for row in (0, 5, 10):
         objid = dataset.loc[row, "objid"]
-        expected = read_cutout(tmp_path / "cutouts" / f"{objid}.jpg", 64)
+        expected = read_cutout(tmp_path / "cutouts" / f"{objid}.jpg", 64, Clean().min_pixel_std)
         np.testing.assert_array_equal(images[row], expected)
     assert dataset["objid"].dtype == np.int64
     assert dataset["objid"].iloc[0] == catalog["objid"].iloc[1]  # exact 64-bit id

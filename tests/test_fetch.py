@@ -11,22 +11,34 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from skysort.config import Cutouts, Data, SkyServerSource
+from skysort.config import Clean, Cutouts, Data, SkyServerSource, load_params
 from skysort.fetch import cutout_url, fetch_cutouts, retry_after_seconds
-from skysort.images import cutout_path, decode_jpeg, read_cutout
+from skysort.images import cutout_path, decode_jpeg, encode_jpeg, read_cutout
 from skysort.schema import MANIFEST_COLUMNS, check_manifest
+from skysort.registry import run_stage
 from tests.fakesky import FakeSkyServer, make_sky_catalog
 
 DATA = Data(image_size=64)
 FAST = Cutouts(concurrency=4, retries=3, backoff_s=0.01, timeout_s=0.5)
+MIN_STD = Clean().min_pixel_std
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def fetch(fake, catalog, folder, cutouts=FAST, data=DATA, **kw):
-    return fetch_cutouts(catalog, folder, data, cutouts, SkyServerSource(base_url=fake.url), **kw)
+def fetch(fake, catalog, folder, cutouts=FAST, data=DATA, min_pixel_std=MIN_STD, **kw):
+    source = SkyServerSource(base_url=fake.url)
+    return fetch_cutouts(
+        catalog,
+        folder,
+        data=data,
+        cutouts=cutouts,
+        skyserver=source,
+        min_pixel_std=min_pixel_std,
+        **kw,
+    )
 
 
 def assert_disk_is_clean(folder: Path, manifest: pd.DataFrame) -> None:
@@ -37,7 +49,7 @@ def assert_disk_is_clean(folder: Path, manifest: pd.DataFrame) -> None:
     assert names == sorted(f"{int(o)}.jpg" for o in ok["objid"])
     for objid, digest in zip(ok["objid"], ok["sha256"]):
         data = cutout_path(folder, objid).read_bytes()
-        decode_jpeg(data)
+        decode_jpeg(data, min_pixel_std=MIN_STD)
         assert hashlib.sha256(data).hexdigest() == digest
 
 
@@ -57,7 +69,8 @@ def test_all_cutouts_arrive_in_catalog_order(tmp_path):
     assert first.path == "/dr17/SkyServerWS/ImgCutout/getjpeg"
     assert first.query["width"] == first.query["height"] == "64"
     assert first.query["scale"] == repr(FAST.scale) and first.query["opt"] == ""
-    assert read_cutout(cutout_path(tmp_path, catalog["objid"][0])).shape == (64, 64, 3)
+    image = read_cutout(cutout_path(tmp_path, catalog["objid"][0]), None, MIN_STD)
+    assert image.shape == (64, 64, 3)
     assert_disk_is_clean(tmp_path, manifest)
 
 
@@ -127,12 +140,51 @@ def test_a_slow_down_pauses_the_other_workers(tmp_path):
 
 def test_retry_after_is_capped(tmp_path):
     catalog = make_sky_catalog(2)
+    capped = FAST.model_copy(update={"max_retry_after_s": 0.1})
     with FakeSkyServer(catalog=catalog, retry_after="3600") as fake:
         fake.request_faults[1] = "429"
         started = time.monotonic()
-        manifest = fetch(fake, catalog, tmp_path, max_retry_after_s=0.1)
+        manifest = fetch(fake, catalog, tmp_path, cutouts=capped)
     assert time.monotonic() - started < 5
     assert (manifest["status"] == "ok").all()
+
+
+def faint_cutout(size: int) -> bytes:
+    """A valid but low-contrast image: a gentle gradient, pixel standard deviation about 5.8."""
+    ramp = np.linspace(20, 40, size)[None, :, None]
+    return encode_jpeg(np.broadcast_to(ramp, (size, size, 3)).round().astype(np.uint8))
+
+
+@pytest.mark.parametrize(("min_pixel_std", "status"), [(2.0, "ok"), (10.0, "error")])
+def test_the_cutouts_stage_judges_blank_images_by_clean_min_pixel_std(
+    tmp_path, min_pixel_std, status
+):
+    catalog = make_sky_catalog(3)
+    faint = int(catalog["objid"][1])
+    position = (float(catalog["ra"][1]), float(catalog["dec"][1]))
+    with FakeSkyServer(catalog=catalog, images={position: faint_cutout(64)}) as fake:
+        params = load_params(
+            ROOT / "params.yaml",
+            [
+                "source.kind=skyserver",
+                f"source.skyserver.base_url={fake.url}",
+                "data.image_size=64",
+                "cutouts.backoff_s=0.01",
+                f"clean.min_pixel_std={min_pixel_std}",
+            ],
+        )
+        paths = params.paths.under(tmp_path)
+        paths.catalog.parent.mkdir(parents=True)
+        catalog.to_parquet(paths.catalog)
+        run_stage("cutouts", params.model_copy(update={"paths": paths}))
+        assert fake.fetched_objids().count(faint) == 1  # blank is final: never retried
+    manifest = pd.read_parquet(paths.manifest).set_index("objid")
+    assert manifest.loc[faint, "status"] == status
+    if status == "error":
+        reason = manifest.loc[faint, "error"]
+        assert reason.startswith("blank_image: pixel standard deviation 5.") and "< 10.0" in reason
+        assert not cutout_path(paths.cutouts_dir, faint).exists()
+    assert (manifest.drop(index=faint)["status"] == "ok").all()
 
 
 def test_retry_after_header_forms():
@@ -200,12 +252,13 @@ _CHILD = textwrap.dedent(
     import sys
     import pandas as pd
     from pathlib import Path
-    from skysort.config import Cutouts, Data, SkyServerSource
+    from skysort.config import Clean, Cutouts, Data, SkyServerSource
     from skysort.fetch import fetch_cutouts
     catalog = pd.read_parquet(sys.argv[2])
-    fetch_cutouts(catalog, Path(sys.argv[3]), Data(image_size=64),
-                  Cutouts(concurrency=3, retries=1, backoff_s=0.01, timeout_s=5),
-                  SkyServerSource(base_url=sys.argv[1]))
+    fetch_cutouts(catalog, Path(sys.argv[3]), data=Data(image_size=64),
+                  cutouts=Cutouts(concurrency=3, retries=1, backoff_s=0.01, timeout_s=5),
+                  skyserver=SkyServerSource(base_url=sys.argv[1]),
+                  min_pixel_std=Clean().min_pixel_std)
     """
 )
 
@@ -229,7 +282,7 @@ def test_a_run_killed_with_sigkill_leaves_only_complete_files(tmp_path):
         on_disk = {int(p.stem) for p in folder.glob("*.jpg")}
         assert 8 <= len(on_disk) < 60
         for objid in on_disk:  # every file that exists is whole
-            decode_jpeg(cutout_path(folder, objid).read_bytes())
+            decode_jpeg(cutout_path(folder, objid).read_bytes(), min_pixel_std=MIN_STD)
         first_run = len(fake.cutout_requests())
 
         manifest = fetch(fake, catalog, folder)

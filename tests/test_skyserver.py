@@ -25,11 +25,12 @@ WIDE = Query(n_objects=1000, r_min=10, r_max=30, random_sample=False)
 
 
 def source(url: str, **kw) -> SkyServerSource:
+    kw.setdefault("min_query_interval_s", 0.0)
     return SkyServerSource(base_url=url, timeout_s=kw.pop("timeout_s", 5.0), **kw)
 
 
 def run(fake: FakeSkyServer, query: Query = WIDE, data: Data = DATA, **kw) -> pd.DataFrame:
-    return query_catalog(query, data, source(fake.url, **kw), min_interval_s=0.0)
+    return query_catalog(query, data, source(fake.url, **kw))
 
 
 # -- build_sql ------------------------------------------------------------------------
@@ -224,7 +225,7 @@ def test_empty_result_says_which_settings_to_widen():
 def test_unreachable_server_names_the_setting():
     url = closed_port_url()
     with pytest.raises(SkyServerError) as info:
-        query_catalog(WIDE, DATA, source(url), min_interval_s=0)
+        query_catalog(WIDE, DATA, source(url))
     assert url in str(info.value) and "source.skyserver.base_url" in str(info.value)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skysort.config import Cutouts, Data, Query, SyntheticSource
+from skysort.config import Clean, Cutouts, Data, Query, SyntheticSource
 from skysort.images import BadImage, cutout_path, read_cutout
 from skysort.schema import (
     CATALOG_COLUMNS,
@@ -254,7 +254,7 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.
 
 def _outcome(folder: Path, objid: int) -> str:
     try:
-        read_cutout(cutout_path(folder, objid), SIZE)
+        read_cutout(cutout_path(folder, objid), SIZE, Clean().min_pixel_std)
     except BadImage as exc:
         return exc.reason
     return "ok"

@@ -8,10 +8,11 @@ manifest (``ok`` / ``missing`` / ``error`` with the reason) instead of failing t
   truncated bodies and bodies that are not a JPEG (an HTML error page sent with
   status 200, say);
 - 429 / 503 slow everyone down: all workers pause for ``Retry-After`` (capped at
-  :data:`MAX_RETRY_AFTER_S`) and the number of requests in flight is halved, then
+  ``cutouts.max_retry_after_s``) and the number of requests in flight is halved, then
   grows back by one per run of successes;
-- a 404 or another 4xx is final (``missing``); so is a blank image (``error``,
-  reason ``blank_image``: outside the survey footprint a retry gives the same);
+- a 404 or another 4xx is final (``missing``); so is a blank image, one flatter
+  than ``clean.min_pixel_std`` (``error``, reason ``blank_image``: outside the
+  survey footprint a retry gives the same);
 - every file is validated with :func:`skysort.images.decode_jpeg` and written
   atomically (temp file + rename), so a killed run leaves only complete files,
   plus perhaps ``.NAME.*.tmp`` files, which the next run removes;
@@ -53,8 +54,6 @@ from skysort.schema import MANIFEST_COLUMNS, conform
 log = logging.getLogger(__name__)
 
 
-MAX_RETRY_AFTER_S = 120.0
-"""Longest pause a ``Retry-After`` header can impose (a server asking for an hour is capped)."""
 MAX_BACKOFF_S = 60.0
 """Longest backoff between two attempts of one object."""
 SLOW_DOWN_STATUSES = frozenset({429, 503})
@@ -239,7 +238,6 @@ def _fetch_one(
     throttle: _Throttle,
     stop: threading.Event,
     min_pixel_std: float,
-    max_retry_after_s: float,
 ) -> Outcome:
     """Fetch, validate and write one cutout, retrying what may succeed next time."""
     reason = "not_attempted: no request was made"
@@ -266,7 +264,7 @@ def _fetch_one(
         if status in SLOW_DOWN_STATUSES:
             header = retry_after_seconds(response.headers.get("Retry-After"))
             delay = _backoff(cutouts.backoff_s, attempt) if header is None else header
-            slow_down = min(delay, max_retry_after_s)
+            slow_down = min(delay, cutouts.max_retry_after_s)
         throttle.release(slow_down)
 
         if status is not None:
@@ -331,18 +329,18 @@ def _bounded(
 def fetch_cutouts(
     catalog: pd.DataFrame,
     cutouts_dir: Path,
+    *,
     data: Data,
     cutouts: Cutouts,
     skyserver: SkyServerSource,
+    min_pixel_std: float,
     progress: Progress | None = None,
-    session: requests.Session | None = None,
-    *,
-    min_pixel_std: float = 2.0,
-    max_retry_after_s: float = MAX_RETRY_AFTER_S,
     remove_temp: bool = True,
 ) -> pd.DataFrame:
     """Fetch every object's cutout into ``cutouts_dir``; the manifest, in catalog order.
 
+    ``min_pixel_std`` is ``clean.min_pixel_std``: a flatter image is blank, so the
+    fetcher and the clean stage agree on what a usable cutout is.
     ``progress(done, total)`` is called every few objects and at the end (from the
     calling thread; an exception it raises, such as KeyboardInterrupt, stops the
     run after the requests in flight finish, leaving only complete files).
@@ -357,8 +355,53 @@ def fetch_cutouts(
     objids = [int(x) for x in catalog["objid"]]
     ras = catalog["ra"].astype(float).tolist()
     decs = catalog["dec"].astype(float).tolist()
-    total = len(objids)
-    outcomes: list[Outcome | None] = [None] * total
+    outcomes, todo = plan_fetch(objids, ras, decs, cutouts_dir, data, cutouts, min_pixel_std)
+    reporter = _Reporter(progress, len(objids), done=len(objids) - len(todo))
+    if todo:
+        url = cutout_url(skyserver)
+        log.info(
+            "fetching %d cutout(s) (%d already on disk) from %s, %d in flight",
+            len(todo),
+            len(objids) - len(todo),
+            url,
+            cutouts.concurrency,
+        )
+        targets = (
+            (
+                pos,
+                cutout_params(ras[pos], decs[pos], data, cutouts),
+                cutout_path(cutouts_dir, objids[pos]),
+            )
+            for pos in todo
+        )
+
+        def record(pos: int, outcome: Outcome) -> None:
+            outcomes[pos] = outcome
+            reporter.advance()
+
+        _fetch_all(targets, url, cutouts, min_pixel_std, record)
+    reporter.finish()
+    manifest = manifest_rows(objids, outcomes)
+    resumed = sum(1 for o in outcomes if o is not None and o.status == "ok" and o.attempts == 0)
+    _log_summary(manifest, time.monotonic() - started, resumed=resumed)
+    return manifest
+
+
+def plan_fetch(
+    objids: list[int],
+    ras: list[float],
+    decs: list[float],
+    cutouts_dir: Path,
+    data: Data,
+    cutouts: Cutouts,
+    min_pixel_std: float,
+) -> tuple[list[Outcome | None], list[int]]:
+    """What is settled without a request, and the positions left to fetch.
+
+    Settled: an object outside the service's limits (``error``, 0 attempts) and a
+    valid file already on disk (resume: ``ok``, 0 attempts); the rest stay None.
+    """
+    outcomes: list[Outcome | None] = [None] * len(objids)
     global_problem = service_problem(data, cutouts)
     todo: list[int] = []
     for pos, objid in enumerate(objids):
@@ -373,60 +416,74 @@ def fetch_cutouts(
             todo.append(pos)
     if global_problem:
         log.error("no cutout requested: %s", global_problem)
-    done = total - len(todo)
-    step = max(1, min(50, total // 100))
-    last_reported = -1
-    if progress is not None:
-        progress(done, total)
-        last_reported = done
+    return outcomes, todo
 
-    if todo:
-        url = cutout_url(skyserver)
-        own_session = session is None
-        http = _make_session(cutouts.concurrency) if session is None else session
-        stop = threading.Event()
-        throttle = _Throttle(cutouts.concurrency, stop)
 
-        def job(pos: int) -> Callable[[], Outcome]:
-            params = cutout_params(ras[pos], decs[pos], data, cutouts)
-            path = cutout_path(cutouts_dir, objids[pos])
-            return lambda: _fetch_one(
-                http, url, params, path, cutouts, throttle, stop, min_pixel_std, max_retry_after_s
-            )
+class _Reporter:
+    """Calls ``progress(done, total)`` at the start, every few objects and at the end."""
 
-        log.info(
-            "fetching %d cutout(s) (%d already on disk) from %s, %d in flight",
-            len(todo),
-            done,
-            url,
-            cutouts.concurrency,
-        )
-        executor = ThreadPoolExecutor(cutouts.concurrency, thread_name_prefix="cutout")
-        try:
-            jobs = ((pos, job(pos)) for pos in todo)
-            for pos, outcome in _bounded(executor, jobs, 2 * cutouts.concurrency):
-                outcomes[pos] = outcome
-                done += 1
-                if progress is not None and (done % step == 0 or done == total):
-                    progress(done, total)
-                    last_reported = done
-        except BaseException:
-            # Let requests in flight finish their atomic writes; drop the rest.
-            stop.set()
-            executor.shutdown(wait=True, cancel_futures=True)
-            raise
-        finally:
-            executor.shutdown(wait=True)
-            if own_session:
-                http.close()
-    if progress is not None and last_reported != total:
-        progress(total, total)
+    def __init__(self, progress: Progress | None, total: int, done: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._step = max(1, min(50, total // 100))
+        self._last_reported = -1
+        self.done = done
+        self._report(done)
 
+    def advance(self) -> None:
+        self.done += 1
+        if self.done % self._step == 0 or self.done == self._total:
+            self._report(self.done)
+
+    def finish(self) -> None:
+        if self._last_reported != self._total:
+            self._report(self._total)
+
+    def _report(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress(done, self._total)
+            self._last_reported = done
+
+
+def _fetch_all(
+    targets: Iterator[tuple[int, dict[str, str], Path]],
+    url: str,
+    cutouts: Cutouts,
+    min_pixel_std: float,
+    on_outcome: Callable[[int, Outcome], None],
+) -> None:
+    """Fetch ``(position, query parameters, file)`` targets, ``cutouts.concurrency`` at a time.
+
+    Each outcome goes to ``on_outcome`` in the calling thread. An exception there
+    (an interrupt) stops the run: requests in flight finish their atomic writes, the
+    queue is dropped, and the exception propagates.
+    """
+    http = _make_session(cutouts.concurrency)
+    stop = threading.Event()
+    throttle = _Throttle(cutouts.concurrency, stop)
+
+    def job(params: dict[str, str], path: Path) -> Callable[[], Outcome]:
+        return lambda: _fetch_one(http, url, params, path, cutouts, throttle, stop, min_pixel_std)
+
+    executor = ThreadPoolExecutor(cutouts.concurrency, thread_name_prefix="cutout")
+    try:
+        jobs = ((pos, job(params, path)) for pos, params, path in targets)
+        for pos, outcome in _bounded(executor, jobs, 2 * cutouts.concurrency):
+            on_outcome(pos, outcome)
+    except BaseException:
+        # Let requests in flight finish their atomic writes; drop the rest.
+        stop.set()
+        executor.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        executor.shutdown(wait=True)
+        http.close()
+
+
+def manifest_rows(objids: list[int], outcomes: list[Outcome | None]) -> pd.DataFrame:
+    """The manifest: one row per object with an outcome, in catalog order."""
     rows = [outcome.row(objid) for objid, outcome in zip(objids, outcomes) if outcome is not None]
-    manifest = conform(pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), MANIFEST_COLUMNS)
-    resumed = sum(1 for o in outcomes if o is not None and o.status == "ok" and o.attempts == 0)
-    _log_summary(manifest, time.monotonic() - started, resumed=resumed)
-    return manifest
+    return conform(pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), MANIFEST_COLUMNS)
 
 
 def _log_summary(manifest: pd.DataFrame, elapsed_s: float, resumed: int) -> None:

@@ -25,12 +25,13 @@ class BadImage(ValueError):
         self.detail = detail
 
 
-def decode_jpeg(data: bytes, size: int | None = None, min_pixel_std: float = 2.0) -> np.ndarray:
+def decode_jpeg(data: bytes, size: int | None = None, *, min_pixel_std: float) -> np.ndarray:
     """Decode JPEG bytes into a uint8 H×W×3 array, resized to ``size`` if given.
 
     Raises :class:`BadImage` with reason ``not_jpeg`` (an HTML error page, say),
-    ``unreadable_image`` (truncated or corrupt) or ``blank_image`` (flat: empty sky
-    or outside the survey footprint).
+    ``unreadable_image`` (truncated or corrupt) or ``blank_image`` (pixel standard
+    deviation below ``min_pixel_std``, i.e. ``clean.min_pixel_std``: empty sky or
+    outside the survey footprint).
     """
     if not data.startswith(JPEG_MAGIC):
         head = data[:60].decode("latin-1", errors="replace").strip().replace("\n", " ")
@@ -52,7 +53,7 @@ def decode_jpeg(data: bytes, size: int | None = None, min_pixel_std: float = 2.0
     return array
 
 
-def read_cutout(path: Path, size: int | None = None, min_pixel_std: float = 2.0) -> np.ndarray:
+def read_cutout(path: Path, size: int | None, min_pixel_std: float) -> np.ndarray:
     """Read and validate one cutout file; a missing file is :class:`BadImage` ``missing_image``."""
     try:
         data = path.read_bytes()

@@ -30,7 +30,7 @@ rows come in object-id order (the index order: faster, but clustered by imaging
 run).
 
 Etiquette: SkyServer allows 60 queries per minute; pages are at least
-:data:`MIN_SQL_INTERVAL_S` apart.
+``source.skyserver.min_query_interval_s`` apart.
 """
 
 from __future__ import annotations
@@ -60,8 +60,6 @@ SAMPLE_MODULUS = 1_000_003
 """Prime modulus of the pseudo-random sample key (keys are 0 .. SAMPLE_MODULUS - 1)."""
 SAMPLE_MULTIPLIER = 618_034
 """Multiplier of the sample key: about the golden ratio of the modulus, coprime with it."""
-MIN_SQL_INTERVAL_S = 1.0
-"""Minimum time between two SQL pages (SkyServer allows 60 queries per minute)."""
 MAGNITUDE_SENTINEL = -9999.0
 """SDSS writes -9999 for a magnitude it could not measure; it becomes NaN here."""
 ID_COLUMNS: tuple[str, ...] = ("objid", "specobjid")
@@ -352,19 +350,13 @@ def _run(sql: str, skyserver: SkyServerSource) -> pd.DataFrame:
     return parse_response(response.status_code, response.text, url=response.url)
 
 
-def query_catalog(
-    query: Query,
-    data: Data,
-    skyserver: SkyServerSource,
-    *,
-    min_interval_s: float = MIN_SQL_INTERVAL_S,
-) -> pd.DataFrame:
+def query_catalog(query: Query, data: Data, skyserver: SkyServerSource) -> pd.DataFrame:
     """Query SkyServer for up to ``query.n_objects`` objects; a catalog DataFrame.
 
     With ``query.sql_file`` that file's SQL runs once, as written (it must select the
     :data:`REQUIRED_COLUMNS`). Otherwise :func:`build_sql` pages through the result,
-    ``source.skyserver.max_rows_per_request`` rows at a time. ``min_interval_s`` spaces
-    the pages out (SkyServer's 60 queries per minute).
+    ``source.skyserver.max_rows_per_request`` rows at a time, at least
+    ``source.skyserver.min_query_interval_s`` apart (SkyServer's 60 queries per minute).
     """
     provenance = provenance_text(skyserver)
     if query.sql_file is not None:
@@ -382,7 +374,7 @@ def query_catalog(
             )
         catalog = to_catalog(raw, data, f"{provenance} sql_file={path.name}")
     else:
-        catalog = _paged_catalog(query, data, skyserver, provenance, min_interval_s)
+        catalog = _paged_catalog(query, data, skyserver, provenance)
     if catalog.empty:
         raise SkyServerError(
             "no rows left after dropping classes outside data.classes; check data.classes"
@@ -402,7 +394,6 @@ def _paged_catalog(
     data: Data,
     skyserver: SkyServerSource,
     provenance: str,
-    min_interval_s: float,
 ) -> pd.DataFrame:
     pages: list[pd.DataFrame] = []
     remaining = query.n_objects
@@ -410,7 +401,7 @@ def _paged_catalog(
     last_sent = -math.inf
     while remaining > 0:
         top = min(skyserver.max_rows_per_request, remaining)
-        wait = last_sent + min_interval_s - time.monotonic()
+        wait = last_sent + skyserver.min_query_interval_s - time.monotonic()
         if wait > 0:
             time.sleep(wait)
         last_sent = time.monotonic()

@@ -18,7 +18,6 @@ from skysort.stage import Artifact, Shards, Stage, Table, counts_table
 log = logging.getLogger(__name__)
 
 
-
 def cutouts(
     catalog_path: Path,
     cutouts_dir: Path,
@@ -93,12 +92,11 @@ def cutout_rows(
     return fetch_cutouts(
         catalog if rows is None else catalog.iloc[rows],
         cutouts_dir,
-        data,
-        cutouts,
-        source.skyserver,
-        progress=progress,
+        data=data,
+        cutouts=cutouts,
+        skyserver=source.skyserver,
         min_pixel_std=min_pixel_std,
-        max_retry_after_s=cutouts.max_retry_after_s,
+        progress=progress,
         remove_temp=remove_temp,
     )
 

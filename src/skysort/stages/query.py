@@ -30,9 +30,7 @@ def query(
     else:
         from skysort.skyserver import query_catalog
 
-        catalog = query_catalog(
-            query, data, source.skyserver, min_interval_s=source.skyserver.min_query_interval_s
-        )
+        catalog = query_catalog(query, data, source.skyserver)
     if catalog is None or len(catalog) == 0:
         raise EmptyCatalogError(
             f"the {source.kind} source returned no objects for query "
