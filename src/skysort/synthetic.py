@@ -35,13 +35,17 @@ from skysort import io
 from skysort.config import Cutouts, Data, Query, SyntheticSource
 from skysort.images import JPEG_END, cutout_path, encode_jpeg
 from skysort.progress import Progress
-from skysort.schema import CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MANIFEST_COLUMNS
+from skysort.schema import (
+    BANDS,
+    CATALOG_COLUMNS,
+    GALAXY_ZOO_LABELS,
+    MAGNITUDE_COLUMNS,
+    MANIFEST_COLUMNS,
+)
 
 log = logging.getLogger(__name__)
 
 
-BANDS: tuple[str, ...] = ("u", "g", "r", "i", "z")
-MAGNITUDE_COLUMNS: tuple[str, ...] = (*BANDS, "fiberMag_g")
 SHAPE_COLUMNS: tuple[str, ...] = ("petroRad_r", "deVAB_r", "deVPhi_r", "fracDeV_r")
 """Real PhotoObj column names; the renderer draws each object from them."""
 
