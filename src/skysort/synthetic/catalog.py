@@ -22,7 +22,7 @@ from scipy.special import ndtri  # scipy comes with scikit-learn
 
 from skysort.config import Data, Query, SyntheticSource
 from skysort.schema import BANDS, CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS
-from skysort.synthetic.faults import inject_missing_features, inject_missing_labels
+from skysort.synthetic.faults import inject_catalog_faults
 from skysort.synthetic.seeding import stream
 
 log = logging.getLogger(__name__)
@@ -149,8 +149,27 @@ def simulate_catalog(
     flags (:data:`~skysort.schema.GALAXY_ZOO_LABELS`). ``class`` is pd.NA for the
     injected missing labels; one magnitude is NaN for the injected missing features.
     """
-    n = query.n_objects
-    truth = _draw_classes(n, data.classes, synthetic.class_mix, stream(seed, "classes"))
+    truth = _draw_classes(
+        query.n_objects, data.classes, synthetic.class_mix, stream(seed, "classes")
+    )
+    df = _observed_rows(truth, query, seed)
+    inject_catalog_faults(df, synthetic, seed)
+    df = df.astype({c: t for c, t in CATALOG_COLUMNS.items() if t != "string"})
+    log.info(
+        "simulated %d objects (seed %d): %s",
+        len(df),
+        seed,
+        df["class"].fillna("unknown").value_counts().to_dict(),
+    )
+    return df
+
+
+def _observed_rows(truth: np.ndarray, query: Query, seed: int) -> pd.DataFrame:
+    """The rows as the survey measures them (position, id, photometry, shape, Galaxy Zoo flags).
+
+    No fault yet: every label and magnitude is present.
+    """
+    n = len(truth)
     rng = stream(seed, "catalog")
     ra, dec = _draw_positions(n, query, rng)
     df = pd.DataFrame({"objid": _draw_objids(n, stream(seed, "objid")), "ra": ra, "dec": dec})
@@ -171,16 +190,6 @@ def simulate_catalog(
     gz = _draw_galaxy_zoo(truth, shapes, stream(seed, "galaxy_zoo"))
     for col in GALAXY_ZOO_LABELS:
         df[col] = gz[col]
-
-    inject_missing_labels(df, synthetic.missing_label_rate, stream(seed, "missing_labels"))
-    inject_missing_features(df, synthetic.missing_feature_rate, stream(seed, "missing_feat"))
-    df = df.astype({c: t for c, t in CATALOG_COLUMNS.items() if t != "string"})
-    log.info(
-        "simulated %d objects (seed %d): %s",
-        n,
-        seed,
-        df["class"].fillna("unknown").value_counts().to_dict(),
-    )
     return df
 
 
@@ -321,26 +330,9 @@ def _distance_modulus(z: np.ndarray) -> np.ndarray:
 
 
 def _draw_shapes(truth: np.ndarray, true: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """PhotoObj-like shapes: point sources at the PSF's size, galaxies sized by redshift.
-
-    Galaxy sizes follow a physical size-luminosity relation seen through the angular
-    scale at their redshift, so distant galaxies shrink to the PSF: compact galaxies
-    that look like stars arise by themselves. Low-redshift quasars get an extended host.
-    """
+    """PhotoObj-like shapes: point sources at the PSF's size, galaxies sized by redshift."""
     n = len(truth)
-    galaxy = truth == "GALAXY"
-    z = np.clip(true["redshift"].to_numpy(), 0.005, None)
-    absmag = true["r"].to_numpy() - _distance_modulus(z)
-    log_r = (
-        np.log10(GALAXY_PETRO_KPC)
-        - 0.12 * (absmag + 21.5)
-        + rng.normal(0, GALAXY_SIZE_SCATTER_DEX, n)
-    )
-    intrinsic = np.where(galaxy, 10**log_r / _kpc_per_arcsec(z), 0.0)
-    qso_host = (truth == "QSO") & (z < 0.6)
-    host_size = rng.uniform(0.8, 2.5, n) * np.clip((0.6 - z) / 0.4, 0, 1)
-    intrinsic = np.where(qso_host, host_size, intrinsic)
-
+    intrinsic, qso_host = _draw_true_sizes(truth, true, rng)
     early = _early_type(true, rng)
     frac_dev = np.where(early, rng.beta(8, 1.5, n), rng.beta(1.2, 4, n))
     cos_i = rng.uniform(0, 1, n)
@@ -357,10 +349,33 @@ def _draw_shapes(truth: np.ndarray, true: pd.DataFrame, rng: np.random.Generator
             "deVAB_r": q,
             "deVPhi_r": rng.uniform(0, 180, n),
             "fracDeV_r": frac_dev,
-            "early": early & galaxy,
+            "early": early & (truth == "GALAXY"),
             "qso_host": qso_host,
         }
     )
+
+
+def _draw_true_sizes(
+    truth: np.ndarray, true: pd.DataFrame, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Petrosian radius before seeing (arcsec; 0: point source), and which quasars show a host.
+
+    Galaxy sizes follow a physical size-luminosity relation seen through the angular
+    scale at their redshift, so distant galaxies shrink to the PSF: compact galaxies
+    that look like stars arise by themselves. Low-redshift quasars get an extended host.
+    """
+    n = len(truth)
+    z = np.clip(true["redshift"].to_numpy(), 0.005, None)
+    absmag = true["r"].to_numpy() - _distance_modulus(z)
+    log_r = (
+        np.log10(GALAXY_PETRO_KPC)
+        - 0.12 * (absmag + 21.5)
+        + rng.normal(0, GALAXY_SIZE_SCATTER_DEX, n)
+    )
+    intrinsic = np.where(truth == "GALAXY", 10**log_r / _kpc_per_arcsec(z), 0.0)
+    qso_host = (truth == "QSO") & (z < 0.6)
+    host_size = rng.uniform(0.8, 2.5, n) * np.clip((0.6 - z) / 0.4, 0, 1)
+    return np.where(qso_host, host_size, intrinsic), qso_host
 
 
 def _early_type(true: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
@@ -371,7 +386,7 @@ def _early_type(true: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     return rng.random(len(gr)) < p
 
 
-def intrinsic_radius(petro: np.ndarray) -> np.ndarray:
+def half_light_radius(petro: np.ndarray) -> np.ndarray:
     """Half-light radius (arcsec) before seeing, from the observed Petrosian radius."""
     return np.sqrt(np.clip(petro**2 - PSF_PETRO_RAD**2, 0, None)) / PETRO_TO_RE
 
@@ -394,7 +409,7 @@ def _observe_photometry(
     mags["u"] = g + true["ug"].to_numpy()
     mags["i"] = r - true["ri"].to_numpy()
     mags["z"] = mags["i"] - true["iz"].to_numpy()
-    re = intrinsic_radius(shapes["petroRad_r"].to_numpy())
+    re = half_light_radius(shapes["petroRad_r"].to_numpy())
     host = shapes["qso_host"].to_numpy()
     _redden_quasar_hosts(mags, host, re, rng)
     area_noise = np.sqrt(1 + (re / 1.0) ** 2)
@@ -437,7 +452,7 @@ def _draw_galaxy_zoo(
     n = len(truth)
     galaxy = truth == "GALAXY"
     early = shapes["early"].to_numpy()
-    re = intrinsic_radius(shapes["petroRad_r"].to_numpy())
+    re = half_light_radius(shapes["petroRad_r"].to_numpy())
     uncertain = rng.random(n) < 0.1 + 0.5 * np.exp(-re / 0.7)
     edge = ~early & (shapes["deVAB_r"].to_numpy() < EDGE_ON_AXIS_RATIO) & ~uncertain
     flags = {

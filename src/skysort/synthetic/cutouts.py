@@ -10,7 +10,7 @@ import hashlib
 import logging
 import math
 import os
-import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,9 +25,9 @@ from skysort.images import cutout_path, encode_jpeg
 from skysort.progress import Progress
 from skysort.schema import GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, MANIFEST_COLUMNS
 from skysort.synthetic.catalog import SHAPE_COLUMNS
-from skysort.synthetic.faults import exact_count, truncate
+from skysort.synthetic.faults import blank_frame, plan_cutout_faults, truncate
 from skysort.synthetic.render import render_cutout
-from skysort.synthetic.seeding import stream
+from skysort.synthetic.seeding import object_stream, stream
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,14 @@ NEIGHBOUR_EXTRA_MEAN = 0.4  # a frame with neighbours has 1 + Poisson(this) of t
 _RENDER_CHUNK_MAX = 50
 _MAX_WORKERS = 8
 
+_Record = tuple[Any, ...]
+"""One manifest row, in :data:`~skysort.schema.MANIFEST_COLUMNS` order."""
+
 
 @dataclass(frozen=True)
 class _Job:
+    """One catalog row to render: its place in the output, its fault, what the renderer reads."""
+
     index: int
     objid: int
     fault: str  # "", "missing", "corrupt" or "blank"
@@ -72,26 +77,11 @@ def write_synthetic_cutouts(
     jobs = _plan_jobs(catalog, synthetic, seed)
     if rows is not None:
         jobs = [replace(job, index=k) for k, job in enumerate(jobs[rows])]
-    total = len(jobs)
-    results: list[tuple[Any, ...] | None] = [None] * total
-    chunk = max(1, min(_RENDER_CHUNK_MAX, math.ceil(total / 100)))
-    chunks = [jobs[i : i + chunk] for i in range(0, total, chunk)]
 
-    def work(part: list[_Job]) -> list[tuple[int, tuple[Any, ...]]]:
-        return [(job.index, _make_cutout(job, cutouts_dir, data, cutouts, seed)) for job in part]
+    def make(job: _Job) -> _Record:
+        return _make_cutout(job, cutouts_dir, data, cutouts, seed)
 
-    done = 0
-    workers = min(_MAX_WORKERS, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
-        for part in pool.map(work, chunks):
-            for index, record in part:
-                results[index] = record
-            done += len(part)
-            if progress is not None:
-                progress(done, total)
-    if progress is not None and total == 0:
-        progress(0, 0)
-    manifest = pd.DataFrame(results, columns=list(MANIFEST_COLUMNS))
+    manifest = pd.DataFrame(_make_all(jobs, make, progress), columns=list(MANIFEST_COLUMNS))
     manifest = manifest.astype(MANIFEST_COLUMNS)
     log.info(
         "synthetic cutouts: %s in %s", manifest["status"].value_counts().to_dict(), cutouts_dir
@@ -102,18 +92,7 @@ def write_synthetic_cutouts(
 def _plan_jobs(catalog: pd.DataFrame, synthetic: SyntheticSource, seed: int) -> list[_Job]:
     """Decide each row's fault and neighbour count up front, deterministically from the seed."""
     n = len(catalog)
-    rng = stream(seed, "cutout_faults")
-    order = rng.permutation(n)
-    faults = np.full(n, "", dtype=object)
-    start = 0
-    for fault, rate in (
-        ("missing", synthetic.missing_cutout_rate),
-        ("corrupt", synthetic.corrupt_cutout_rate),
-        ("blank", synthetic.blank_cutout_rate),
-    ):
-        k = min(exact_count(n, rate), n - start)
-        faults[order[start : start + k]] = fault
-        start += k
+    faults = plan_cutout_faults(n, synthetic, seed)
     has_neighbours = stream(seed, "neighbours").random(n) < synthetic.neighbour_rate
     extra = stream(seed, "neighbour_count").poisson(NEIGHBOUR_EXTRA_MEAN, n)
     n_neighbours = np.where(has_neighbours, 1 + extra, 0)
@@ -132,15 +111,40 @@ def _plan_jobs(catalog: pd.DataFrame, synthetic: SyntheticSource, seed: int) -> 
     ]
 
 
-def _make_cutout(
-    job: _Job, cutouts_dir: Path, data: Data, cutouts: Cutouts, seed: int
-) -> tuple[Any, ...]:
+def _make_all(
+    jobs: list[_Job], make: Callable[[_Job], _Record], progress: Progress | None
+) -> list[_Record]:
+    """Run ``make`` on every job in a thread pool; the records in ``job.index`` order."""
+    total = len(jobs)
+    results: dict[int, _Record] = {}
+    # About a hundred chunks: progress moves in ~1 % steps without a call per cutout.
+    chunk = max(1, min(_RENDER_CHUNK_MAX, math.ceil(total / 100)))
+    chunks = [jobs[i : i + chunk] for i in range(0, total, chunk)]
+
+    def work(part: list[_Job]) -> list[tuple[int, _Record]]:
+        return [(job.index, make(job)) for job in part]
+
+    done = 0
+    workers = min(_MAX_WORKERS, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
+        for part in pool.map(work, chunks):
+            for index, record in part:
+                results[index] = record
+            done += len(part)
+            if progress is not None:
+                progress(done, total)
+    if progress is not None and total == 0:
+        progress(0, 0)
+    return [results[index] for index in range(total)]
+
+
+def _make_cutout(job: _Job, cutouts_dir: Path, data: Data, cutouts: Cutouts, seed: int) -> _Record:
     """Produce one manifest record, writing the file unless it already holds these bytes."""
     path = cutout_path(cutouts_dir, job.objid)
     if job.fault == "missing":
         path.unlink(missing_ok=True)  # a stale file from another run would contradict us
         return (job.objid, "missing", 0, "", 1, "no cutout from the service")
-    rng = np.random.default_rng([int(seed), zlib.crc32(b"render"), job.objid & (2**63 - 1)])
+    rng = object_stream(seed, "render", job.objid)
     payload = _cutout_bytes(job, data.image_size, cutouts.scale, rng)
     digest = hashlib.sha256(payload).hexdigest()
     if not _same_file(path, digest):
@@ -150,8 +154,7 @@ def _make_cutout(
 
 def _cutout_bytes(job: _Job, size: int, scale: float, rng: np.random.Generator) -> bytes:
     if job.fault == "blank":
-        # Outside the footprint the service sends a flat frame, not an error.
-        return encode_jpeg(np.full((size, size, 3), 0, dtype=np.uint8))
+        return encode_jpeg(blank_frame(size))
     payload = encode_jpeg(render_cutout(job.row, size, scale, rng))
     if job.fault == "corrupt":
         return truncate(payload, rng)

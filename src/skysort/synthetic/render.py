@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from skysort.synthetic.catalog import EDGE_ON_AXIS_RATIO, PSF_PETRO_RAD, intrinsic_radius
+from skysort.synthetic.catalog import EDGE_ON_AXIS_RATIO, PSF_PETRO_RAD, half_light_radius
 
 SEEING_FWHM_ARCSEC = 1.4
 SEEING_SCATTER_ARCSEC = 0.12
@@ -27,6 +27,8 @@ ASINH_Q = 8.0
 ASINH_STRETCH_NMGY = 0.4
 GAIN_E_PER_NMGY = 150.0  # photo-electrons per nanomaggy, for source shot noise
 RENDER_SIZE_PAD = 0.25  # padding (fraction of the size) against FFT wrap-around
+
+_RENDER_BANDS: tuple[str, ...] = ("g", "r", "i")
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,20 @@ def render_cutout(
     sources = _main_sources(row, offset, scale, rng)
     sources += [_neighbour(size, rng) for _ in range(int(row.get("n_neighbours", 0) or 0))]
     seeing = float(np.clip(rng.normal(SEEING_FWHM_ARCSEC, SEEING_SCATTER_ARCSEC), 0.9, 2.2))
-    n = _padded_size(size, max((s.re for s in sources), default=0.0) / scale)
     fwhm_px = [seeing * BAND_SEEING[band] / scale for band in _RENDER_BANDS]
+    images = _noiseless_images(sources, size, scale, fwhm_px)
+    _add_noise(images, fwhm_px, rng)
+    return _asinh_rgb(dict(zip(_RENDER_BANDS, images, strict=True)))
+
+
+def _noiseless_images(
+    sources: list[_Source], size: int, scale: float, fwhm_px: list[float]
+) -> np.ndarray:
+    """All sources' g, r, i images (3×size×size, nmgy), each band seen through its PSF."""
     points = [s for s in sources if s.re <= 0]
     galaxies = [s for s in sources if s.re > 0]
     if galaxies:
+        n = _padded_size(size, max(s.re for s in sources) / scale)
         pad = (n - size) // 2
         images = _extended_images(galaxies, n, scale, fwhm_px)[
             :, pad : pad + size, pad : pad + size
@@ -73,12 +84,15 @@ def render_cutout(
     for k, band in enumerate(_RENDER_BANDS):
         for s in points:
             images[k] += s.flux[band] * _psf_image(size, s.x, s.y, fwhm_px[k])
-    bands = dict(zip(_RENDER_BANDS, images, strict=True))
-    noise = rng.standard_normal((3, size, size))
-    for k, (band, image) in enumerate(bands.items()):
+    return images
+
+
+def _add_noise(images: np.ndarray, fwhm_px: list[float], rng: np.random.Generator) -> None:
+    """Add sky noise and the sources' shot noise to the g, r, i images, in place."""
+    noise = rng.standard_normal(images.shape)
+    for k, band in enumerate(_RENDER_BANDS):
         sky2 = _sky_sigma(band, fwhm_px[k]) ** 2
-        image += np.sqrt(sky2 + np.maximum(image, 0) / GAIN_E_PER_NMGY) * noise[k]
-    return _asinh_rgb(bands)
+        images[k] += np.sqrt(sky2 + np.maximum(images[k], 0) / GAIN_E_PER_NMGY) * noise[k]
 
 
 def _padded_size(size: int, re_px: float) -> int:
@@ -89,7 +103,7 @@ def _padded_size(size: int, re_px: float) -> int:
 
 def _band_fluxes(row: Mapping[str, Any]) -> dict[str, float]:
     """gri fluxes (nmgy); a missing magnitude borrows its neighbour band's."""
-    mags = {b: _finite(row.get(b)) for b in ("g", "r", "i")}
+    mags = {b: _finite(row.get(b)) for b in _RENDER_BANDS}
     fallback = next((m for m in (mags["r"], mags["g"], mags["i"]) if m is not None), 21.0)
     return {b: 10 ** (-0.4 * ((m if m is not None else fallback) - 22.5)) for b, m in mags.items()}
 
@@ -113,7 +127,7 @@ def _main_sources(
     """The catalog object itself (plus a nucleus or a merging companion where it has one)."""
     flux = _band_fluxes(row)
     petro = _finite(row.get("petroRad_r")) or PSF_PETRO_RAD
-    re = float(intrinsic_radius(np.array(petro)))
+    re = float(half_light_radius(np.array(petro)))
     x, y = float(offset[0]), float(offset[1])
     if re < 0.05:
         return [_Source(x, y, flux)]
@@ -129,19 +143,23 @@ def _main_sources(
     main = _Source(x, y, flux, re, q, phi, frac_dev, arms, edge_on)
     if not _flag(row, "gz_merger"):
         return [main]
+    return [main, _companion(main, scale, rng)]
+
+
+def _companion(main: _Source, scale: float, rng: np.random.Generator) -> _Source:
+    """A smaller galaxy next to a merging one, at a random angle, one to a few radii away."""
     angle = rng.uniform(0, 2 * math.pi)
-    dist = rng.uniform(1.2, 2.5) * max(re, 0.8) / scale
+    dist = rng.uniform(1.2, 2.5) * max(main.re, 0.8) / scale
     ratio = rng.uniform(0.3, 0.9)
-    companion = _Source(
-        x + dist * math.cos(angle),
-        y + dist * math.sin(angle),
-        {b: ratio * f for b, f in flux.items()},
-        re * rng.uniform(0.5, 1.0),
+    return _Source(
+        main.x + dist * math.cos(angle),
+        main.y + dist * math.sin(angle),
+        {b: ratio * f for b, f in main.flux.items()},
+        main.re * rng.uniform(0.5, 1.0),
         float(rng.uniform(0.4, 1.0)),
         float(rng.uniform(0, math.pi)),
         float(rng.uniform(0, 1)),
     )
-    return [main, companion]
 
 
 def _neighbour(size: int, rng: np.random.Generator) -> _Source:
@@ -234,7 +252,6 @@ def _extended_images(
     return np.fft.irfft2(np.fft.rfft2(images) * transfer, s=(n, n))
 
 
-_RENDER_BANDS: tuple[str, ...] = ("g", "r", "i")
 # The bulge holds a larger share of the light in redder bands: spirals are bluer outside.
 _BULGE_TILT = {"g": -0.25, "r": 0.0, "i": 0.1}
 
