@@ -143,6 +143,21 @@ def stages() -> None:
 
 
 @app.command()
+def deps(
+    name: Annotated[StageName | None, typer.Argument(help="one stage (default: all)")] = None,
+) -> None:
+    """Print the source files each stage's code imports: its code deps in dvc.yaml."""
+    from skysort import codedeps, registry
+
+    root = Path(codedeps.SRC).parents[1]
+    for stage in registry.STAGES:
+        if name is None or stage.name == name.value:
+            typer.echo(f"{stage.name}:")
+            for path in codedeps.code_deps(stage.run.__module__):
+                typer.echo(f"  - {path.relative_to(root)}")
+
+
+@app.command()
 def compare(
     only: Annotated[
         list[str] | None, typer.Option("--only", help="run just this grid entry (repeatable)")

@@ -94,7 +94,8 @@ def _code_dep_problems(stage, deps: set[str]) -> list[str]:
 @pytest.mark.parametrize("stage", registry.STAGES, ids=registry.NAMES)
 def test_dvc_code_deps_are_every_module_the_stage_imports(stage):
     """Editing any module a stage runs must make ``dvc status`` call the stage stale."""
-    assert _code_dep_problems(stage, _paths(DVC[stage.name]["deps"])) == []
+    problems = _code_dep_problems(stage, _paths(DVC[stage.name]["deps"]))
+    assert not problems, "dvc.yaml: " + "; ".join(problems) + " (`skysort deps` lists them)"
 
 
 def test_the_deps_guard_catches_a_dropped_import():

@@ -14,13 +14,13 @@ from skysort.images import BadImage, cutout_path, read_cutout
 from skysort.schema import (
     CATALOG_COLUMNS,
     GALAXY_ZOO_LABELS,
+    MAGNITUDE_COLUMNS,
     MANIFEST_COLUMNS,
     check_catalog,
     check_manifest,
 )
 from skysort.synthetic import (
     GZ_NO_VOTES_RATE,
-    MAGNITUDE_COLUMNS,
     SHAPE_COLUMNS,
     render_cutout,
     simulate_catalog,

@@ -1,0 +1,169 @@
+"""Synthetic cutout files: one JPEG per catalog row, rendered in threads, and the manifest.
+
+Each row's fault and neighbour count are planned over the whole catalog up front, so a
+shard's files equal a whole run's; a file already holding the right bytes is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from skysort import io
+from skysort.config import Cutouts, Data, SyntheticSource
+from skysort.images import cutout_path, encode_jpeg
+from skysort.progress import Progress
+from skysort.schema import GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, MANIFEST_COLUMNS
+from skysort.synthetic.catalog import SHAPE_COLUMNS
+from skysort.synthetic.faults import blank_frame, plan_cutout_faults, truncate
+from skysort.synthetic.render import render_cutout
+from skysort.synthetic.seeding import object_stream, stream
+
+log = logging.getLogger(__name__)
+
+NEIGHBOUR_EXTRA_MEAN = 0.4  # a frame with neighbours has 1 + Poisson(this) of them
+
+_RENDER_CHUNK_MAX = 50
+_MAX_WORKERS = 8
+
+_Record = tuple[Any, ...]
+"""One manifest row, in :data:`~skysort.schema.MANIFEST_COLUMNS` order."""
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One catalog row to render: its place in the output, its fault, what the renderer reads."""
+
+    index: int
+    objid: int
+    fault: str  # "", "missing", "corrupt" or "blank"
+    row: dict[str, Any]
+
+
+def write_synthetic_cutouts(
+    catalog: pd.DataFrame,
+    cutouts_dir: Path,
+    data: Data,
+    cutouts: Cutouts,
+    synthetic: SyntheticSource,
+    seed: int,
+    progress: Progress | None = None,
+    rows: slice | None = None,
+) -> pd.DataFrame:
+    """Render one JPEG per catalog row and return the manifest (catalog order).
+
+    ``rows`` renders only that slice of the catalog (one shard of a distributed
+    run); faults are still planned over the whole catalog, so a shard's files and
+    manifest rows are exactly those of a whole run.
+
+    Faults at the configured rates, fixed by the seed: *missing* (no file, status
+    ``missing``), *corrupt* (a truncated JPEG that the manifest calls ``ok`` — the
+    clean stage must catch it) and *blank* (a flat image, also ``ok``). A file that
+    already holds exactly the bytes this run would write is left untouched, so a
+    re-run rewrites nothing and a killed run resumes.
+    """
+    cutouts_dir = Path(cutouts_dir)
+    cutouts_dir.mkdir(parents=True, exist_ok=True)
+    jobs = _plan_jobs(catalog, synthetic, seed)
+    if rows is not None:
+        jobs = [replace(job, index=k) for k, job in enumerate(jobs[rows])]
+
+    def make(job: _Job) -> _Record:
+        return _make_cutout(job, cutouts_dir, data, cutouts, seed)
+
+    manifest = pd.DataFrame(_make_all(jobs, make, progress), columns=list(MANIFEST_COLUMNS))
+    manifest = manifest.astype(MANIFEST_COLUMNS)
+    log.info(
+        "synthetic cutouts: %s in %s", manifest["status"].value_counts().to_dict(), cutouts_dir
+    )
+    return manifest
+
+
+def _plan_jobs(catalog: pd.DataFrame, synthetic: SyntheticSource, seed: int) -> list[_Job]:
+    """Decide each row's fault and neighbour count up front, deterministically from the seed."""
+    n = len(catalog)
+    faults = plan_cutout_faults(n, synthetic, seed)
+    has_neighbours = stream(seed, "neighbours").random(n) < synthetic.neighbour_rate
+    extra = stream(seed, "neighbour_count").poisson(NEIGHBOUR_EXTRA_MEAN, n)
+    n_neighbours = np.where(has_neighbours, 1 + extra, 0)
+    columns = [
+        c
+        for c in (*MAGNITUDE_COLUMNS, "class", *SHAPE_COLUMNS, *GALAXY_ZOO_LABELS)
+        if c in catalog.columns
+    ]
+    records = catalog[columns].astype(object).to_dict("records")
+    objids = catalog["objid"].to_numpy(dtype=np.int64)
+    return [
+        _Job(
+            i, int(objids[i]), str(faults[i]), {**records[i], "n_neighbours": int(n_neighbours[i])}
+        )
+        for i in range(n)
+    ]
+
+
+def _make_all(
+    jobs: list[_Job], make: Callable[[_Job], _Record], progress: Progress | None
+) -> list[_Record]:
+    """Run ``make`` on every job in a thread pool; the records in ``job.index`` order."""
+    total = len(jobs)
+    results: dict[int, _Record] = {}
+    # About a hundred chunks: progress moves in ~1 % steps without a call per cutout.
+    chunk = max(1, min(_RENDER_CHUNK_MAX, math.ceil(total / 100)))
+    chunks = [jobs[i : i + chunk] for i in range(0, total, chunk)]
+
+    def work(part: list[_Job]) -> list[tuple[int, _Record]]:
+        return [(job.index, make(job)) for job in part]
+
+    done = 0
+    workers = min(_MAX_WORKERS, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
+        for part in pool.map(work, chunks):
+            for index, record in part:
+                results[index] = record
+            done += len(part)
+            if progress is not None:
+                progress(done, total)
+    if progress is not None and total == 0:
+        progress(0, 0)
+    return [results[index] for index in range(total)]
+
+
+def _make_cutout(job: _Job, cutouts_dir: Path, data: Data, cutouts: Cutouts, seed: int) -> _Record:
+    """Produce one manifest record, writing the file unless it already holds these bytes."""
+    path = cutout_path(cutouts_dir, job.objid)
+    if job.fault == "missing":
+        path.unlink(missing_ok=True)  # a stale file from another run would contradict us
+        return (job.objid, "missing", 0, "", 1, "no cutout from the service")
+    rng = object_stream(seed, "render", job.objid)
+    payload = _cutout_bytes(job, data.image_size, cutouts.scale, rng)
+    digest = hashlib.sha256(payload).hexdigest()
+    if not _same_file(path, digest):
+        io.write_bytes(path, payload)
+    return (job.objid, "ok", len(payload), digest, 1, "")
+
+
+def _cutout_bytes(job: _Job, size: int, scale: float, rng: np.random.Generator) -> bytes:
+    if job.fault == "blank":
+        return encode_jpeg(blank_frame(size))
+    payload = encode_jpeg(render_cutout(job.row, size, scale, rng))
+    if job.fault == "corrupt":
+        return truncate(payload, rng)
+    return payload
+
+
+def _same_file(path: Path, digest: str) -> bool:
+    try:
+        existing = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    return hashlib.sha256(existing).hexdigest() == digest
