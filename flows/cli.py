@@ -153,7 +153,7 @@ def deps(
     for stage in registry.STAGES:
         if name is None or stage.name == name.value:
             typer.echo(f"{stage.name}:")
-            for path in codedeps.code_deps(stage.run.__module__):
+            for path in codedeps.code_deps(stage.module):
                 typer.echo(f"  - {path.relative_to(root)}")
 
 

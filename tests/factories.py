@@ -82,21 +82,22 @@ def prepare_training_inputs(root: Path, catalog: pd.DataFrame, impute_params,
     Leaves what train and evaluate read: dataset.parquet, images.npy, labels.parquet
     and index.npy (the balanced train rows).
     """
-    from skysort.config import Balance, Clean, Data
+    from skysort.config import Balance, Data, Params, Paths
     from skysort.io import write_parquet
+    from skysort.registry import run_stage
     from skysort.stages.balance import balance
-    from skysort.stages.clean import clean
     from skysort.stages.impute import impute
 
     data = Data(image_size=64)
     manifest = write_cutouts(catalog, root / "cutouts", size=64, missing=missing)
     write_parquet(root / "catalog.parquet", catalog)
     write_parquet(root / "manifest.parquet", manifest)
-    clean(root / "catalog.parquet", root / "manifest.parquet", root / "cutouts",
-          root / "dataset.parquet", root / "images.npy", root / "clean.json", data=data,
-          clean=Clean(), seed=0)
+    paths = Paths(catalog=root / "catalog.parquet", manifest=root / "manifest.parquet",
+                  cutouts_dir=root / "cutouts", dataset=root / "dataset.parquet",
+                  images=root / "images.npy", clean_report=root / "clean.json")
+    run_stage("clean", Params(paths=paths, data=data, seed=0))
     impute(root / "dataset.parquet", root / "labels.parquet", root / "impute.json", data=data,
            impute=impute_params, seed=0)
-    balance(root / "labels.parquet", root / "index.npy", root / "balance.json", data=data,
+    balance(root / "labels.parquet", root / "index.npy", root / "balance.json",
             balance=Balance(), seed=0)
     return root

@@ -2,9 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skysort.config import Clean, Data
+from skysort.config import Clean, Data, Params, Paths
 from skysort.io import read_json, write_parquet
-from skysort.stages.clean import NoUsableRowsError, assign_splits, clean
+from skysort.registry import run_stage
+from skysort.stages.clean import NoUsableRowsError, assign_splits
 from tests.factories import make_catalog, write_cutouts
 
 DATA = Data(image_size=64)
@@ -13,11 +14,12 @@ DATA = Data(image_size=64)
 def _run(tmp_path, catalog, manifest, **clean_kw):
     write_parquet(tmp_path / "catalog.parquet", catalog)
     write_parquet(tmp_path / "manifest.parquet", manifest)
-    return clean(
-        tmp_path / "catalog.parquet", tmp_path / "manifest.parquet", tmp_path / "cutouts",
-        tmp_path / "out" / "dataset.parquet", tmp_path / "out" / "images.npy",
-        tmp_path / "out" / "clean.json", data=DATA, clean=Clean(**clean_kw), seed=1,
+    paths = Paths(
+        catalog=tmp_path / "catalog.parquet", manifest=tmp_path / "manifest.parquet",
+        cutouts_dir=tmp_path / "cutouts", dataset=tmp_path / "out" / "dataset.parquet",
+        images=tmp_path / "out" / "images.npy", clean_report=tmp_path / "out" / "clean.json",
     )
+    return run_stage("clean", Params(paths=paths, data=DATA, clean=Clean(**clean_kw), seed=1))
 
 
 def test_every_fault_is_dropped_with_its_reason(tmp_path):

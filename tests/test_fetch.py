@@ -18,8 +18,8 @@ import pytest
 from skysort.config import Clean, Cutouts, Data, SkyServerSource, load_params
 from skysort.fetch import cutout_url, fetch_cutouts, retry_after_seconds
 from skysort.images import cutout_path, decode_jpeg, encode_jpeg, read_cutout
-from skysort.schema import MANIFEST_COLUMNS, check_manifest
 from skysort.registry import run_stage
+from skysort.schema import MANIFEST_COLUMNS, check_manifest
 from tests.fakesky import FakeSkyServer, make_sky_catalog
 
 DATA = Data(image_size=64)

@@ -82,7 +82,7 @@ def test_dvc_data_deps_outs_and_params_are_the_stages_wiring(stage):
 
 
 def _code_dep_problems(stage, deps: set[str]) -> list[str]:
-    want = {str(p.relative_to(ROOT)) for p in codedeps.code_deps(stage.run.__module__)}
+    want = {str(p.relative_to(ROOT)) for p in codedeps.code_deps(stage.module)}
     have = {d for d in deps if not d.startswith("${")}
     covered = {w for w in want if any(w == h or w.startswith(h.rstrip("/") + "/") for h in have)}
     problems = [f"add {w} (imported by the {stage.name} stage)" for w in sorted(want - covered)]
@@ -133,3 +133,21 @@ def test_edges_follow_the_data():
         assert set(registry.upstream(stage.name)) == from_dvc
     assert registry.upstream("clean") == ("query", "cutouts")
     assert registry.upstream("query") == ()
+
+
+def test_a_stage_cannot_read_a_parameter_dvc_does_not_track():
+    from skysort.stage import Stage
+
+    def work(catalog, report, *, data, seed):  # reads `data`, which params leave out
+        return {}
+
+    def make(params, reads=("catalog",)):
+        return Stage(name="x", reads=reads, writes=("metrics",), params=params, function=work,
+                     describe=str, summarize=lambda r, p: [])  # fmt: skip
+
+    with pytest.raises(ValueError, match="reads 'data'"):
+        make(("seed",))
+    with pytest.raises(ValueError, match="takes 2 paths, but the stage reads and writes 1"):
+        make(("seed", "data"), reads=())
+    stage = make(("seed", "data.features"))
+    assert stage.run(Params()) == {}

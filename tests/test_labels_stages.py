@@ -66,7 +66,7 @@ def test_balance_oversamples_by_row_index(tmp_path):
     })
     write_parquet(tmp_path / "labels.parquet", labels)
     report = balance(tmp_path / "labels.parquet", tmp_path / "index.npy", tmp_path / "b.json",
-                     data=DATA, balance=Balance(), seed=0)
+                     balance=Balance(), seed=0)
     index = np.load(tmp_path / "index.npy")
     assert report["before"] == {"GALAXY": 20, "STAR": 10, "QSO": 3}
     assert report["after"] == {"GALAXY": 20, "STAR": 20, "QSO": 20}
@@ -79,7 +79,7 @@ def test_balance_none_keeps_rows_once(tmp_path):
     labels = pd.DataFrame({"row": np.arange(5, dtype=np.int64), "split": ["train"] * 5,
                            "label": pd.array(["A", "A", "A", "B", None], dtype="string")})
     write_parquet(tmp_path / "labels.parquet", labels)
-    balance(tmp_path / "labels.parquet", tmp_path / "index.npy", tmp_path / "b.json", data=DATA,
+    balance(tmp_path / "labels.parquet", tmp_path / "index.npy", tmp_path / "b.json",
             balance=Balance(method="none"), seed=0)
     assert sorted(np.load(tmp_path / "index.npy").tolist()) == [0, 1, 2, 3]
 

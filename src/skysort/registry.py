@@ -44,7 +44,7 @@ def module_doc(stage: Stage) -> str | None:
     """The docstring of the module that defines ``stage`` (what the stage does)."""
     import sys
 
-    return sys.modules[stage.run.__module__].__doc__
+    return sys.modules[stage.module].__doc__
 
 
 def run_stage(name: str, params: Params, progress: Progress | None = None) -> Report:

@@ -16,6 +16,7 @@ artifacts.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,26 +57,38 @@ Artifact = Table | Markdown | Link
 
 @dataclass(frozen=True)
 class Shards:
-    """How a stage splits into shards of catalog rows (for ``runner.kind: dask``).
+    """A stage that works through the catalog in shards of rows.
 
     ``prepare`` checks the inputs and empties the work folder, returning the row
     count; ``shard`` processes rows ``[start, stop)`` and returns the path of the part
     it wrote; ``merge`` joins the parts, in catalog order, into the stage's outputs
-    and returns its report. They live in the stage's own module and call the same
-    functions as its one-process ``run``, so both give the same outputs.
+    and returns its report. A run in this process is the same three calls with one
+    shard, so the local and the Dask path (``runner.kind: dask``) run the same code.
     """
 
     prepare: Callable[[Params], int]
-    shard: Callable[[Params, int, int, int], Path]
+    shard: Callable[..., Path]  # (params, shard, start, stop, progress=None)
     merge: Callable[[Params, list[Path], int], Report]
+
+    def run_local(self, params: Params, progress: Progress | None = None) -> Report:
+        n_rows = self.prepare(params)
+        parts = [self.shard(params, 0, 0, n_rows, progress)] if n_rows else []
+        return self.merge(params, parts, n_rows)
 
 
 @dataclass(frozen=True)
 class Stage:
     """One stage of the DAG and all of its wiring.
 
-    ``run`` unpacks the params the stage needs and calls its function in this
-    process; ``shards``, where given, is how ``runner.kind: dask`` runs it instead.
+    ``function`` is the stage's work. It takes the paths of ``reads`` and then of
+    ``writes`` as positional arguments, in that order, and its keyword-only
+    arguments by name: ``seed``, a params section (``data``, ``train``, ...), the last
+    part of a dotted key in ``params`` (``min_pixel_std`` for ``clean.min_pixel_std``),
+    or ``progress``. Every keyword must be covered by ``params``, the keys ``dvc.yaml``
+    lists, so a stage cannot read a parameter DVC does not track; this is checked
+    when the stage is declared, not when it runs. A stage with ``shards`` has no
+    ``function``: it runs as prepare, shards, merge.
+
     ``progress`` names the progress bar of a stage that reports progress.
     ``retry_delays_s``: the stage does network I/O, and a failed run is retried after
     these delays (a rerun resumes; it never redoes finished work).
@@ -85,22 +98,76 @@ class Stage:
     reads: tuple[str, ...]
     writes: tuple[str, ...]
     params: tuple[str, ...]
-    run: Callable[[Params, Progress | None], Report]
     describe: Callable[[Params], str]
     summarize: Callable[[Report, Params], list[Artifact]]
+    function: Callable[..., Report] | None = None
     shards: Shards | None = None
     progress: str | None = None
     retry_delays_s: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if (self.function is None) == (self.shards is None):
+            raise ValueError(f"stage {self.name!r}: give exactly one of function and shards")
         paths = set(Params.model_fields["paths"].annotation.model_fields)  # type: ignore[union-attr]
         unknown = sorted(set(self.reads + self.writes) - paths)
         if unknown:
             raise ValueError(f"stage {self.name!r}: {unknown} are not paths.* keys")
+        if self.function is not None:
+            self._check_signature(self.function)
+
+    @property
+    def module(self) -> str:
+        """The module that defines the stage (its code deps start there)."""
+        fn = self.function or self.shards.merge  # type: ignore[union-attr]
+        return fn.__module__
+
+    def run(self, params: Params, progress: Progress | None = None) -> Report:
+        """Run the stage in this process; its report."""
+        if self.shards is not None:
+            return self.shards.run_local(params, progress)
+        assert self.function is not None
+        args = [getattr(params.paths, k) for k in self.reads + self.writes]
+        kwargs = {
+            name: self._keyword(name, params, progress)
+            for name, p in inspect.signature(self.function).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        return self.function(*args, **kwargs)
 
     def upstream(self, stages: tuple[Stage, ...]) -> tuple[str, ...]:
         """The names of the ``stages`` that write what this stage reads."""
         return tuple(s.name for s in stages if s is not self and set(s.writes) & set(self.reads))
+
+    def _keyword(self, name: str, params: Params, progress: Progress | None) -> Any:
+        if name == "progress":
+            return progress
+        if name in Params.model_fields:
+            return getattr(params, name)
+        (key,) = [k for k in self.params if k.rsplit(".", 1)[-1] == name]
+        value: Any = params
+        for part in key.split("."):
+            value = getattr(value, part)
+        return value
+
+    def _check_signature(self, function: Callable[..., Report]) -> None:
+        where = f"stage {self.name!r}: {function.__name__}()"
+        parameters = inspect.signature(function).parameters.values()
+        positional = [p for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+        if len(positional) != len(self.reads + self.writes):
+            raise ValueError(
+                f"{where} takes {len(positional)} paths, but the stage reads and writes "
+                f"{len(self.reads + self.writes)}: {list(self.reads + self.writes)}"
+            )
+        for p in parameters:
+            if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.name == "progress":
+                continue
+            covered = any(k == p.name or k.startswith(f"{p.name}.") for k in self.params)
+            leaf = [k for k in self.params if "." in k and k.rsplit(".", 1)[-1] == p.name]
+            if not covered and len(leaf) != 1:
+                raise ValueError(
+                    f"{where} reads {p.name!r}, which the stage's params {list(self.params)} "
+                    "do not cover (they are what dvc.yaml tracks)"
+                )
 
 
 def counts_table(counts: dict[str, int], label: str) -> list[dict[str, Any]]:

@@ -14,15 +14,14 @@ import pandas as pd
 from imblearn.over_sampling import RandomOverSampler
 
 from skysort import io
-from skysort.config import Balance, Data, Params
-from skysort.progress import Progress
+from skysort.config import Balance, Params
 from skysort.stage import Artifact, Stage, Table
 
 log = logging.getLogger(__name__)
 
 
 def balance(
-    labels_path: Path, out_index: Path, out_report: Path, *, data: Data, balance: Balance, seed: int
+    labels_path: Path, out_index: Path, out_report: Path, *, balance: Balance, seed: int
 ) -> dict[str, Any]:
     """Write the train rows to use (``row`` values of the dataset, repeats allowed)."""
     labels = pd.read_parquet(labels_path)
@@ -53,12 +52,6 @@ def balance(
     return report
 
 
-def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
-    p = params.paths
-    return balance(
-        p.labels, p.train_index, p.balance_report, data=params.data, balance=params.balance, seed=params.seed
-    )
-
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
     classes = sorted(set(report["before"]) | set(report["after"]))
@@ -74,7 +67,7 @@ STAGE = Stage(
     reads=("labels",),
     writes=("train_index", "balance_report"),
     params=("seed", "balance"),
-    run=_run,
+    function=balance,
     describe=lambda p: f"balance: {p.balance.method}",
     summarize=_summarize,
 )

@@ -29,7 +29,6 @@ from skysort import io
 from skysort.config import Baselines, Data, Params
 from skysort.labels import encode, observed, tabular_matrix
 from skysort.metrics import classification_scores
-from skysort.progress import Progress
 from skysort.stage import Artifact, Stage, Table, fmt
 
 log = logging.getLogger(__name__)
@@ -132,17 +131,6 @@ def _score(
     return result
 
 
-def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
-    p = params.paths
-    return baselines(
-        p.dataset,
-        p.labels,
-        p.baselines_report,
-        data=params.data,
-        baselines=params.baselines,
-        seed=params.seed,
-    )
-
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
     rows = [
@@ -163,7 +151,7 @@ STAGE = Stage(
     reads=("dataset", "labels"),
     writes=("baselines_report",),
     params=("seed", "data.features", "data.classes", "baselines"),
-    run=_run,
+    function=baselines,
     describe=lambda p: f"baselines: {', '.join(p.baselines.models)}",
     summarize=_summarize,
 )

@@ -2,6 +2,8 @@
 
 Every file is re-checked here whatever the manifest says: a cutout may have been
 damaged after it was fetched, and the synthetic survey injects such damage on purpose.
+The checks run in shards of catalog rows (one shard in one process), each writing its
+rows' drop reasons and kept images as a part; the merge splits and packs them.
 """
 
 from __future__ import annotations
@@ -30,35 +32,6 @@ SPLITS = ("train", "val", "test")
 
 class NoUsableRowsError(ValueError):
     """Cleaning left nothing to train on."""
-
-
-def clean(
-    catalog_path: Path,
-    manifest_path: Path,
-    cutouts_dir: Path,
-    out_dataset: Path,
-    out_images: Path,
-    out_report: Path,
-    *,
-    data: Data,
-    clean: Clean,
-    seed: int,
-) -> dict[str, Any]:
-    """Write the kept rows (with ``split`` and ``row``), their packed images and a drop report."""
-    catalog, manifest = read_inputs(catalog_path, manifest_path)
-    reasons, images = check_rows(catalog, manifest, Path(cutouts_dir), data=data, clean=clean)
-    kept = reasons.isna().to_numpy()
-    return write_outputs(
-        catalog,
-        reasons,
-        (images[i] for i in catalog.index[kept]),
-        out_dataset,
-        out_images,
-        out_report,
-        data=data,
-        clean=clean,
-        seed=seed,
-    )
 
 
 def read_inputs(catalog_path: Path, manifest_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -216,21 +189,6 @@ def assign_splits(
 # ----------------------------------------------------------------------------- wiring
 
 
-def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
-    p = params.paths
-    return clean(
-        p.catalog,
-        p.manifest,
-        p.cutouts_dir,
-        p.dataset,
-        p.images,
-        p.clean_report,
-        data=params.data,
-        clean=params.clean,
-        seed=params.seed,
-    )
-
-
 def _prepare(params: Params) -> int:
     """Check the inputs and empty the work folder; the catalog's row count."""
     catalog, _ = read_inputs(params.paths.catalog, params.paths.manifest)
@@ -238,7 +196,9 @@ def _prepare(params: Params) -> int:
     return len(catalog)
 
 
-def _shard(params: Params, shard: int, start: int, stop: int) -> Path:
+def _shard(
+    params: Params, shard: int, start: int, stop: int, progress: Progress | None = None
+) -> Path:
     """Check and decode the cutouts of catalog rows ``[start, stop)``.
 
     Writes two parts: the rows' drop reasons (``.parquet``, null = kept) and the kept
@@ -321,7 +281,6 @@ STAGE = Stage(
     reads=("catalog", "manifest", "cutouts_dir"),
     writes=("dataset", "images", "clean_report"),
     params=("seed", "data.features", "data.image_size", "clean"),
-    run=_run,
     describe=lambda p: f"clean: test {p.clean.test_fraction:g}, val {p.clean.val_fraction:g}",
     summarize=_summarize,
     shards=Shards(_prepare, _shard, _merge),

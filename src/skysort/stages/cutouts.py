@@ -1,4 +1,10 @@
-"""Stage ``cutouts``: one JPEG per catalog object plus a manifest of what happened to each."""
+"""Stage ``cutouts``: one JPEG per catalog object plus a manifest of what happened to each.
+
+The stage works in shards of catalog rows (one shard when it runs in one process):
+each fetches or renders its objects and writes their manifest rows as a part; the
+merge writes the whole manifest atomically. Files already on disk and valid are
+kept, so a killed run resumes where it stopped.
+"""
 
 from __future__ import annotations
 
@@ -16,36 +22,6 @@ from skysort.schema import MANIFEST_COLUMNS, check_catalog, check_manifest, conf
 from skysort.stage import Artifact, Shards, Stage, Table, counts_table
 
 log = logging.getLogger(__name__)
-
-
-def cutouts(
-    catalog_path: Path,
-    cutouts_dir: Path,
-    out_manifest: Path,
-    *,
-    source: Source,
-    data: Data,
-    cutouts: Cutouts,
-    min_pixel_std: float,
-    seed: int,
-    progress: Progress | None = None,
-) -> dict[str, Any]:
-    """Render (synthetic) or fetch (SkyServer) every cutout; write the manifest atomically.
-
-    Files already on disk and valid are kept, so a killed run resumes where it stopped.
-    """
-    catalog = read_catalog(catalog_path)
-    manifest = cutout_rows(
-        catalog,
-        cutouts_dir,
-        source=source,
-        data=data,
-        cutouts=cutouts,
-        min_pixel_std=min_pixel_std,
-        seed=seed,
-        progress=progress,
-    )
-    return write_manifest(manifest, out_manifest, cutouts_dir)
 
 
 def read_catalog(catalog_path: Path) -> pd.DataFrame:
@@ -121,21 +97,6 @@ def write_manifest(manifest: pd.DataFrame, out_manifest: Path, cutouts_dir: Path
 # ----------------------------------------------------------------------------- wiring
 
 
-def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
-    p = params.paths
-    return cutouts(
-        p.catalog,
-        p.cutouts_dir,
-        p.manifest,
-        source=params.source,
-        data=params.data,
-        cutouts=params.cutouts,
-        min_pixel_std=params.clean.min_pixel_std,
-        seed=params.seed,
-        progress=progress,
-    )
-
-
 def _prepare(params: Params) -> int:
     """Check the catalog, make the folders, remove a killed run's temp files; the row count.
 
@@ -152,7 +113,9 @@ def _prepare(params: Params) -> int:
     return len(catalog)
 
 
-def _shard(params: Params, shard: int, start: int, stop: int) -> Path:
+def _shard(
+    params: Params, shard: int, start: int, stop: int, progress: Progress | None = None
+) -> Path:
     """Produce the cutouts of catalog rows ``[start, stop)``; write and return their manifest part."""
     p = params.paths
     part = cutout_rows(
@@ -164,6 +127,7 @@ def _shard(params: Params, shard: int, start: int, stop: int) -> Path:
         min_pixel_std=params.clean.min_pixel_std,
         seed=params.seed,
         rows=slice(start, stop),
+        progress=progress,
         remove_temp=False,
     )
     if len(part) != stop - start:
@@ -201,7 +165,6 @@ STAGE = Stage(
     reads=("catalog",),
     writes=("cutouts_dir", "manifest"),
     params=("seed", "source", "cutouts", "data.image_size", "clean.min_pixel_std"),
-    run=_run,
     describe=lambda p: f"cutouts: {p.data.image_size}px from {p.source.kind}",
     summarize=_summarize,
     shards=Shards(_prepare, _shard, _merge),

@@ -14,7 +14,6 @@ from skysort import io
 from skysort.config import Data, Evaluate, Params, Train
 from skysort.labels import encode, feature_matrix, observed
 from skysort.metrics import classification_scores
-from skysort.progress import Progress
 from skysort.stage import Artifact, Link, Markdown, Stage, fmt
 
 log = logging.getLogger(__name__)
@@ -127,22 +126,6 @@ def _write_plots(
     tmp.rename(out)
 
 
-def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
-    p = params.paths
-    return evaluate(
-        p.dataset,
-        p.images,
-        p.labels,
-        p.model,
-        p.train_report,
-        p.metrics,
-        p.plots,
-        p.predictions,
-        data=params.data,
-        train=params.train,
-        evaluate=params.evaluate,
-    )
-
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
     md = [
@@ -174,7 +157,7 @@ STAGE = Stage(
     reads=("dataset", "images", "labels", "model", "train_report"),
     writes=("metrics", "plots", "predictions"),
     params=("data.features", "data.classes", "train.model", "train.image_encoder", "evaluate"),
-    run=_run,
+    function=evaluate,
     describe=lambda p: f"evaluate: {p.train.describe()}",
     summarize=_summarize,
 )

@@ -18,7 +18,6 @@ from sklearn.semi_supervised import SelfTrainingClassifier
 from skysort import io
 from skysort.config import Data, Impute, Params
 from skysort.labels import decode, encode, tabular_matrix
-from skysort.progress import Progress
 from skysort.stage import Artifact, Markdown, Stage, fmt
 
 log = logging.getLogger(__name__)
@@ -114,10 +113,6 @@ def _masked_holdout(
     }
 
 
-def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
-    p = params.paths
-    return impute(p.dataset, p.labels, p.impute_report, data=params.data, impute=params.impute, seed=params.seed)
-
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
     hold = report.get("holdout", {})
@@ -139,7 +134,7 @@ STAGE = Stage(
     reads=("dataset",),
     writes=("labels", "impute_report"),
     params=("seed", "data.features", "data.classes", "impute"),
-    run=_run,
+    function=impute,
     describe=lambda p: "impute: self-training" if p.impute.enabled else "impute: off",
     summarize=_summarize,
 )

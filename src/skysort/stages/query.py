@@ -8,7 +8,6 @@ from typing import Any
 
 from skysort import io
 from skysort.config import Data, Params, Query, Source
-from skysort.progress import Progress
 from skysort.schema import CATALOG_COLUMNS, check_catalog, conform
 from skysort.stage import Artifact, Stage, Table, counts_table
 
@@ -57,15 +56,6 @@ def query(
     return report
 
 
-def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
-    return query(
-        params.paths.catalog,
-        source=params.source,
-        query=params.query,
-        data=params.data,
-        seed=params.seed,
-    )
-
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
     return [
@@ -82,7 +72,7 @@ STAGE = Stage(
     reads=(),
     writes=("catalog",),
     params=("seed", "source", "query", "data.features", "data.classes"),
-    run=_run,
+    function=query,
     describe=lambda p: f"query: {p.query.n_objects} objects from {p.source.kind}",
     summarize=_summarize,
     retry_delays_s=(10, 60),

@@ -18,7 +18,6 @@ import pandas as pd
 from skysort import io
 from skysort.config import Data, Params, Train
 from skysort.labels import encode, feature_matrix, observed
-from skysort.progress import Progress
 from skysort.stage import Artifact, Markdown, Stage, fmt
 
 log = logging.getLogger(__name__)
@@ -187,21 +186,6 @@ def configure_tensorflow(train: Train, seed: int) -> None:
             log.debug("TensorFlow threads already configured")
 
 
-def _run(params: Params, progress: Progress | None = None) -> dict[str, Any]:
-    p = params.paths
-    return train(
-        p.dataset,
-        p.images,
-        p.labels,
-        p.train_index,
-        p.model,
-        p.dvclive,
-        p.train_report,
-        data=params.data,
-        train=params.train,
-        seed=params.seed,
-    )
-
 
 _SUMMARY_KEYS = (
     "model",
@@ -228,7 +212,7 @@ STAGE = Stage(
     reads=("dataset", "images", "labels", "train_index"),
     writes=("model", "dvclive", "train_report"),
     params=("seed", "data.features", "data.classes", "data.image_size", "train"),
-    run=_run,
+    function=train,
     describe=lambda p: f"train: {p.train.describe()}, {p.train.epochs} epochs",
     summarize=_summarize,
 )
