@@ -33,13 +33,101 @@ def test_overrides_are_typed_and_validated():
         ("query.r_min=23", "r_min (23.0) must be below r_max"),
         ("cutouts.scale=100", "cutouts.scale"),
         ("clean.val_fraction=0.45", "leaves too little"),
-        ("source.skyserver.base_url=ftp://x", "base_url must start with http"),
+        ("source.skyserver.base_url=ftp://x", "base_url: must start with http"),
+        ("source.skyserver.base_url=https://", "base_url: has no host"),
+        ("source.skyserver.base_url=https://:8080/x", "base_url: has no host"),
+        ("source.skyserver.base_url=https://h.example/?cmd=x", "base_url: must not have a ?query"),
+        ("source.skyserver.base_url=http://sky.example.org", "base_url: plain http:// is allowed"),
+        ("balance.sampling_strategy=0.5", "balance.sampling_strategy: a ratio (0.5) works only"),
+        ("balance.sampling_strategy=1.5", "balance.sampling_strategy: must be one of"),
+        ("balance.sampling_strategy=true", "balance.sampling_strategy: must be one of"),
+        ("balance.sampling_strategy=majority", "balance.sampling_strategy: must be one of"),
+        ("train.conv_filters=[]", "train.conv_filters: Tuple should have at least 1 item"),
+        ("train.conv_filters=[32, -64]", "train.conv_filters.1: Input should be greater than"),
+        ("train.dense_units=[]", "train.dense_units: Tuple should have at least 1 item"),
+        ("train.dense_units=[0]", "train.dense_units.0: Input should be greater than"),
+        ("train.weights=no/such/file.weights.h5", "train.weights: no such weights file"),
+        ("query.sql_file=queries/example.sql", "query.sql_file: is used only with source.kind"),
+        ("query.sql_file=queries/nope.sql", "query.sql_file: no such file"),
+        (
+            "schedule.allowed_overrides=[paths.catalog]",
+            "schedule.allowed_overrides: 'paths.catalog'",
+        ),
+        ("schedule.allowed_overrides=[train.epoch]", "'train.epoch' is not the dotted key"),
     ],
 )
-def test_bad_values_name_the_dotted_key(override, needle):
+def test_bad_values_name_the_dotted_key(override, needle, monkeypatch):
+    monkeypatch.chdir(ROOT)  # files named by parameters are relative to the project root
     with pytest.raises(ConfigError) as exc:
         load_params(ROOT / "params.yaml", [override])
     assert needle in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["source.skyserver.base_url=http://127.0.0.1:8080"],
+        ["source.skyserver.base_url=http://localhost:8080/sky"],
+        ["source.skyserver.base_url=http://[::1]:8080"],
+        [
+            "source.skyserver.base_url=http://mirror.lan",
+            "source.skyserver.allow_insecure_http=true",
+        ],
+        ["data.classes=[GALAXY, STAR]", "balance.sampling_strategy=0.5"],
+        ["data.classes=[QSO, STAR]", "balance.sampling_strategy=1"],
+        ["train.weights=params.yaml"],  # any existing file (Keras judges its content)
+        ["source.kind=skyserver", "query.sql_file=queries/example.sql"],
+    ],
+)
+def test_good_values_pass(overrides, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    load_params(ROOT / "params.yaml", overrides)
+
+
+def test_file_parameters_are_relative_to_the_project_root(tmp_path, monkeypatch):
+    (tmp_path / "w.weights.h5").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert load_params(ROOT / "params.yaml", ["train.weights=w.weights.h5"]).train.weights
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(ConfigError, match="train.weights"):
+        load_params(ROOT / "params.yaml", ["train.weights=w.weights.h5"])
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (b"", "holds no parameters"),
+        (b"# all defaults, I thought\n", "holds no parameters"),
+        (b"train:\n  epochs: 3\n  epochs: 30\n", "train.epochs is given twice (lines 2 and 3)"),
+        (b"seed: 1\ntrain: {epochs: 3}\nseed: 2\n", "seed is given twice (lines 1 and 3)"),
+        (b"train:\n  model: tabular\n  batch_size: 8\n  model: image\n", "train.model is given"),
+        (b"seed: 1\n# caf\xe9\n", "is not UTF-8 text"),
+    ],
+)
+def test_an_empty_ambiguous_or_undecodable_params_file_is_refused(tmp_path, content, needle):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as exc:
+        load_params(path)
+    assert str(path) in str(exc.value) and needle in str(exc.value)
+
+
+def test_an_explicit_empty_mapping_means_all_defaults(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("{}\n")
+    assert load_params(path) == Params()
+
+
+def test_the_cli_refuses_a_bad_params_file_without_a_traceback(tmp_path):
+    from typer.testing import CliRunner
+
+    from skysort.flows.cli import app
+
+    for content in (b"", b"seed: 1\nseed: 2\n", b"seed: \xff\n"):
+        (tmp_path / "p.yaml").write_bytes(content)
+        result = CliRunner().invoke(app, ["params", "--params", str(tmp_path / "p.yaml")])
+        assert result.exit_code == 2 and "p.yaml" in result.output
+        assert "Traceback" not in result.output
 
 
 def test_params_are_frozen():

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from skysort import codedeps, registry
-from skysort.config import Params
+from skysort.config import QUERIES_DIR, Params
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -83,12 +83,24 @@ def test_dvc_data_deps_outs_and_params_are_the_stages_wiring(stage):
 
 def _code_dep_problems(stage, deps: set[str]) -> list[str]:
     want = {str(p.relative_to(ROOT)) for p in codedeps.code_deps(stage.module)}
-    have = {d for d in deps if not d.startswith("${")}
+    have = {d for d in deps if d.startswith("src/")}
     covered = {w for w in want if any(w == h or w.startswith(h.rstrip("/") + "/") for h in have)}
     problems = [f"add {w} (imported by the {stage.name} stage)" for w in sorted(want - covered)]
     stale = [h for h in have if not any(w == h or w.startswith(h.rstrip("/") + "/") for w in want)]
     problems += [f"remove {h} (the {stage.name} stage does not import it)" for h in sorted(stale)]
     return problems
+
+
+# Deps that are neither a stage's data (${paths.*}) nor its code (src/).
+OTHER_DEPS = {"query": {str(QUERIES_DIR)}}  # query.sql_file must live in queries/
+
+
+@pytest.mark.parametrize("stage", registry.STAGES, ids=registry.NAMES)
+def test_dvc_deps_are_data_code_or_declared(stage):
+    deps = _paths(DVC[stage.name]["deps"])
+    other = {d for d in deps if not d.startswith(("${", "src/"))}
+    assert other == OTHER_DEPS.get(stage.name, set())
+    assert all((ROOT / d).exists() for d in other)
 
 
 @pytest.mark.parametrize("stage", registry.STAGES, ids=registry.NAMES)

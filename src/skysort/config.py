@@ -2,6 +2,11 @@
 
 Every stage receives the section it reads, never the raw dict. A bad value or an
 unknown key fails at load time with the key's dotted path and the reason.
+
+Files the parameters name (``query.sql_file``, ``train.weights``) are checked when
+parameters are loaded (:func:`load_params`, :func:`validate_params`), relative to the
+project root: the working directory, where ``dvc.yaml`` runs every stage. Sections
+built directly in code (``Query(...)``, ``Train(...)``) skip those file checks.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ import math
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -19,16 +25,28 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from skysort.encoders import ENCODERS
 from skysort.schema import PHOTOMETRY_COLUMNS
+from skysort.sqlcheck import UnsafeSQLError, check_select
+from skysort.urls import is_loopback_host
 
 SDSS_CLASSES: tuple[str, ...] = ("GALAXY", "QSO", "STAR")
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+QUERIES_DIR = Path("queries")
+"""Where ``query.sql_file`` must live: a dependency of the query stage in ``dvc.yaml``."""
+
+
+def _project_root(info: ValidationInfo) -> Path | None:
+    """The root file checks are made against, or None when a section is built in code."""
+    root = (info.context or {}).get("root")
+    return Path(root) if root is not None else None
 
 
 class ConfigError(ValueError):
@@ -118,15 +136,40 @@ class SkyServerSource(Section):
     """Where SkyServer lives and how patiently to talk to it."""
 
     base_url: str = "https://skyserver.sdss.org"
+    allow_insecure_http: bool = Field(
+        False, description="allow a plain http:// base_url on a host other than this machine"
+    )
     data_release: int = Field(17, ge=8, le=19)
     timeout_s: float = Field(120.0, gt=0, le=600)
     max_rows_per_request: int = Field(50_000, ge=1, le=500_000)
     min_query_interval_s: float = Field(1.0, ge=0, le=600, description="60 SQL queries/min limit")
 
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        parts = urlsplit(value)
+        if not parts.hostname:
+            raise ValueError("has no host (e.g. https://skyserver.sdss.org)")
+        try:
+            parts.port  # noqa: B018  (raises on a port that is not a number in range)
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a ?query or #fragment (paths are appended to it)")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> SkyServerSource:
-        if not self.base_url.startswith(("http://", "https://")):
-            raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+        parts = urlsplit(self.base_url)
+        insecure = parts.scheme == "http" and not is_loopback_host(parts.hostname)
+        if insecure and not self.allow_insecure_http:
+            raise ValueError(
+                f"base_url: plain http:// is allowed only for this machine (localhost, "
+                f"127.0.0.1, ::1), not {parts.hostname!r}: use https://, or set "
+                "source.skyserver.allow_insecure_http: true to send queries unencrypted"
+            )
         return self
 
 
@@ -148,6 +191,14 @@ class Query(Section):
     r_max: float = Field(22.0, ge=0, le=40)
     random_sample: bool = True
     sql_file: Path | None = None
+
+    @field_validator("sql_file")
+    @classmethod
+    def _sql_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        root = _project_root(info)
+        if value is not None and root is not None:
+            check_sql_file(value, root)
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Query:
@@ -186,9 +237,28 @@ class Impute(Section):
     n_estimators: int = Field(100, ge=1, le=5000)
 
 
+SamplingStrategy = Literal["not majority", "all", "minority", "auto"]
+
+
 class Balance(Section):
+    """Oversampling of the train split.
+
+    ``sampling_strategy`` is imbalanced-learn's: a name, or (with exactly two classes)
+    the minority-to-majority ratio wanted after oversampling, in (0, 1].
+    """
+
     method: Literal["none", "random_over"] = "random_over"
-    sampling_strategy: Literal["not majority", "all", "minority", "auto"] | float = "not majority"
+    sampling_strategy: SamplingStrategy | float = "not majority"
+
+    @field_validator("sampling_strategy", mode="before")
+    @classmethod
+    def _strategy(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in get_args(SamplingStrategy):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value <= 1:
+            return float(value)
+        names = ", ".join(repr(v) for v in get_args(SamplingStrategy))
+        raise ValueError(f"must be one of {names}, or a ratio in (0, 1] (two classes only)")
 
 
 class Baselines(Section):
@@ -228,14 +298,30 @@ class Train(Section):
     learning_rate: float = Field(1e-3, gt=0, le=1)
     patience: int = Field(10, ge=1, le=1000)
     augment: bool = True
-    conv_filters: tuple[int, ...] = (32, 64, 128)
-    dense_units: tuple[int, ...] = (64, 32)
+    conv_filters: tuple[Annotated[int, Field(ge=1, le=65_536)], ...] = Field(
+        (32, 64, 128), min_length=1
+    )
+    dense_units: tuple[Annotated[int, Field(ge=1, le=65_536)], ...] = Field((64, 32), min_length=1)
     dropout: Fraction = 0.3
     modality_dropout: float = Field(
         0.5, ge=0, lt=1, description="fusion: share of samples whose image vector is dropped"
     )
     threads: int = Field(0, ge=0, le=256, description="0 = TensorFlow's default")
     distribute: Literal["none", "mirrored", "multiworker"] = "none"
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: str, info: ValidationInfo) -> str:
+        root = _project_root(info)
+        if value in ("none", "imagenet") or root is None:
+            return value
+        path = Path(value).expanduser()
+        if not (root / path).is_file():
+            raise ValueError(
+                "no such weights file (give none, imagenet or the path of an existing "
+                ".weights.h5 / .h5 file, relative to the project root)"
+            )
+        return value
 
     def describe(self) -> str:
         """The model as a person names it: ``tabular``, or ``fusion/small_cnn``."""
@@ -248,6 +334,7 @@ class Evaluate(Section):
 
 # Prefect names: what `prefect deployment run FLOW/NAME` and `prefect worker start --pool` accept.
 PREFECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
 
 def check_cron(expr: str) -> None:
     """Raise ``ValueError`` unless ``expr`` is a standard 5-field cron expression.
@@ -306,17 +393,34 @@ class Record(Section):
     git_commit: bool = False
 
 
+NEVER_OVERRIDDEN_IN_DEPLOYMENTS: tuple[str, ...] = (
+    "paths",
+    "query.sql_file",
+    "source.skyserver.base_url",
+    "source.skyserver.allow_insecure_http",
+    "train.weights",
+    "runner",
+    "schedule",
+)
+"""Keys (and sections) naming files, hosts or clusters: a deployment run may never change them."""
+
+
 class Schedule(Section):
     """The scheduled deployment of the whole pipeline (``prefect.yaml`` and ``skysort serve``).
 
     ``deployment`` is the deployment's name (``skysort-pipeline/<deployment>``);
     ``work_pool`` the process work pool its worker polls. ``timezone`` is an IANA name.
+    ``allowed_overrides``: the only dotted keys a run of the deployment may override
+    (``prefect deployment run ... --param overrides=[...]``); anyone who can reach the
+    Prefect API can start such a run, so keys naming files, hosts or clusters are never
+    allowed (:data:`NEVER_OVERRIDDEN_IN_DEPLOYMENTS`).
     """
 
     deployment: str = Field("scheduled", pattern=PREFECT_NAME)
     work_pool: str = Field("skysort-process", pattern=PREFECT_NAME)
     cron: str = "0 3 * * *"
     timezone: str = "UTC"
+    allowed_overrides: tuple[str, ...] = ("query.n_objects", "train.epochs")
 
     @field_validator("cron")
     @classmethod
@@ -396,7 +500,72 @@ class Params(Section):
             raise ValueError(
                 "clean.test_fraction + clean.val_fraction leaves too little to train on"
             )
+        if self.query.sql_file is not None and self.source.kind != "skyserver":
+            raise ValueError(
+                f"query.sql_file: is used only with source.kind: skyserver (source.kind is "
+                f"{self.source.kind!r}); set it to null or switch the source"
+            )
+        for key in self.schedule.allowed_overrides:
+            if not is_parameter(key):
+                raise ValueError(
+                    f"schedule.allowed_overrides: {key!r} is not the dotted key of one parameter"
+                )
+            if any(key == k or key.startswith(f"{k}.") for k in NEVER_OVERRIDDEN_IN_DEPLOYMENTS):
+                raise ValueError(
+                    f"schedule.allowed_overrides: {key!r} names a file, a host, a cluster or "
+                    "the schedule: a deployment run may never override it"
+                )
+        strategy = self.balance.sampling_strategy
+        if isinstance(strategy, float) and len(self.data.classes) != 2:
+            raise ValueError(
+                f"balance.sampling_strategy: a ratio ({strategy}) works only with two classes, "
+                f"and data.classes has {len(self.data.classes)}; use 'not majority', 'all', "
+                "'minority' or 'auto'"
+            )
         return self
+
+
+def is_parameter(key: str) -> bool:
+    """True when ``key`` is the dotted path of one parameter (not of a whole section)."""
+    model: type[BaseModel] = Params
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        is_section = isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+        if is_section == (i == len(parts) - 1):
+            return False
+        if is_section:
+            model = field.annotation
+    return True
+
+
+def check_sql_file(path: Path, root: Path) -> None:
+    """Raise ``ValueError`` unless ``path`` is a readable single SELECT inside ``root/queries``.
+
+    No ``..``, and no link leading out of the folder: the file must be the one ``dvc.yaml``
+    tracks as the query stage's dependency, and nothing else on the machine can be sent.
+    """
+    if ".." in path.parts:
+        raise ValueError(f"'..' is not allowed: name a file in the project's {QUERIES_DIR}/ folder")
+    queries = (root / QUERIES_DIR).resolve()
+    full = root / path
+    if not full.resolve().is_relative_to(queries):
+        inside = full.absolute().is_relative_to((root / QUERIES_DIR).absolute())
+        where = "links outside" if inside else "is outside"
+        raise ValueError(
+            f"the file {where} the project's {QUERIES_DIR}/ folder: put your SQL in "
+            f"{QUERIES_DIR}/ (dvc.yaml tracks that folder, so editing the SQL reruns the query)"
+        )
+    if not full.is_file():
+        raise ValueError(f"no such file in {root.resolve() / QUERIES_DIR}")
+    try:
+        check_select(full.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except UnsafeSQLError as exc:
+        raise ValueError(f"the SQL {exc}") from None
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -434,31 +603,46 @@ def _deep_copy(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in raw.items()}
 
 
+# A check on a whole section names the key it is about first: "base_url: ...".
+_KEY_FIRST = re.compile(r"([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*): (.*)", re.DOTALL)
+
+
 def _format_errors(exc: ValidationError, origin: str) -> str:
     lines = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        path = ".".join(str(p) for p in err["loc"])
         reason = err["msg"]
         if err["type"] == "extra_forbidden":
             reason = "unknown key (check its spelling and section)"
         elif err["type"].startswith("value_error"):
             reason = reason.removeprefix("Value error, ")
+            match = _KEY_FIRST.fullmatch(reason)
+            key = match and (f"{path}.{match[1]}" if path else match[1])
+            if key and is_parameter(key):
+                path, reason = key, match[2]
         value = err.get("input")
         shown = (
             ""
-            if err["type"] == "extra_forbidden" or isinstance(value, dict)
+            if err["type"] == "extra_forbidden" or isinstance(value, dict | BaseModel)
             else f" (got {value!r})"
         )
-        lines.append(f"  {path}: {reason}{shown}")
+        lines.append(f"  {path or '(top level)'}: {reason}{shown}")
     return f"invalid parameters in {origin}:\n" + "\n".join(lines)
 
 
-def validate_params(raw: dict[str, Any], origin: str = "params") -> Params:
-    """Validate a raw mapping; raise :class:`ConfigError` naming each bad key's dotted path."""
+def validate_params(
+    raw: dict[str, Any], origin: str = "params", root: Path | str | None = None
+) -> Params:
+    """Validate a raw mapping; raise :class:`ConfigError` naming each bad key's dotted path.
+
+    Files named by parameters are checked relative to ``root`` (default: the working
+    directory, the project root every stage runs in).
+    """
     if not isinstance(raw, dict):
         raise ConfigError(f"{origin}: expected a mapping of sections, got {type(raw).__name__}")
+    context = {"root": Path(root) if root is not None else Path.cwd()}
     try:
-        params = Params.model_validate(raw)
+        params = Params.model_validate(raw, context=context)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, origin)) from None
     _check_finite(params.model_dump(), "")
@@ -473,17 +657,62 @@ def _check_finite(node: Any, path: str) -> None:
         raise ConfigError(f"invalid parameters: {path}: must be a finite number (got {node})")
 
 
-def load_params(
-    path: Path | str = "params.yaml", overrides: list[str] | tuple[str, ...] = ()
-) -> Params:
-    """Read ``params.yaml``, apply ``dotted.key=value`` overrides, and validate the result."""
+def read_params_file(path: Path | str) -> dict[str, Any]:
+    """The raw mapping in a parameter file; refuse what cannot be meant.
+
+    An empty file (it would silently mean "all defaults": write ``{}`` for that), a key
+    given twice (YAML would keep the last one without a word), text that is not UTF-8
+    and invalid YAML each fail with a message naming the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"parameter file {path} not found (pass --params PATH)")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8"
+        ) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _refuse_duplicate_keys(node, path, "")
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if raw is None:
+        raise ConfigError(
+            f"{path} holds no parameters (empty, or only comments); write {{}} to use every default"
+        )
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return raw
+
+
+def _refuse_duplicate_keys(node: yaml.Node, path: Path, where: str) -> None:
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(item, path, where)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    seen: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        dotted = f"{where}.{key}" if where else key
+        line = key_node.start_mark.line + 1
+        if isinstance(key_node, yaml.ScalarNode) and key != "<<":
+            if key in seen:
+                raise ConfigError(
+                    f"{path}: {dotted} is given twice (lines {seen[key]} and {line}); "
+                    "YAML would silently keep the last one: remove one"
+                )
+            seen[key] = line
+        _refuse_duplicate_keys(value_node, path, dotted)
+
+
+def load_params(
+    path: Path | str = "params.yaml", overrides: list[str] | tuple[str, ...] = ()
+) -> Params:
+    """Read ``params.yaml``, apply ``dotted.key=value`` overrides, and validate the result."""
+    raw = read_params_file(path)
     return validate_params(apply_overrides(raw, overrides), origin=str(path))

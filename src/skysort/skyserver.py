@@ -53,6 +53,7 @@ import requests
 
 from skysort.config import SDSS_CLASSES, Data, Query, SkyServerSource
 from skysort.schema import CATALOG_COLUMNS, MAGNITUDE_COLUMNS, conform
+from skysort.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +343,7 @@ def to_catalog(raw: pd.DataFrame, data: Data, provenance: str) -> pd.DataFrame:
 def provenance_text(skyserver: SkyServerSource, now: dt.datetime | None = None) -> str:
     """Where and when the catalog came from, e.g. ``skyserver DR17 https://... 2025-01-31``."""
     now = now or dt.datetime.now(dt.UTC)
-    return f"skyserver DR{skyserver.data_release} {skyserver.base_url} {now:%Y-%m-%d}"
+    return f"skyserver DR{skyserver.data_release} {redact_url(skyserver.base_url)} {now:%Y-%m-%d}"
 
 
 def _run(sql: str, skyserver: SkyServerSource) -> pd.DataFrame:
