@@ -4,6 +4,11 @@
 from it (:func:`render_prefect_yaml`): ``skysort deploy`` rewrites it before registering,
 ``skysort deploy --check`` and a test fail when the committed file disagrees, so the
 two cannot silently differ.
+
+Anyone who can reach the Prefect API can start a run of a deployment with parameters of
+their choosing, so a deployment run (:func:`check_deployment_run`) reads only the
+deployment's own parameter file and accepts only the overrides that file's
+``schedule.allowed_overrides`` lists.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from skysort.config import Params
+from skysort.config import Params, load_params, parse_override
 from skysort.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -110,6 +115,44 @@ def sync_prefect_yaml(root: Path, params: Params, params_file: str = "params.yam
         tmp.chmod(0o644)  # a file people read and commit, not a private temp file
     log.info("rewrote prefect.yaml: %s", drift)
     return True
+
+
+class DeploymentRunError(ValueError):
+    """A deployment run asked for parameters its deployment does not allow."""
+
+
+def refuse_disallowed(params_path: str, overrides: list[str], deployment_params_path: str) -> None:
+    """Raise :class:`DeploymentRunError` unless a deployment run's parameters are allowed.
+
+    ``params_path`` must be the deployment's own file (``deployment_params_path``), and
+    every override's key must be listed in that file's ``schedule.allowed_overrides``.
+    """
+    if Path(params_path) != Path(deployment_params_path):
+        raise DeploymentRunError(
+            f"params_path={params_path!r} is not allowed in a deployment run: it reads its "
+            f"deployment's own parameter file {deployment_params_path!r}"
+        )
+    allowed = load_params(params_path).schedule.allowed_overrides
+    refused = [key for key, _ in map(parse_override, overrides) if key not in allowed]
+    if refused:
+        raise DeploymentRunError(
+            f"override(s) not allowed in a deployment run: {', '.join(refused)}; allowed: "
+            f"{', '.join(allowed) or 'none'} (schedule.allowed_overrides in {params_path})"
+        )
+
+
+def check_deployment_run(params_path: str, overrides: list[str]) -> None:
+    """In a run of a deployment, refuse parameters it does not allow; elsewhere do nothing."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import deployment as current
+
+    if not current.id:
+        return  # `skysort run`, a test, a direct call: the caller owns the machine
+    with get_client(sync_client=True) as client:
+        defaults = client.read_deployment(UUID(str(current.id))).parameters or {}
+    refuse_disallowed(params_path, overrides, defaults.get("params_path", "params.yaml"))
 
 
 def no_server_hint() -> str | None:

@@ -11,7 +11,7 @@ from prefect.states import State
 
 from skysort import registry
 from skysort.config import load_params
-from skysort.flows.deployment import FLOW_NAME
+from skysort.flows.deployment import FLOW_NAME, check_deployment_run
 from skysort.flows.stage import run_in_flow
 from skysort.tasks.monitoring import pipeline_run_name, tag_flow_run
 from skysort.tasks.versioning import record_in_dvc
@@ -26,6 +26,7 @@ def pipeline(
     With ``overrides`` the outputs no longer match ``params.yaml``, so they are not
     recorded in DVC (``dvc repro`` would rightly want to rerun).
     """
+    check_deployment_run(params_path, overrides or [])
     params = load_params(params_path, overrides or [])
     tag_flow_run(params)
     states: dict[str, State] = {}

@@ -14,7 +14,9 @@ from skysort.flows.cli import app
 from skysort.flows.deployment import (
     ENTRYPOINT,
     FLOW_NAME,
+    DeploymentRunError,
     prefect_yaml_drift,
+    refuse_disallowed,
     render_prefect_yaml,
     sync_prefect_yaml,
 )
@@ -122,3 +124,64 @@ def test_serve_and_deploy_refuse_a_bad_schedule_before_contacting_prefect(tmp_pa
     assert result.exit_code == 2
     assert "schedule.cron: bad hour" in result.output
     assert "0 3 * * *" in (root / "prefect.yaml").read_text()  # left as it was
+
+
+def _params_in(tmp_path: Path, monkeypatch) -> Path:
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_deployment_run_accepts_the_allowed_overrides(tmp_path, monkeypatch):
+    _params_in(tmp_path, monkeypatch)
+    refuse_disallowed("params.yaml", ["query.n_objects=50", "train.epochs=2"], "params.yaml")
+    refuse_disallowed("./params.yaml", [], "params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("params_path", "overrides", "needle"),
+    [
+        ("params.yaml", ["query.sql_file=/etc/passwd"], "not allowed in a deployment run: "
+         "query.sql_file; allowed: query.n_objects, train.epochs"),
+        ("params.yaml", ["train.epochs=2", "source.skyserver.base_url=http://evil.example",
+                         "paths.catalog=/tmp/x"], "source.skyserver.base_url, paths.catalog;"),
+        ("params.yaml", ["train={epochs: 2}"], "deployment run: train;"),
+        ("/tmp/mine.yaml", [], "params_path='/tmp/mine.yaml' is not allowed in a deployment run"),
+    ],
+)  # fmt: skip
+def test_a_deployment_run_refuses_other_parameters_naming_them(
+    tmp_path, monkeypatch, params_path, overrides, needle
+):
+    _params_in(tmp_path, monkeypatch)
+    with pytest.raises(DeploymentRunError) as info:
+        refuse_disallowed(params_path, overrides, "params.yaml")
+    assert needle in str(info.value)
+
+
+def test_the_allow_list_is_params_yamls_own(tmp_path, monkeypatch):
+    root = _params_in(tmp_path, monkeypatch)
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["schedule"]["allowed_overrides"] = ["seed"]
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    refuse_disallowed("params.yaml", ["seed=7"], "params.yaml")
+    with pytest.raises(DeploymentRunError, match="train.epochs; allowed: seed "):
+        refuse_disallowed("params.yaml", ["train.epochs=2"], "params.yaml")
+
+
+def test_a_run_of_a_registered_deployment_with_a_disallowed_override_fails_naming_it(
+    tmp_path, monkeypatch, prefect_server
+):
+    from skysort.flows.pipeline import pipeline
+
+    _params_in(tmp_path, monkeypatch)
+    deployment = pipeline.to_deployment(
+        name="allow-list-test", parameters={"params_path": "params.yaml", "overrides": []}
+    )
+    # what Prefect's runtime reports inside a run started from that deployment
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", str(deployment.apply()))
+
+    state = pipeline(overrides=["query.sql_file=/etc/passwd"], record=False, return_state=True)
+
+    assert state.is_failed()
+    assert "DeploymentRunError" in state.message and "query.sql_file" in state.message
+    assert not (tmp_path / "data").exists()  # no stage ran
