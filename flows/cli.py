@@ -2,13 +2,19 @@
 
 Parameters are validated before Prefect starts, so a typo fails in a second with
 the key's dotted path, not after a server has been spun up.
+
+Every command first turns Prefect's and DVC's usage analytics off for itself and its
+children (a temporary Prefect server, ``dvc``), before Prefect is imported; set
+``SKYSORT_ANALYTICS=1`` to leave them as Prefect and DVC would have them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+from collections.abc import MutableMapping
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -18,12 +24,36 @@ import yaml
 
 from skysort.config import ConfigError, load_params
 from skysort.registry import NAMES as STAGES
+from skysort.urls import redact_url
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="skysort: SDSS survey -> cleaned dataset -> trained, evaluated classifier.",
 )
+
+ANALYTICS_OFF: dict[str, str] = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # the Prefect server's usage telemetry
+    "DO_NOT_TRACK": "1",  # Prefect's client-side (SDK) telemetry
+    "DVC_NO_ANALYTICS": "1",
+}
+ANALYTICS_OPT_IN = "SKYSORT_ANALYTICS"
+
+
+def turn_analytics_off(environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Set :data:`ANALYTICS_OFF` unless ``SKYSORT_ANALYTICS`` opts in; True if it did."""
+    if environ.get(ANALYTICS_OPT_IN, "").strip().lower() in ("1", "true", "yes"):
+        return False
+    environ.update(ANALYTICS_OFF)
+    return True
+
+
+@app.callback()
+def _before_every_command() -> None:
+    # Here, not at import: the console script calls `app`, and no command has imported
+    # Prefect yet, so Prefect, its temporary server and dvc all start with these settings.
+    turn_analytics_off()
+
 
 StageName = Enum("StageName", {s: s for s in STAGES}, type=str)  # type: ignore[misc]
 
@@ -133,7 +163,9 @@ def serve(params: ParamsOpt = Path("params.yaml")) -> None:
 def show_params(params: ParamsOpt = Path("params.yaml"), set_: SetOpt = None) -> None:
     """Validate the parameters and print them with every default filled in."""
     loaded = _load(params, set_)
-    typer.echo(yaml.safe_dump(loaded.model_dump(mode="json"), sort_keys=False))
+    shown = loaded.model_dump(mode="json")
+    shown["source"]["skyserver"]["base_url"] = redact_url(loaded.source.skyserver.base_url)
+    typer.echo(yaml.safe_dump(shown, sort_keys=False))
 
 
 @app.command()

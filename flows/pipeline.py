@@ -45,4 +45,7 @@ def pipeline(
 
 
 if __name__ == "__main__":
+    from skysort.flows.cli import turn_analytics_off
+
+    turn_analytics_off()  # before the first flow run starts a server (Prefect reads them late)
     pipeline(params_path=sys.argv[1] if len(sys.argv) > 1 else "params.yaml")
