@@ -112,7 +112,6 @@ def sync_prefect_yaml(root: Path, params: Params, params_file: str = "params.yam
         return False
     with atomic_path(Path(root) / PREFECT_FILE) as tmp:
         tmp.write_text(render_prefect_yaml(params, params_file))
-        tmp.chmod(0o644)  # a file people read and commit, not a private temp file
     log.info("rewrote prefect.yaml: %s", drift)
     return True
 

@@ -1,7 +1,8 @@
 """Atomic file writes: every output is written to a temp file beside it, then renamed.
 
 A killed run therefore leaves either the previous complete file or the new complete
-file, never half of one.
+file, never half of one. The file gets the permissions any new file gets (0666 less the
+umask, usually 0644): other users and workers under another account can read the data.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,29 @@ def atomic_path(path: Path | str, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path in ``path``'s folder; on success it replaces ``path``, on error it is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _new_temp_file(path, suffix)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _new_temp_file(path: Path, suffix: str) -> Path:
+    """Create an empty, unique temp file beside ``path`` with the umask's permissions.
+
+    Not ``tempfile.mkstemp``: it creates 0600 files, and the rename would hand that
+    private mode to the output. ``os.open`` with 0666 lets the kernel apply the umask,
+    as for any new file, without touching the process-wide umask (threads write too).
+    """
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temp file name beside {path}")
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:
