@@ -24,7 +24,7 @@ import yaml
 
 from skysort.config import ConfigError, load_params
 from skysort.registry import NAMES as STAGES
-from skysort.urls import redact_url
+from skysort.urls import redact_text, redact_url
 
 app = typer.Typer(
     add_completion=False,
@@ -68,12 +68,13 @@ def _load(params: Path, overrides: list[str] | None):
     try:
         return load_params(params, overrides or [])
     except ConfigError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        typer.secho(f"error: {redact_text(str(exc))}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
 
 
 def _fail(exc: BaseException) -> None:
-    typer.secho(f"error: {type(exc).__name__}: {exc}", fg=typer.colors.RED, err=True)
+    message = redact_text(f"{type(exc).__name__}: {exc}")  # a URL's password stays hidden
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(1) from None
 
 

@@ -92,3 +92,10 @@ def test_params_command_never_prints_a_password(monkeypatch):
     assert result.exit_code == 0, result.output
     assert "base_url: https://***@mirror.example.org" in result.output
     assert "s3cret" not in result.output
+
+
+def test_errors_never_print_a_password(tmp_path):
+    bad = "source.skyserver.base_url=https://me:s3cret@mirror.example.org/?x=1"
+    result = runner.invoke(app, ["params", "--params", str(ROOT / "params.yaml"), "--set", bad])
+    assert result.exit_code == 2 and "base_url" in result.output
+    assert "s3cret" not in result.output and "https://***@mirror.example.org" in result.output

@@ -116,6 +116,15 @@ def test_a_file_outside_queries_or_not_one_select_is_refused_at_load_time(
     assert "query.sql_file:" in str(info.value) and reason in str(info.value)
 
 
+def test_a_queries_folder_linking_out_of_the_project_is_refused(tmp_path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/stars.sql").write_text(SELECT)
+    (tmp_path / "proj").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "proj/queries")
+    with pytest.raises(ConfigError, match="queries/ folder links outside the project"):
+        _with_sql_file(tmp_path / "proj", "queries/stars.sql")
+
+
 def test_sql_file_is_only_set_with_the_skyserver_source(tmp_path):
     root = _project(tmp_path)
     with pytest.raises(ConfigError, match=r"query\.sql_file: is used only with source\.kind: "):

@@ -550,6 +550,8 @@ def check_sql_file(path: Path, root: Path) -> None:
     if ".." in path.parts:
         raise ValueError(f"'..' is not allowed: name a file in the project's {QUERIES_DIR}/ folder")
     queries = (root / QUERIES_DIR).resolve()
+    if not queries.is_relative_to(root.resolve()):
+        raise ValueError(f"the project's {QUERIES_DIR}/ folder links outside the project")
     full = root / path
     if not full.resolve().is_relative_to(queries):
         inside = full.absolute().is_relative_to((root / QUERIES_DIR).absolute())
