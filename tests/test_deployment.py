@@ -168,12 +168,19 @@ def test_the_allow_list_is_params_yamls_own(tmp_path, monkeypatch):
         refuse_disallowed("params.yaml", ["train.epochs=2"], "params.yaml")
 
 
+@pytest.mark.timeout(300)
 def test_a_run_of_a_registered_deployment_with_a_disallowed_override_fails_naming_it(
     tmp_path, monkeypatch, prefect_server
 ):
     from skysort.flows.pipeline import pipeline
+    from tests.project import TINY_OVERRIDES
 
-    _params_in(tmp_path, monkeypatch)
+    root = _params_in(tmp_path, monkeypatch)
+    # tiny, so that if the check ever let the run through it would end soon, and fail
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    for section, values in TINY_OVERRIDES.items():
+        raw[section].update(values)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     deployment = pipeline.to_deployment(
         name="allow-list-test", parameters={"params_path": "params.yaml", "overrides": []}
     )
