@@ -14,6 +14,7 @@ from skysort import io
 from skysort.config import Data, Evaluate, Train
 from skysort.labels import observed
 from skysort.metrics import classification_scores
+from skysort.tfenv import quiet_tensorflow_info
 from skysort.training.inputs import load_survey
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def evaluate(
     evaluate: Evaluate,
 ) -> dict[str, Any]:
     """Write metrics.json, predictions.parquet and the plots (PNG + CSV for ``dvc plots``)."""
+    quiet_tensorflow_info()
     import keras
 
     import skysort.losses  # noqa: F401  (registers custom losses for loading)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from skysort.config import Data, Train
+from skysort.tfenv import quiet_tensorflow_info
 from skysort.training.inputs import load_training_inputs, training_datasets
 from skysort.training.report import training_report, write_report
 
@@ -32,6 +33,7 @@ def train(
 ) -> dict[str, Any]:
     """Train, keep the best epoch by validation loss, save the model atomically."""
     # TensorFlow is imported here, not at module level, so the other stages start fast.
+    quiet_tensorflow_info()
     from skysort.distribute import chief_outputs, make_strategy
     from skysort.training.fit import compile_model, fit_model
 
