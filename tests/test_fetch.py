@@ -295,3 +295,19 @@ def test_a_run_killed_with_sigkill_leaves_only_complete_files(tmp_path):
 def test_the_url_follows_base_url_and_release():
     source = SkyServerSource(base_url="http://127.0.0.1:9/", data_release=16)
     assert cutout_url(source) == "http://127.0.0.1:9/dr16/SkyServerWS/ImgCutout/getjpeg"
+
+
+@pytest.mark.parametrize(("retry_after", "cap"), [("0", 120.0), ("30", 0.0), (None, 0.0)])
+def test_backoff_never_drops_below_the_configured_floor(tmp_path, retry_after, cap):
+    catalog = make_sky_catalog(1)
+    target = int(catalog["objid"][0])
+    cutouts = FAST.model_copy(
+        update={"concurrency": 1, "retries": 3, "backoff_s": 0.05, "max_retry_after_s": cap}
+    )
+    with FakeSkyServer(catalog=catalog, retry_after=retry_after) as fake:
+        fake.object_faults[target] = ["429"] * 3
+        manifest = fetch(fake, catalog, tmp_path, cutouts=cutouts)
+        starts = [r.started for r in fake.cutout_requests()]
+    assert (manifest.loc[0, "status"], manifest.loc[0, "attempts"]) == ("ok", 4)
+    gaps = np.diff(starts)
+    assert gaps.min() >= 0.05, gaps

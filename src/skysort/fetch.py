@@ -8,8 +8,9 @@ manifest (``ok`` / ``missing`` / ``error`` with the reason) instead of failing t
   truncated bodies and bodies that are not a JPEG (an HTML error page sent with
   status 200, say);
 - 429 / 503 slow everyone down: all workers pause for ``Retry-After`` (capped at
-  ``cutouts.max_retry_after_s``) and the number of requests in flight is halved, then
-  grows back by one per run of successes;
+  ``cutouts.max_retry_after_s``, and never shorter than the backoff itself, so that
+  ``Retry-After: 0`` cannot turn it off) and the number of requests in flight is
+  halved, then grows back by one per run of successes;
 - a 404 or another 4xx is final (``missing``); so is a blank image, one flatter
   than ``clean.min_pixel_std`` (``error``, reason ``blank_image``: outside the
   survey footprint a retry gives the same);
@@ -225,8 +226,25 @@ def existing_outcome(path: Path, size: int, min_pixel_std: float) -> Outcome | N
 
 
 def _backoff(base_s: float, attempt: int) -> float:
-    """Exponential backoff with jitter (×0.5–1.5) so that workers do not retry in step."""
-    return min(MAX_BACKOFF_S, base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+    """Exponential backoff from ``base_s`` with jitter (×1–1.5), so workers do not retry in step.
+
+    Never below ``base_s`` (``cutouts.backoff_s``, the floor) nor above :data:`MAX_BACKOFF_S`.
+    """
+    return min(MAX_BACKOFF_S, base_s * 2 ** (attempt - 1) * random.uniform(1.0, 1.5))
+
+
+def _slow_down_s(retry_after: str | None, cutouts: Cutouts, attempt: int) -> float:
+    """How long everyone pauses after a 429 / 503.
+
+    The server's ``Retry-After`` capped at ``cutouts.max_retry_after_s``, but never
+    shorter than the backoff itself: ``Retry-After: 0`` or a cap of 0 must not turn
+    the backoff off.
+    """
+    own = _backoff(cutouts.backoff_s, attempt)
+    asked = retry_after_seconds(retry_after)
+    if asked is None:
+        return own
+    return max(own, min(asked, cutouts.max_retry_after_s))
 
 
 def _fetch_one(
@@ -262,9 +280,7 @@ def _fetch_one(
             reason = f"request_error: {_short(exc)}"
             status, body = None, b""
         if status in SLOW_DOWN_STATUSES:
-            header = retry_after_seconds(response.headers.get("Retry-After"))
-            delay = _backoff(cutouts.backoff_s, attempt) if header is None else header
-            slow_down = min(delay, cutouts.max_retry_after_s)
+            slow_down = _slow_down_s(response.headers.get("Retry-After"), cutouts, attempt)
         throttle.release(slow_down)
 
         if status is not None:
