@@ -6,6 +6,7 @@ Independent of the synthetic survey, so each stage's tests fail only for that st
 from __future__ import annotations
 
 import hashlib
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,14 @@ def write_cutouts(catalog: pd.DataFrame, cutouts_dir: Path, size: int = 16,
         rows.append((objid, "ok", len(data), hashlib.sha256(data).hexdigest(), 1, ""))
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     return conform(manifest, MANIFEST_COLUMNS)
+
+
+def bomb_jpeg(claimed: int = 60000) -> bytes:
+    """A 16-pixel JPEG whose header claims ``claimed`` x ``claimed`` pixels (a decompression bomb)."""
+    data = bytearray(encode_jpeg(make_image(1)))
+    frame = data.index(b"\xff\xc0")  # baseline frame header: length, precision, height, width
+    data[frame + 5 : frame + 9] = struct.pack(">HH", claimed, claimed)
+    return bytes(data)
 
 
 def prepare_training_inputs(root: Path, catalog: pd.DataFrame, impute_params,

@@ -6,7 +6,7 @@ from skysort.config import Clean, Data, Params, Paths
 from skysort.io import read_json, write_parquet
 from skysort.registry import run_stage
 from skysort.stages.clean import NoUsableRowsError, assign_splits
-from tests.factories import make_catalog, write_cutouts
+from tests.factories import bomb_jpeg, make_catalog, write_cutouts
 
 DATA = Data(image_size=64)
 
@@ -82,3 +82,12 @@ def test_no_usable_rows_is_a_clear_error_and_writes_nothing(tmp_path):
         _run(tmp_path, catalog, manifest)
     assert not (tmp_path / "out" / "dataset.parquet").exists()
     assert not (tmp_path / "out" / "images.npy").exists()
+
+
+def test_a_decompression_bomb_on_disk_is_dropped_with_its_reason(tmp_path):
+    catalog = make_catalog(12)
+    manifest = write_cutouts(catalog, tmp_path / "cutouts", size=64)
+    (tmp_path / "cutouts" / f"{catalog.objid[3]}.jpg").write_bytes(bomb_jpeg())
+    report = _run(tmp_path, catalog, manifest)
+    assert report["dropped_by_reason"] == {"oversized_image": 1}
+    assert report["kept_rows"] == 11
