@@ -59,8 +59,9 @@ def write_cutouts(catalog: pd.DataFrame, cutouts_dir: Path, size: int = 16,
     rows = []
     for pos, objid in enumerate(catalog["objid"]):
         path = cutout_path(cutouts_dir, objid)
+        row = {"objid": objid, "attempts": 1, "fingerprint": "factories"}
         if pos in missing:
-            rows.append((objid, "missing", 0, "", 1, "HTTP 404"))
+            rows.append({**row, "status": "missing", "bytes": 0, "sha256": "", "error": "HTTP 404"})
             continue
         if pos in blank:
             data = encode_jpeg(np.full((size, size, 3), 7, dtype=np.uint8))
@@ -71,7 +72,8 @@ def write_cutouts(catalog: pd.DataFrame, cutouts_dir: Path, size: int = 16,
         if pos in corrupt:
             data = data[: len(data) // 2]
         path.write_bytes(data)
-        rows.append((objid, "ok", len(data), hashlib.sha256(data).hexdigest(), 1, ""))
+        digest = hashlib.sha256(data).hexdigest()
+        rows.append({**row, "status": "ok", "bytes": len(data), "sha256": digest, "error": ""})
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     return conform(manifest, MANIFEST_COLUMNS)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from skysort.images import BadImage, cutout_path, decode_jpeg, encode_jpeg, read
 from skysort.registry import run_stage
 from skysort.schema import MANIFEST_COLUMNS, check_manifest
 from tests.factories import bomb_jpeg
-from tests.fakesky import FakeSkyServer, make_sky_catalog, render_cutout
+from tests.fakesky import FakeSkyServer, closed_port_url, make_sky_catalog, render_cutout
 
 DATA = Data(image_size=64)
 FAST = Cutouts(concurrency=4, retries=3, backoff_s=0.01, timeout_s=0.5)
@@ -296,6 +297,95 @@ def test_a_run_killed_with_sigkill_leaves_only_complete_files(tmp_path):
 def test_the_url_follows_base_url_and_release():
     source = SkyServerSource(base_url="http://127.0.0.1:9/", data_release=16)
     assert cutout_url(source) == "http://127.0.0.1:9/dr16/SkyServerWS/ImgCutout/getjpeg"
+
+
+# -- request fingerprints --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["scale", "opt", "data_release", "server", "unmarked_files"])
+def test_files_made_under_another_request_are_fetched_again(tmp_path, change):
+    catalog = make_sky_catalog(4)
+    with FakeSkyServer(catalog=catalog) as fake, FakeSkyServer(catalog=catalog) as mirror:
+        first = fetch(fake, catalog, tmp_path)
+        resumed = fetch(fake, catalog, tmp_path)  # the same request: nothing is fetched again
+        assert len(fake.cutout_requests()) == 4 and (resumed["attempts"] == 0).all()
+        assert resumed["fingerprint"].tolist() == first["fingerprint"].tolist()
+
+        cutouts, source, server = FAST, SkyServerSource(base_url=fake.url), fake
+        if change == "scale":
+            cutouts = FAST.model_copy(update={"scale": 0.2})
+        elif change == "opt":
+            cutouts = FAST.model_copy(update={"opt": "G"})
+        elif change == "data_release":
+            source = SkyServerSource(base_url=fake.url, data_release=16)
+        elif change == "server":
+            source, server = SkyServerSource(base_url=mirror.url), mirror
+        else:  # valid files of the right size, but from before fingerprints: unknown origin
+            for ra, dec, objid in zip(catalog["ra"], catalog["dec"], catalog["objid"]):
+                cutout_path(tmp_path, objid).write_bytes(render_cutout(ra, dec, 64))
+        changed = fetch_cutouts(
+            catalog, tmp_path, data=DATA, cutouts=cutouts, skyserver=source, min_pixel_std=MIN_STD
+        )
+        assert sorted(server.fetched_objids()[-4:]) == sorted(int(x) for x in catalog["objid"])
+        again = fetch_cutouts(
+            catalog, tmp_path, data=DATA, cutouts=cutouts, skyserver=source, min_pixel_std=MIN_STD
+        )
+        assert len(fake.cutout_requests()) + len(mirror.cutout_requests()) == 8
+    assert (changed["status"] == "ok").all() and (changed["attempts"] == 1).all()
+    assert (again["attempts"] == 0).all()  # resume under the new request refetches nothing
+    if change != "unmarked_files":
+        assert changed["fingerprint"].nunique() == 1
+        assert changed["fingerprint"][0] != first["fingerprint"][0]
+    assert_disk_is_clean(tmp_path, changed)
+
+
+def test_the_fingerprint_names_the_request_and_each_file_carries_it(tmp_path):
+    catalog = make_sky_catalog(2)
+    with FakeSkyServer(catalog=catalog) as fake:
+        source = SkyServerSource(base_url=fake.url + "/", data_release=16)
+        cutouts = FAST.model_copy(update={"opt": "GL", "scale": 0.2})
+        manifest = fetch_cutouts(
+            catalog, tmp_path, data=DATA, cutouts=cutouts, skyserver=source, min_pixel_std=MIN_STD
+        )
+    host = fake.url.removeprefix("http://")
+    expected = f"skyserver server={host} dr=16 size=64 scale=0.2 opt=GL"
+    assert manifest["fingerprint"].tolist() == [expected, expected]
+    from skysort.images import read_fingerprint
+
+    for objid in catalog["objid"]:
+        assert read_fingerprint(cutout_path(tmp_path, objid).read_bytes()) == expected
+
+
+def test_credentials_in_the_base_url_stay_out_of_the_manifest_logs_and_errors(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    catalog = make_sky_catalog(3)
+    once = FAST.model_copy(update={"retries": 0})
+    with FakeSkyServer(catalog=catalog) as fake:
+        secret = fake.url.replace("http://", "http://reader:s3cret@")
+        manifest = fetch_cutouts(
+            catalog,
+            tmp_path,
+            data=DATA,
+            cutouts=FAST,
+            skyserver=SkyServerSource(base_url=secret),
+            min_pixel_std=MIN_STD,
+        )
+        plain = fetch(fake, catalog, tmp_path)  # the same server without credentials
+    down = closed_port_url().replace("http://", "http://reader:s3cret@")
+    failed = fetch_cutouts(
+        catalog,
+        tmp_path / "down",
+        data=DATA,
+        cutouts=once,
+        skyserver=SkyServerSource(base_url=down),
+        min_pixel_std=MIN_STD,
+    )
+    text = manifest.to_csv() + failed.to_csv() + caplog.text
+    assert "s3cret" not in text and "reader" not in text
+    assert (manifest["status"] == "ok").all() and (failed["status"] == "error").all()
+    assert failed["error"].str.startswith("connection_error").all()
+    assert (plain["attempts"] == 0).all()  # credentials are not part of the request's identity
+    assert manifest["fingerprint"].str.contains("server=127.0.0.1:").all()
 
 
 # -- hostile and malformed answers -------------------------------------------------------

@@ -13,6 +13,7 @@ from skysort.skyserver import (
     SkyServerError,
     build_sql,
     parse_response,
+    provenance_text,
     query_catalog,
     sample_key,
     server_error_message,
@@ -160,6 +161,31 @@ def test_a_csv_result_is_data_even_when_it_mentions_error_message():
         parse_response(200, "ERROR error_message: Timeout expired\n")
     with pytest.raises(SkyServerError, match="not a CSV result"):
         parse_response(200, "Server busy, please come back later.\n")
+
+
+def test_credentials_in_the_base_url_stay_out_of_provenance_and_errors(caplog):
+    caplog.set_level("DEBUG")
+    with FakeSkyServer(catalog=make_sky_catalog(6)) as fake:
+        secret = fake.url.replace("http://", "http://reader:s3cret@")
+        result = query_catalog(WIDE, DATA, source(secret))
+        fake.sql_status = 503
+        with pytest.raises(SkyServerError) as http_error:
+            query_catalog(WIDE, DATA, source(secret))
+    down = closed_port_url().replace("http://", "http://reader:s3cret@")
+    with pytest.raises(SkyServerError) as unreachable:
+        query_catalog(WIDE, DATA, source(down))
+    text = "\n".join(
+        [
+            *result["provenance"],
+            provenance_text(SkyServerSource(base_url=down)),
+            str(http_error.value),
+            str(unreachable.value),
+            str(unreachable.value.__cause__),
+            caplog.text,
+        ]
+    )
+    assert "s3cret" not in text and "reader" not in text
+    assert "source.skyserver.base_url" in str(unreachable.value)
 
 
 def test_server_error_text_is_extracted():

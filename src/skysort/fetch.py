@@ -21,8 +21,15 @@ manifest (``ok`` / ``missing`` / ``error`` with the reason) instead of failing t
 - every file is validated with :func:`skysort.images.decode_jpeg` and written
   atomically (temp file + rename), so a killed run leaves only complete files,
   plus perhaps ``.NAME.*.tmp`` files, which the next run removes;
-- resume: a file on disk that decodes, is not blank and has the requested size is
-  never fetched again (status ``ok``, 0 attempts).
+- every file carries the fingerprint of its request (:func:`request_fingerprint`:
+  server without credentials, data release, size, scale, options), and so does its
+  manifest row;
+- resume: a file on disk that decodes, is not blank, has the requested size and was
+  made under this run's fingerprint is never fetched again (status ``ok``, 0
+  attempts); one made under another request is fetched again.
+
+Credentials in ``source.skyserver.base_url`` (``https://user:pw@host``) are sent to
+the server, and never written to the manifest, a log line or an error message.
 
 Etiquette: SkyServer is a shared public service (its SQL search allows 60 queries a
 minute). Keep ``cutouts.concurrency`` modest (the default 8 is plenty); the
@@ -45,6 +52,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import requests
@@ -58,6 +66,8 @@ from skysort.images import (
     BadImage,
     cutout_path,
     decode_jpeg,
+    read_fingerprint,
+    with_fingerprint,
 )
 from skysort.progress import Progress
 from skysort.schema import MANIFEST_COLUMNS, conform
@@ -79,6 +89,7 @@ FINAL_IMAGE_REASONS = frozenset({"blank_image", "wrong_size", "oversized_image"}
 _TEMP_FILE = re.compile(r"^\..+\.tmp[^/]*$")
 _READ_BYTES = 64 * 1024
 _ERROR_BODY_BYTES = 64 * 1024  # enough of an error page to quote it
+_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
 
 
 @dataclass(frozen=True)
@@ -91,15 +102,24 @@ class Outcome:
     attempts: int = 0
     error: str = ""
 
-    def row(self, objid: int) -> tuple[int, str, int, str, int, str]:
-        return (objid, self.status, self.nbytes, self.sha256, self.attempts, self.error)
+    def row(self, objid: int, fingerprint: str) -> tuple[int, str, int, str, int, str, str]:
+        return (
+            objid,
+            self.status,
+            self.nbytes,
+            self.sha256,
+            self.attempts,
+            self.error,
+            fingerprint,
+        )
 
 
 @dataclass(frozen=True)
 class CutoutRequest:
-    """What every cutout request of one run shares: endpoint, size, blank limit."""
+    """What every cutout request of one run shares: endpoint, fingerprint, size, blank limit."""
 
     url: str
+    fingerprint: str
     size: int
     min_pixel_std: float
 
@@ -189,6 +209,25 @@ def cutout_url(skyserver: SkyServerSource) -> str:
     return f"{base}/dr{skyserver.data_release}/SkyServerWS/ImgCutout/getjpeg"
 
 
+def request_fingerprint(data: Data, cutouts: Cutouts, skyserver: SkyServerSource) -> str:
+    """What a cutout is fetched under: server (no scheme, no credentials), release, size, scale, opt.
+
+    Recorded in the manifest and inside each file; a file on disk made under another
+    fingerprint is fetched again rather than reused.
+    """
+    parts = urlsplit(skyserver.base_url)
+    server = parts.netloc.rpartition("@")[2].lower() + parts.path.rstrip("/")
+    return (
+        f"skyserver server={server} dr={skyserver.data_release} size={data.image_size} "
+        f"scale={float(cutouts.scale)!r} opt={cutouts.opt}"
+    )
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of any URL in it replaced by ``***``."""
+    return _CREDENTIALS.sub("***@", text)
+
+
 def cutout_params(ra: float, dec: float, data: Data, cutouts: Cutouts) -> dict[str, str]:
     """Query parameters of one cutout (numbers as ``repr`` of floats: reproducible URLs)."""
     return {
@@ -242,8 +281,8 @@ def remove_temp_files(cutouts_dir: Path) -> int:
 def existing_outcome(path: Path, request: CutoutRequest) -> tuple[Outcome | None, str]:
     """Resume: an ``ok`` outcome for a valid file already on disk, or None and why not.
 
-    Valid: not over the byte limit, decodes, not blank, of the requested size. The
-    reason is empty when there is no file.
+    Valid: not over the byte limit, decodes, not blank, of the requested size, and
+    made under the same request fingerprint. The reason is empty when there is no file.
     """
     try:
         nbytes = path.stat().st_size
@@ -258,6 +297,9 @@ def existing_outcome(path: Path, request: CutoutRequest) -> tuple[Outcome | None
         return None, ""
     except BadImage as exc:
         return None, str(exc)
+    made_under = read_fingerprint(body)
+    if made_under != request.fingerprint:
+        return None, f"other_request: made under {made_under or 'an unrecorded request'}"
     return Outcome("ok", len(body), hashlib.sha256(body).hexdigest(), 0, ""), ""
 
 
@@ -371,8 +413,9 @@ def _fetch_one(
                         return Outcome("error", 0, "", attempts, str(exc))
                     reason = str(exc)
                 else:
-                    io.write_bytes(path, body)
-                    return Outcome("ok", len(body), hashlib.sha256(body).hexdigest(), attempts)
+                    stored = with_fingerprint(body, request.fingerprint)
+                    io.write_bytes(path, stored)
+                    return Outcome("ok", len(stored), hashlib.sha256(stored).hexdigest(), attempts)
             elif status == 404:
                 return Outcome("missing", 0, "", attempts, "not_found: HTTP 404 from ImgCutout")
             elif status not in RETRY_STATUSES:
@@ -389,7 +432,7 @@ def _fetch_one(
 
 
 def _short(value: object, limit: int = 160) -> str:
-    text = re.sub(r"<[^>]+>", " ", str(value))
+    text = re.sub(r"<[^>]+>", " ", redact(str(value)))
     text = re.sub(r"\s+", " ", text).strip()
     return text[:limit]
 
@@ -450,7 +493,12 @@ def fetch_cutouts(
     objids = [int(x) for x in catalog["objid"]]
     ras = catalog["ra"].astype(float).tolist()
     decs = catalog["dec"].astype(float).tolist()
-    request = CutoutRequest(cutout_url(skyserver), data.image_size, min_pixel_std)
+    request = CutoutRequest(
+        cutout_url(skyserver),
+        request_fingerprint(data, cutouts, skyserver),
+        data.image_size,
+        min_pixel_std,
+    )
     outcomes, todo = plan_fetch(objids, ras, decs, cutouts_dir, data, cutouts, request)
     reporter = _Reporter(progress, len(objids), done=len(objids) - len(todo))
     if todo:
@@ -458,7 +506,7 @@ def fetch_cutouts(
             "fetching %d cutout(s) (%d already on disk) from %s, %d in flight",
             len(todo),
             len(objids) - len(todo),
-            request.url,
+            redact(request.url),
             cutouts.concurrency,
         )
         targets = (
@@ -476,9 +524,10 @@ def fetch_cutouts(
 
         _fetch_all(targets, request, cutouts, record)
     reporter.finish()
-    manifest = manifest_rows(objids, outcomes)
+    manifest = manifest_rows(objids, outcomes, request.fingerprint)
     resumed = sum(1 for o in outcomes if o is not None and o.status == "ok" and o.attempts == 0)
     _log_summary(manifest, time.monotonic() - started, resumed=resumed)
+    log.info("cutouts were requested as: %s", request.fingerprint)
     return manifest
 
 
@@ -494,7 +543,8 @@ def plan_fetch(
     """What is settled without a request, and the positions left to fetch.
 
     Settled: an object outside the service's limits (``error``, 0 attempts) and a
-    valid file already on disk (resume: ``ok``, 0 attempts); the rest stay None.
+    valid file already on disk made under this request (resume: ``ok``, 0 attempts);
+    the rest stay None.
     """
     outcomes: list[Outcome | None] = [None] * len(objids)
     global_problem = service_problem(data, cutouts)
@@ -517,7 +567,12 @@ def plan_fetch(
     if global_problem:
         log.error("no cutout requested: %s", global_problem)
     if replaced:
-        log.info("fetching %d file(s) on disk again %s", replaced.total(), dict(replaced))
+        log.info(
+            "fetching %d file(s) on disk again %s; this run's request: %s",
+            replaced.total(),
+            dict(replaced),
+            request.fingerprint,
+        )
     return outcomes, todo
 
 
@@ -581,9 +636,15 @@ def _fetch_all(
         http.close()
 
 
-def manifest_rows(objids: list[int], outcomes: list[Outcome | None]) -> pd.DataFrame:
+def manifest_rows(
+    objids: list[int], outcomes: list[Outcome | None], fingerprint: str
+) -> pd.DataFrame:
     """The manifest: one row per object with an outcome, in catalog order."""
-    rows = [outcome.row(objid) for objid, outcome in zip(objids, outcomes) if outcome is not None]
+    rows = [
+        outcome.row(objid, fingerprint)
+        for objid, outcome in zip(objids, outcomes)
+        if outcome is not None
+    ]
     return conform(pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), MANIFEST_COLUMNS)
 
 

@@ -5,11 +5,16 @@ clean stage (re-check every file on disk, whatever the manifest says). A cutout
 comes from outside (a server, a user's folder), so the limits below hold before
 a pixel is decoded: a header claiming 60000 x 60000 pixels is refused, not
 decompressed.
+
+Each file also carries the fingerprint of the request that made it, in a JPEG
+comment segment, so that a file made under other parameters is never mistaken
+for this run's (:func:`with_fingerprint`, :func:`read_fingerprint`).
 """
 
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +27,11 @@ MAX_IMAGE_BYTES = 16 * 2**20
 """Largest cutout accepted, as a file or a response body (a 2048² ImgCutout JPEG is 1-2 MB)."""
 MAX_IMAGE_PIXELS = 4096 * 4096
 """Largest width x height decoded (four times ImgCutout's largest, 2048²), checked on the header."""
+FINGERPRINT_TAG = b"skysort-request "
+"""Start of the JPEG comment that holds a file's request fingerprint."""
 
+_COM = 0xFE  # JPEG comment segment
+_APP0 = 0xE0  # JFIF header: the standard wants it right after the start marker
 _SOS = 0xDA  # start of scan: the header segments end here
 _EOI = 0xD9
 _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
@@ -119,6 +128,37 @@ def encode_jpeg(array: np.ndarray, quality: int = 90) -> bytes:
         buf, format="JPEG", quality=quality
     )
     return buf.getvalue()
+
+
+def with_fingerprint(data: bytes, fingerprint: str) -> bytes:
+    """JPEG bytes with ``fingerprint`` in a comment segment near the start; pixels unchanged.
+
+    The segment goes after the JFIF header when there is one (where the standard
+    allows it), else right after the start marker. Bytes that are not a JPEG are
+    returned as they are.
+    """
+    payload = FINGERPRINT_TAG + fingerprint.encode("utf-8")
+    if len(payload) > 0xFFFF - 2:
+        raise ValueError(f"fingerprint too long for a JPEG comment ({len(payload)} bytes)")
+    if not data.startswith(JPEG_MAGIC):
+        return data
+    at = 2
+    if len(data) >= 6 and data[3] == _APP0:
+        at = 4 + int.from_bytes(data[4:6], "big")
+    segment = bytes((0xFF, _COM)) + struct.pack(">H", len(payload) + 2) + payload
+    return data[:at] + segment + data[at:]
+
+
+def read_fingerprint(data: bytes) -> str | None:
+    """The fingerprint :func:`with_fingerprint` stored in JPEG bytes, or None.
+
+    Only the header segments are walked (no decoding), so this is cheap and safe on
+    any bytes.
+    """
+    for marker, body in _header_segments(data):
+        if marker == _COM and body.startswith(FINGERPRINT_TAG):
+            return body[len(FINGERPRINT_TAG) :].decode("utf-8", errors="replace")
+    return None
 
 
 def _frame_size(data: bytes) -> tuple[int, int] | None:

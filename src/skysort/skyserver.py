@@ -16,6 +16,9 @@ Three separable steps, only the middle one touching the network:
    ``1_000``, full-width digits and signs) and never pass through a float; other
    integer columns of a user's SQL stay exact too, as nullable integers.
 
+Credentials in ``source.skyserver.base_url`` (``https://user:pw@host``) are sent,
+and never written to the provenance, a log line or an error message.
+
 Paging: SkyServer caps a search at 500,000 rows and 600 s, so a large sample is
 fetched in pages of ``source.skyserver.max_rows_per_request`` rows with keyset
 pagination (``WHERE <cursor> > last ORDER BY <cursor>``), which stays correct
@@ -88,6 +91,7 @@ _ID_TEXT = re.compile(r"[0-9]+")  # ASCII only: \d would take any script's digit
 _INTEGER_TEXT = r"[+-]?[0-9]+"
 # A CSV header cell: an SQL column name or alias (SkyServer sends them bare), or empty.
 _HEADER_CELL = re.compile(r'"?\[?([A-Za-z_@#][A-Za-z0-9_@$#]*)?\]?"?')
+_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
 
 # astroquery reads the base URL from a module-level config item; it is set only for
 # the duration of one request and restored, and the lock keeps two threads of this
@@ -97,6 +101,11 @@ _BASE_URL_LOCK = threading.Lock()
 
 class SkyServerError(RuntimeError):
     """SkyServer could not answer the query; the message says why and which setting to change."""
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of any URL in it replaced by ``***``."""
+    return _CREDENTIALS.sub("***@", text)
 
 
 def sample_key(objid: int) -> int:
@@ -181,6 +190,7 @@ def send_sql(sql: str, skyserver: SkyServerSource) -> requests.Response:
     from astroquery.sdss import SDSSClass
 
     client = SDSSClass()
+    where = redact(skyserver.base_url)
     try:
         with _skyserver_base_url(skyserver.base_url):
             return client.query_sql_async(
@@ -191,17 +201,17 @@ def send_sql(sql: str, skyserver: SkyServerSource) -> requests.Response:
             )
     except requests.Timeout as exc:
         raise SkyServerError(
-            f"SkyServer at {skyserver.base_url} did not answer within {skyserver.timeout_s} s "
+            f"SkyServer at {where} did not answer within {skyserver.timeout_s} s "
             f"({type(exc).__name__}); raise source.skyserver.timeout_s or lower "
             "source.skyserver.max_rows_per_request / query.n_objects"
         ) from exc
     except requests.ConnectionError as exc:
         raise SkyServerError(
-            f"cannot reach SkyServer at {skyserver.base_url} ({exc}); check the network or "
+            f"cannot reach SkyServer at {where} ({redact(str(exc))}); check the network or "
             "set source.skyserver.base_url (or use source.kind: synthetic offline)"
         ) from exc
     except requests.RequestException as exc:
-        raise SkyServerError(f"request to SkyServer at {skyserver.base_url} failed: {exc}") from exc
+        raise SkyServerError(f"request to SkyServer at {where} failed: {redact(str(exc))}") from exc
 
 
 def server_error_message(body: str) -> str:
@@ -243,6 +253,7 @@ def parse_response(status_code: int, body: str, url: str = "SkyServer") -> pd.Da
     :class:`SkyServerError`: the server's SQL error text, an HTTP error, an HTML page,
     or another body that is not a CSV result. Zero rows give an empty frame.
     """
+    url = redact(url)
     lines = [line for line in body.splitlines() if line.strip() and not line.startswith("#")]
     if status_code < 400 and not lines:
         return pd.DataFrame()
@@ -391,7 +402,7 @@ def to_catalog(raw: pd.DataFrame, data: Data, provenance: str) -> pd.DataFrame:
 def provenance_text(skyserver: SkyServerSource, now: dt.datetime | None = None) -> str:
     """Where and when the catalog came from, e.g. ``skyserver DR17 https://... 2025-01-31``."""
     now = now or dt.datetime.now(dt.UTC)
-    return f"skyserver DR{skyserver.data_release} {skyserver.base_url} {now:%Y-%m-%d}"
+    return f"skyserver DR{skyserver.data_release} {redact(skyserver.base_url)} {now:%Y-%m-%d}"
 
 
 def _run(sql: str, skyserver: SkyServerSource) -> pd.DataFrame:
@@ -414,7 +425,7 @@ def query_catalog(query: Query, data: Data, skyserver: SkyServerSource) -> pd.Da
             sql = path.read_text()
         except OSError as exc:
             raise SkyServerError(f"cannot read query.sql_file {path}: {exc}") from exc
-        log.info("running the SQL of %s on %s", path, skyserver.base_url)
+        log.info("running the SQL of %s on %s", path, redact(skyserver.base_url))
         raw = _run(sql, skyserver)
         if raw.empty:
             raise SkyServerError(
