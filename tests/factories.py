@@ -29,17 +29,23 @@ def make_catalog(n: int = 60, seed: int = 0, missing_labels: int = 0) -> pd.Data
     u = g + ug
     labels = pd.array(classes, dtype="string")
     labels[:missing_labels] = pd.NA
-    df = pd.DataFrame({
-        "objid": np.int64(1237648704577142822) + np.arange(n, dtype=np.int64) * 7,
-        "ra": rng.uniform(0, 360, n),
-        "dec": rng.uniform(-10, 10, n),
-        "u": u, "g": g, "r": r, "i": r - 0.3, "z": r - 0.5,
-        "fiberMag_g": g + 0.4,
-        "redshift": np.where(classes == "STAR", 0.0, 0.5),
-        "zWarning": np.zeros(n, dtype=np.int64),
-        "class": labels,
-        "provenance": "test",
-    })
+    df = pd.DataFrame(
+        {
+            "objid": np.int64(1237648704577142822) + np.arange(n, dtype=np.int64) * 7,
+            "ra": rng.uniform(0, 360, n),
+            "dec": rng.uniform(-10, 10, n),
+            "u": u,
+            "g": g,
+            "r": r,
+            "i": r - 0.3,
+            "z": r - 0.5,
+            "fiberMag_g": g + 0.4,
+            "redshift": np.where(classes == "STAR", 0.0, 0.5),
+            "zWarning": np.zeros(n, dtype=np.int64),
+            "class": labels,
+            "provenance": "test",
+        }
+    )
     return conform(df, CATALOG_COLUMNS)
 
 
@@ -51,9 +57,15 @@ def make_image(objid: int, size: int = 16) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_cutouts(catalog: pd.DataFrame, cutouts_dir: Path, size: int = 16,
-                  missing: tuple[int, ...] = (), corrupt: tuple[int, ...] = (),
-                  blank: tuple[int, ...] = (), html: tuple[int, ...] = ()) -> pd.DataFrame:
+def write_cutouts(
+    catalog: pd.DataFrame,
+    cutouts_dir: Path,
+    size: int = 16,
+    missing: tuple[int, ...] = (),
+    corrupt: tuple[int, ...] = (),
+    blank: tuple[int, ...] = (),
+    html: tuple[int, ...] = (),
+) -> pd.DataFrame:
     """Write one JPEG per row (faults at the given row positions); return the manifest."""
     cutouts_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -86,8 +98,9 @@ def bomb_jpeg(claimed: int = 60000) -> bytes:
     return bytes(data)
 
 
-def prepare_training_inputs(root: Path, catalog: pd.DataFrame, impute_params,
-                            missing: tuple[int, ...] = ()) -> Path:
+def prepare_training_inputs(
+    root: Path, catalog: pd.DataFrame, impute_params, missing: tuple[int, ...] = ()
+) -> Path:
     """Run clean, impute and balance on ``catalog`` (64-pixel cutouts) into ``root``.
 
     Leaves what train and evaluate read: dataset.parquet, images.npy, labels.parquet
@@ -103,12 +116,28 @@ def prepare_training_inputs(root: Path, catalog: pd.DataFrame, impute_params,
     manifest = write_cutouts(catalog, root / "cutouts", size=64, missing=missing)
     write_parquet(root / "catalog.parquet", catalog)
     write_parquet(root / "manifest.parquet", manifest)
-    paths = Paths(catalog=root / "catalog.parquet", manifest=root / "manifest.parquet",
-                  cutouts_dir=root / "cutouts", dataset=root / "dataset.parquet",
-                  images=root / "images.npy", clean_report=root / "clean.json")
+    paths = Paths(
+        catalog=root / "catalog.parquet",
+        manifest=root / "manifest.parquet",
+        cutouts_dir=root / "cutouts",
+        dataset=root / "dataset.parquet",
+        images=root / "images.npy",
+        clean_report=root / "clean.json",
+    )
     run_stage("clean", Params(paths=paths, data=data, seed=0))
-    impute(root / "dataset.parquet", root / "labels.parquet", root / "impute.json", data=data,
-           impute=impute_params, seed=0)
-    balance(root / "labels.parquet", root / "index.npy", root / "balance.json",
-            balance=Balance(), seed=0)
+    impute(
+        root / "dataset.parquet",
+        root / "labels.parquet",
+        root / "impute.json",
+        data=data,
+        impute=impute_params,
+        seed=0,
+    )
+    balance(
+        root / "labels.parquet",
+        root / "index.npy",
+        root / "balance.json",
+        balance=Balance(),
+        seed=0,
+    )
     return root
