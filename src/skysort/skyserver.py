@@ -59,6 +59,7 @@ import pandas as pd
 import requests
 
 from skysort.config import SDSS_CLASSES, Data, Query, SkyServerSource
+from skysort.errors import TransientError
 from skysort.schema import CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, conform
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,10 @@ _BASE_URL_LOCK = threading.Lock()
 
 class SkyServerError(RuntimeError):
     """SkyServer could not answer the query; the message says why and which setting to change."""
+
+
+class SkyServerUnavailable(SkyServerError, TransientError):
+    """SkyServer did not answer (network, timeout, 429 or 5xx): trying again later may work."""
 
 
 def redact(text: str) -> str:
@@ -200,13 +205,13 @@ def send_sql(sql: str, skyserver: SkyServerSource) -> requests.Response:
                 cache=False,
             )
     except requests.Timeout as exc:
-        raise SkyServerError(
+        raise SkyServerUnavailable(
             f"SkyServer at {where} did not answer within {skyserver.timeout_s} s "
             f"({type(exc).__name__}); raise source.skyserver.timeout_s or lower "
             "source.skyserver.max_rows_per_request / query.n_objects"
         ) from exc
     except requests.ConnectionError as exc:
-        raise SkyServerError(
+        raise SkyServerUnavailable(
             f"cannot reach SkyServer at {where} ({redact(str(exc))}); check the network or "
             "set source.skyserver.base_url (or use source.kind: synthetic offline)"
         ) from exc
@@ -265,7 +270,8 @@ def parse_response(status_code: int, body: str, url: str = "SkyServer") -> pd.Da
     if "error_message" in body:
         raise SkyServerError(f"SkyServer rejected the SQL: {server_error_message(body)}")
     if status_code >= 400:
-        raise SkyServerError(
+        unavailable = status_code == 429 or status_code >= 500
+        raise (SkyServerUnavailable if unavailable else SkyServerError)(
             f"SkyServer answered HTTP {status_code} for {url}: {_plain_text(body)[:300]!r}; "
             "it may be down or overloaded; try again later or set source.skyserver.base_url"
         )
