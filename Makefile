@@ -18,7 +18,7 @@ POOL = $(word 2,$(SCHEDULE))
 WITH_API = PREFECT_API_URL=$(API)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint run repro server deploy check-deploy worker trigger serve trigger-serve
+.PHONY: help install test quick lint run repro server deploy check-deploy worker trigger serve trigger-serve
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,11 +26,15 @@ help: ## list the targets
 install: ## create .venv and install skysort with its dev extras
 	python3.11 -m venv .venv && .venv/bin/pip install -e ".[dev]"
 
-test: ## run the test suite (starts its own Prefect server)
+test: ## run the full test suite (starts its own Prefect server)
 	env -u PREFECT_API_URL python -m pytest -q
 
-lint: ## ruff check
+quick: ## the quick tier for the edit-test loop: no training, servers or clusters
+	env -u PREFECT_API_URL python -m pytest -q -m "not slow"
+
+lint: ## ruff check and ruff format --check (what .ci/run checks too)
 	ruff check .
+	ruff format --check .
 
 run: ## run the whole pipeline once, recorded on the server of `make server`
 	$(WITH_API) skysort run

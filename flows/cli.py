@@ -178,16 +178,26 @@ def stages() -> None:
 @app.command()
 def deps(
     name: Annotated[StageName | None, typer.Argument(help="one stage (default: all)")] = None,
+    write: Annotated[
+        bool, typer.Option("--write", help="rewrite the code deps of every stage in dvc.yaml")
+    ] = False,
 ) -> None:
     """Print the source files each stage's code imports: its code deps in dvc.yaml."""
     from skysort import codedeps, registry
 
     root = Path(codedeps.SRC).parents[1]
-    for stage in registry.STAGES:
-        if name is None or stage.name == name.value:
-            typer.echo(f"{stage.name}:")
-            for path in codedeps.code_deps(stage.module):
-                typer.echo(f"  - {path.relative_to(root)}")
+    found = {
+        s.name: [str(p.relative_to(root)) for p in codedeps.code_deps(s.module)]
+        for s in registry.STAGES
+    }
+    if write:
+        path = root / "dvc.yaml"
+        path.write_text(codedeps.sync_deps(path.read_text(), found))
+        typer.echo(f"updated the code deps in {path}")
+        return
+    for stage, files in found.items():
+        if name is None or stage == name.value:
+            typer.echo(f"{stage}:\n" + "".join(f"  - {f}\n" for f in files), nl=False)
 
 
 @app.command()

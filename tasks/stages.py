@@ -12,9 +12,12 @@ from typing import Any
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
 
 from skysort import registry
 from skysort.config import Params
+from skysort.errors import is_transient
 from skysort.stage import Stage
 from skysort.tasks.artifacts import publish
 from skysort.tasks.monitoring import running_stage, stage_run_name
@@ -28,10 +31,24 @@ TASK_OPTIONS: dict[str, Any] = {
 
 
 def retry_options(stage: Stage) -> dict[str, Any]:
-    """Prefect retry options for a stage that does network I/O (none for the others)."""
+    """Prefect retry options for a stage that does network I/O (none for the others).
+
+    Only a transient failure (network, timeout, a server's 429 or 5xx) is retried: an
+    error that cannot succeed, such as a bad parameter or a missing file, fails at once.
+    """
     if not stage.retry_delays_s:
         return {}
-    return {"retries": len(stage.retry_delays_s), "retry_delay_seconds": list(stage.retry_delays_s)}
+    return {
+        "retries": len(stage.retry_delays_s),
+        "retry_delay_seconds": list(stage.retry_delays_s),
+        "retry_condition_fn": retry_if_transient,
+    }
+
+
+def retry_if_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect's ``retry_condition_fn``: retry only when the run failed on a transient error."""
+    error = state.data if isinstance(state.data, BaseException) else None
+    return is_transient(error)
 
 
 def progress_for(stage: Stage) -> StageProgress | nullcontext[None]:

@@ -6,6 +6,7 @@ Independent of the synthetic survey, so each stage's tests fail only for that st
 from __future__ import annotations
 
 import hashlib
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +29,23 @@ def make_catalog(n: int = 60, seed: int = 0, missing_labels: int = 0) -> pd.Data
     u = g + ug
     labels = pd.array(classes, dtype="string")
     labels[:missing_labels] = pd.NA
-    df = pd.DataFrame({
-        "objid": np.int64(1237648704577142822) + np.arange(n, dtype=np.int64) * 7,
-        "ra": rng.uniform(0, 360, n),
-        "dec": rng.uniform(-10, 10, n),
-        "u": u, "g": g, "r": r, "i": r - 0.3, "z": r - 0.5,
-        "fiberMag_g": g + 0.4,
-        "redshift": np.where(classes == "STAR", 0.0, 0.5),
-        "zWarning": np.zeros(n, dtype=np.int64),
-        "class": labels,
-        "provenance": "test",
-    })
+    df = pd.DataFrame(
+        {
+            "objid": np.int64(1237648704577142822) + np.arange(n, dtype=np.int64) * 7,
+            "ra": rng.uniform(0, 360, n),
+            "dec": rng.uniform(-10, 10, n),
+            "u": u,
+            "g": g,
+            "r": r,
+            "i": r - 0.3,
+            "z": r - 0.5,
+            "fiberMag_g": g + 0.4,
+            "redshift": np.where(classes == "STAR", 0.0, 0.5),
+            "zWarning": np.zeros(n, dtype=np.int64),
+            "class": labels,
+            "provenance": "test",
+        }
+    )
     return conform(df, CATALOG_COLUMNS)
 
 
@@ -50,16 +57,23 @@ def make_image(objid: int, size: int = 16) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_cutouts(catalog: pd.DataFrame, cutouts_dir: Path, size: int = 16,
-                  missing: tuple[int, ...] = (), corrupt: tuple[int, ...] = (),
-                  blank: tuple[int, ...] = (), html: tuple[int, ...] = ()) -> pd.DataFrame:
+def write_cutouts(
+    catalog: pd.DataFrame,
+    cutouts_dir: Path,
+    size: int = 16,
+    missing: tuple[int, ...] = (),
+    corrupt: tuple[int, ...] = (),
+    blank: tuple[int, ...] = (),
+    html: tuple[int, ...] = (),
+) -> pd.DataFrame:
     """Write one JPEG per row (faults at the given row positions); return the manifest."""
     cutouts_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for pos, objid in enumerate(catalog["objid"]):
         path = cutout_path(cutouts_dir, objid)
+        row = {"objid": objid, "attempts": 1, "fingerprint": "factories"}
         if pos in missing:
-            rows.append((objid, "missing", 0, "", 1, "HTTP 404"))
+            rows.append({**row, "status": "missing", "bytes": 0, "sha256": "", "error": "HTTP 404"})
             continue
         if pos in blank:
             data = encode_jpeg(np.full((size, size, 3), 7, dtype=np.uint8))
@@ -70,13 +84,23 @@ def write_cutouts(catalog: pd.DataFrame, cutouts_dir: Path, size: int = 16,
         if pos in corrupt:
             data = data[: len(data) // 2]
         path.write_bytes(data)
-        rows.append((objid, "ok", len(data), hashlib.sha256(data).hexdigest(), 1, ""))
+        digest = hashlib.sha256(data).hexdigest()
+        rows.append({**row, "status": "ok", "bytes": len(data), "sha256": digest, "error": ""})
     manifest = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
     return conform(manifest, MANIFEST_COLUMNS)
 
 
-def prepare_training_inputs(root: Path, catalog: pd.DataFrame, impute_params,
-                            missing: tuple[int, ...] = ()) -> Path:
+def bomb_jpeg(claimed: int = 60000) -> bytes:
+    """A 16-pixel JPEG whose header claims ``claimed`` x ``claimed`` pixels (a decompression bomb)."""
+    data = bytearray(encode_jpeg(make_image(1)))
+    frame = data.index(b"\xff\xc0")  # baseline frame header: length, precision, height, width
+    data[frame + 5 : frame + 9] = struct.pack(">HH", claimed, claimed)
+    return bytes(data)
+
+
+def prepare_training_inputs(
+    root: Path, catalog: pd.DataFrame, impute_params, missing: tuple[int, ...] = ()
+) -> Path:
     """Run clean, impute and balance on ``catalog`` (64-pixel cutouts) into ``root``.
 
     Leaves what train and evaluate read: dataset.parquet, images.npy, labels.parquet
@@ -92,12 +116,28 @@ def prepare_training_inputs(root: Path, catalog: pd.DataFrame, impute_params,
     manifest = write_cutouts(catalog, root / "cutouts", size=64, missing=missing)
     write_parquet(root / "catalog.parquet", catalog)
     write_parquet(root / "manifest.parquet", manifest)
-    paths = Paths(catalog=root / "catalog.parquet", manifest=root / "manifest.parquet",
-                  cutouts_dir=root / "cutouts", dataset=root / "dataset.parquet",
-                  images=root / "images.npy", clean_report=root / "clean.json")
+    paths = Paths(
+        catalog=root / "catalog.parquet",
+        manifest=root / "manifest.parquet",
+        cutouts_dir=root / "cutouts",
+        dataset=root / "dataset.parquet",
+        images=root / "images.npy",
+        clean_report=root / "clean.json",
+    )
     run_stage("clean", Params(paths=paths, data=data, seed=0))
-    impute(root / "dataset.parquet", root / "labels.parquet", root / "impute.json", data=data,
-           impute=impute_params, seed=0)
-    balance(root / "labels.parquet", root / "index.npy", root / "balance.json",
-            balance=Balance(), seed=0)
+    impute(
+        root / "dataset.parquet",
+        root / "labels.parquet",
+        root / "impute.json",
+        data=data,
+        impute=impute_params,
+        seed=0,
+    )
+    balance(
+        root / "labels.parquet",
+        root / "index.npy",
+        root / "balance.json",
+        balance=Balance(),
+        seed=0,
+    )
     return root

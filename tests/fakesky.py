@@ -15,7 +15,9 @@ requests): ``"500"``, ``"503"``, ``"429"`` (with ``Retry-After: retry_after``),
 ``"404"``, ``"400"``, ``"slow"`` (sleep ``slow_s`` first), ``"html200"`` (an HTML
 error page with status 200), ``"truncated"`` (half a JPEG, honest length),
 ``"short_read"`` (a Content-Length the body never reaches), ``"reset"`` (TCP RST,
-no answer), ``"blank"`` (a flat image) and ``"ok"``.
+no answer), ``"blank"`` (a flat image), ``"drip"`` (the image in small pieces
+``drip_s`` apart: every read is quick, the whole body slow), ``"huge"`` (a JPEG
+start followed by :data:`HUGE_BODY_BYTES` of filler, no Content-Length) and ``"ok"``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ FIRST_OBJID = 1237648704577142822
 FIRST_SPECOBJID = 10342726436483174400
 """Above 2**63: SpecObjID is numeric(20) in SDSS and may exceed int64."""
 SQL_ERROR_TRIGGER = "BROKEN_SQL"
+HUGE_BODY_BYTES = 17 * 2**20
+"""Size of the ``huge`` fault's body: above skysort's 16 MiB cap on an image."""
+DRIP_PIECE_BYTES = 64
 
 _SQL_PATH = re.compile(r"^/dr(\d+)/en/tools/search/x_results\.aspx$", re.I)
 _CUTOUT_PATH = re.compile(r"^/dr(\d+)/SkyServerWS/ImgCutout/getjpeg$", re.I)
@@ -132,6 +137,7 @@ class FakeSkyServer:
     request_faults: dict[int, str] = field(default_factory=dict)
     retry_after: str | None = "1"
     slow_s: float = 2.0
+    drip_s: float = 0.05
     cutout_delay_s: float = 0.0
     sql_delay_s: float = 0.0
     sql_status: int | None = None
@@ -397,6 +403,26 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reset()
         elif fault == "blank":
             self._send(200, "image/jpeg", encode_jpeg(np.full((size, size, 3), 9, dtype=np.uint8)))
+        elif fault == "drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(image)))
+            self.end_headers()
+            for start in range(0, len(image), DRIP_PIECE_BYTES):
+                self.wfile.write(image[start : start + DRIP_PIECE_BYTES])
+                self.wfile.flush()
+                time.sleep(fake.drip_s)
+        elif fault == "huge":
+            # No Content-Length: the client learns the size only by reading.
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            self.wfile.write(image[:4])
+            filler = bytes(2**20)
+            for _ in range(HUGE_BODY_BYTES // len(filler)):
+                self.wfile.write(filler)
         else:
             raise ValueError(f"unknown fault {fault!r}")
 

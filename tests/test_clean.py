@@ -6,7 +6,7 @@ from skysort.config import Clean, Data, Params, Paths
 from skysort.io import read_json, write_parquet
 from skysort.registry import run_stage
 from skysort.stages.clean import NoUsableRowsError, assign_splits
-from tests.factories import make_catalog, write_cutouts
+from tests.factories import bomb_jpeg, make_catalog, write_cutouts
 
 DATA = Data(image_size=64)
 
@@ -15,9 +15,12 @@ def _run(tmp_path, catalog, manifest, **clean_kw):
     write_parquet(tmp_path / "catalog.parquet", catalog)
     write_parquet(tmp_path / "manifest.parquet", manifest)
     paths = Paths(
-        catalog=tmp_path / "catalog.parquet", manifest=tmp_path / "manifest.parquet",
-        cutouts_dir=tmp_path / "cutouts", dataset=tmp_path / "out" / "dataset.parquet",
-        images=tmp_path / "out" / "images.npy", clean_report=tmp_path / "out" / "clean.json",
+        catalog=tmp_path / "catalog.parquet",
+        manifest=tmp_path / "manifest.parquet",
+        cutouts_dir=tmp_path / "cutouts",
+        dataset=tmp_path / "out" / "dataset.parquet",
+        images=tmp_path / "out" / "images.npy",
+        clean_report=tmp_path / "out" / "clean.json",
     )
     return run_stage("clean", Params(paths=paths, data=DATA, clean=Clean(**clean_kw), seed=1))
 
@@ -25,18 +28,25 @@ def _run(tmp_path, catalog, manifest, **clean_kw):
 def test_every_fault_is_dropped_with_its_reason(tmp_path):
     catalog = make_catalog(30)
     catalog.loc[5, "g"] = np.nan
-    manifest = write_cutouts(catalog, tmp_path / "cutouts", size=64, missing=(1,), corrupt=(2,),
-                             blank=(3,), html=(4,))
+    manifest = write_cutouts(
+        catalog, tmp_path / "cutouts", size=64, missing=(1,), corrupt=(2,), blank=(3,), html=(4,)
+    )
     (tmp_path / "cutouts" / f"{catalog.objid[6]}.jpg").unlink()  # vanished after the fetch
     manifest.loc[7, ["status", "error"]] = ["error", "HTTP 500 after 4 attempts"]
 
     report = _run(tmp_path, catalog, manifest)
 
     assert report["dropped_by_reason"] == {
-        "missing_image": 2, "unreadable_image": 1, "blank_image": 1, "not_jpeg": 1,
-        "missing_features": 1, "fetch_error": 1,
+        "missing_image": 2,
+        "unreadable_image": 1,
+        "blank_image": 1,
+        "not_jpeg": 1,
+        "missing_features": 1,
+        "fetch_error": 1,
     }
-    dropped = {d["objid"]: d["reason"] for d in read_json(tmp_path / "out" / "clean.json")["dropped"]}
+    dropped = {
+        d["objid"]: d["reason"] for d in read_json(tmp_path / "out" / "clean.json")["dropped"]
+    }
     assert dropped[int(catalog.objid[5])] == "missing_features"
     assert dropped[int(catalog.objid[2])] == "unreadable_image"
     dataset = pd.read_parquet(tmp_path / "out" / "dataset.parquet")
@@ -82,3 +92,12 @@ def test_no_usable_rows_is_a_clear_error_and_writes_nothing(tmp_path):
         _run(tmp_path, catalog, manifest)
     assert not (tmp_path / "out" / "dataset.parquet").exists()
     assert not (tmp_path / "out" / "images.npy").exists()
+
+
+def test_a_decompression_bomb_on_disk_is_dropped_with_its_reason(tmp_path):
+    catalog = make_catalog(12)
+    manifest = write_cutouts(catalog, tmp_path / "cutouts", size=64)
+    (tmp_path / "cutouts" / f"{catalog.objid[3]}.jpg").write_bytes(bomb_jpeg())
+    report = _run(tmp_path, catalog, manifest)
+    assert report["dropped_by_reason"] == {"oversized_image": 1}
+    assert report["kept_rows"] == 11

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import signal
 import subprocess
@@ -17,10 +18,11 @@ import pytest
 
 from skysort.config import Clean, Cutouts, Data, SkyServerSource, load_params
 from skysort.fetch import cutout_url, fetch_cutouts, retry_after_seconds
-from skysort.images import cutout_path, decode_jpeg, encode_jpeg, read_cutout
+from skysort.images import BadImage, cutout_path, decode_jpeg, encode_jpeg, read_cutout
 from skysort.registry import run_stage
 from skysort.schema import MANIFEST_COLUMNS, check_manifest
-from tests.fakesky import FakeSkyServer, make_sky_catalog
+from tests.factories import bomb_jpeg
+from tests.fakesky import FakeSkyServer, closed_port_url, make_sky_catalog, render_cutout
 
 DATA = Data(image_size=64)
 FAST = Cutouts(concurrency=4, retries=3, backoff_s=0.01, timeout_s=0.5)
@@ -295,3 +297,181 @@ def test_a_run_killed_with_sigkill_leaves_only_complete_files(tmp_path):
 def test_the_url_follows_base_url_and_release():
     source = SkyServerSource(base_url="http://127.0.0.1:9/", data_release=16)
     assert cutout_url(source) == "http://127.0.0.1:9/dr16/SkyServerWS/ImgCutout/getjpeg"
+
+
+# -- request fingerprints --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change", ["scale", "opt", "data_release", "server", "unmarked_files"])
+def test_files_made_under_another_request_are_fetched_again(tmp_path, change):
+    catalog = make_sky_catalog(4)
+    with FakeSkyServer(catalog=catalog) as fake, FakeSkyServer(catalog=catalog) as mirror:
+        first = fetch(fake, catalog, tmp_path)
+        resumed = fetch(fake, catalog, tmp_path)  # the same request: nothing is fetched again
+        assert len(fake.cutout_requests()) == 4 and (resumed["attempts"] == 0).all()
+        assert resumed["fingerprint"].tolist() == first["fingerprint"].tolist()
+
+        cutouts, source, server = FAST, SkyServerSource(base_url=fake.url), fake
+        if change == "scale":
+            cutouts = FAST.model_copy(update={"scale": 0.2})
+        elif change == "opt":
+            cutouts = FAST.model_copy(update={"opt": "G"})
+        elif change == "data_release":
+            source = SkyServerSource(base_url=fake.url, data_release=16)
+        elif change == "server":
+            source, server = SkyServerSource(base_url=mirror.url), mirror
+        else:  # valid files of the right size, but from before fingerprints: unknown origin
+            for ra, dec, objid in zip(catalog["ra"], catalog["dec"], catalog["objid"]):
+                cutout_path(tmp_path, objid).write_bytes(render_cutout(ra, dec, 64))
+        changed = fetch_cutouts(
+            catalog, tmp_path, data=DATA, cutouts=cutouts, skyserver=source, min_pixel_std=MIN_STD
+        )
+        assert sorted(server.fetched_objids()[-4:]) == sorted(int(x) for x in catalog["objid"])
+        again = fetch_cutouts(
+            catalog, tmp_path, data=DATA, cutouts=cutouts, skyserver=source, min_pixel_std=MIN_STD
+        )
+        assert len(fake.cutout_requests()) + len(mirror.cutout_requests()) == 8
+    assert (changed["status"] == "ok").all() and (changed["attempts"] == 1).all()
+    assert (again["attempts"] == 0).all()  # resume under the new request refetches nothing
+    if change != "unmarked_files":
+        assert changed["fingerprint"].nunique() == 1
+        assert changed["fingerprint"][0] != first["fingerprint"][0]
+    assert_disk_is_clean(tmp_path, changed)
+
+
+def test_the_fingerprint_names_the_request_and_each_file_carries_it(tmp_path):
+    catalog = make_sky_catalog(2)
+    with FakeSkyServer(catalog=catalog) as fake:
+        source = SkyServerSource(base_url=fake.url + "/", data_release=16)
+        cutouts = FAST.model_copy(update={"opt": "GL", "scale": 0.2})
+        manifest = fetch_cutouts(
+            catalog, tmp_path, data=DATA, cutouts=cutouts, skyserver=source, min_pixel_std=MIN_STD
+        )
+    host = fake.url.removeprefix("http://")
+    expected = f"skyserver server={host} dr=16 size=64 scale=0.2 opt=GL"
+    assert manifest["fingerprint"].tolist() == [expected, expected]
+    from skysort.images import read_fingerprint
+
+    for objid in catalog["objid"]:
+        assert read_fingerprint(cutout_path(tmp_path, objid).read_bytes()) == expected
+
+
+def test_credentials_in_the_base_url_stay_out_of_the_manifest_logs_and_errors(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    catalog = make_sky_catalog(3)
+    once = FAST.model_copy(update={"retries": 0})
+    with FakeSkyServer(catalog=catalog) as fake:
+        secret = fake.url.replace("http://", "http://reader:s3cret@")
+        manifest = fetch_cutouts(
+            catalog,
+            tmp_path,
+            data=DATA,
+            cutouts=FAST,
+            skyserver=SkyServerSource(base_url=secret),
+            min_pixel_std=MIN_STD,
+        )
+        plain = fetch(fake, catalog, tmp_path)  # the same server without credentials
+    down = closed_port_url().replace("http://", "http://reader:s3cret@")
+    failed = fetch_cutouts(
+        catalog,
+        tmp_path / "down",
+        data=DATA,
+        cutouts=once,
+        skyserver=SkyServerSource(base_url=down),
+        min_pixel_std=MIN_STD,
+    )
+    text = manifest.to_csv() + failed.to_csv() + caplog.text
+    assert "s3cret" not in text and "reader" not in text
+    assert (manifest["status"] == "ok").all() and (failed["status"] == "error").all()
+    assert failed["error"].str.startswith("connection_error").all()
+    assert (plain["attempts"] == 0).all()  # credentials are not part of the request's identity
+    assert manifest["fingerprint"].str.contains("server=127.0.0.1:").all()
+
+
+# -- hostile and malformed answers -------------------------------------------------------
+
+
+def test_a_decompression_bomb_is_a_bad_image_not_a_crash(tmp_path):
+    with pytest.raises(BadImage) as info:
+        decode_jpeg(bomb_jpeg(), min_pixel_std=MIN_STD)
+    assert info.value.reason == "oversized_image"
+    assert "60000x60000" in str(info.value)
+    path = tmp_path / "bomb.jpg"
+    path.write_bytes(bomb_jpeg())
+    with pytest.raises(BadImage, match="oversized_image"):
+        read_cutout(path, 64, MIN_STD)
+
+
+def test_a_decompression_bomb_is_one_objects_error_in_fetch_and_resume(tmp_path):
+    catalog = make_sky_catalog(3)
+    bomb, on_disk = int(catalog["objid"][1]), int(catalog["objid"][2])
+    cutout_path(tmp_path, on_disk).write_bytes(bomb_jpeg())  # what resume finds there
+    position = (float(catalog["ra"][1]), float(catalog["dec"][1]))
+    with FakeSkyServer(catalog=catalog, images={position: bomb_jpeg()}) as fake:
+        manifest = fetch(fake, catalog, tmp_path)
+        assert fake.fetched_objids().count(bomb) == 1  # final: the same bytes would come back
+        assert fake.fetched_objids().count(on_disk) == 1
+    rows = manifest.set_index("objid")
+    assert rows.loc[bomb, "status"] == "error"
+    assert rows.loc[bomb, "error"].startswith("oversized_image: header claims 60000x60000 pixels")
+    assert rows.loc[on_disk, "status"] == "ok" and rows.loc[on_disk, "attempts"] == 1
+    assert_disk_is_clean(tmp_path, manifest)
+
+
+def test_an_oversized_body_is_cut_off_and_final(tmp_path):
+    catalog = make_sky_catalog(2)
+    target = int(catalog["objid"][0])
+    with FakeSkyServer(catalog=catalog) as fake:
+        fake.object_faults[target] = ["huge"] * 5
+        manifest = fetch(fake, catalog, tmp_path)
+        assert fake.fetched_objids().count(target) == 1
+    row = manifest.set_index("objid").loc[target]
+    assert row["status"] == "error" and row["error"].startswith("oversized_image: response body")
+    assert_disk_is_clean(tmp_path, manifest)
+
+
+def test_a_body_that_drips_past_the_deadline_is_cut_off_and_retried(tmp_path):
+    catalog = make_sky_catalog(2)
+    target = int(catalog["objid"][0])
+    # Every piece comes well within timeout_s (0.5 s); the whole body takes over a second.
+    cutouts = FAST.model_copy(update={"deadline_s": 0.4, "retries": 1})
+    with FakeSkyServer(catalog=catalog, drip_s=0.05) as fake:
+        fake.object_faults[target] = ["drip", "drip"]
+        started = time.monotonic()
+        manifest = fetch(fake, catalog, tmp_path, cutouts=cutouts)
+        elapsed = time.monotonic() - started
+    row = manifest.set_index("objid").loc[target]
+    assert (row["status"], row["attempts"]) == ("error", 2)
+    assert row["error"].startswith("timeout: body not complete within cutouts.deadline_s=0.4 s")
+    assert elapsed < 2.0
+    assert_disk_is_clean(tmp_path, manifest)
+
+
+def test_a_fresh_download_of_the_wrong_size_is_an_error_not_ok(tmp_path):
+    catalog = make_sky_catalog(3)
+    small = int(catalog["objid"][1])
+    ra, dec = float(catalog["ra"][1]), float(catalog["dec"][1])
+    with FakeSkyServer(catalog=catalog, images={(ra, dec): render_cutout(ra, dec, 32)}) as fake:
+        manifest = fetch(fake, catalog, tmp_path)
+        assert fake.fetched_objids().count(small) == 1  # final: the server answers the same
+    row = manifest.set_index("objid").loc[small]
+    assert row["status"] == "error"
+    assert row["error"] == "wrong_size: 32x32 pixels, 64x64 requested"
+    assert not cutout_path(tmp_path, small).exists()
+    assert_disk_is_clean(tmp_path, manifest)
+
+
+@pytest.mark.parametrize(("retry_after", "cap"), [("0", 120.0), ("30", 0.0), (None, 0.0)])
+def test_backoff_never_drops_below_the_configured_floor(tmp_path, retry_after, cap):
+    catalog = make_sky_catalog(1)
+    target = int(catalog["objid"][0])
+    cutouts = FAST.model_copy(
+        update={"concurrency": 1, "retries": 3, "backoff_s": 0.05, "max_retry_after_s": cap}
+    )
+    with FakeSkyServer(catalog=catalog, retry_after=retry_after) as fake:
+        fake.object_faults[target] = ["429"] * 3
+        manifest = fetch(fake, catalog, tmp_path, cutouts=cutouts)
+        starts = [r.started for r in fake.cutout_requests()]
+    assert (manifest.loc[0, "status"], manifest.loc[0, "attempts"]) == ("ok", 4)
+    gaps = np.diff(starts)
+    assert gaps.min() >= 0.05, gaps

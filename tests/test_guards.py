@@ -163,3 +163,15 @@ def test_a_stage_cannot_read_a_parameter_dvc_does_not_track():
         make(("seed", "data"), reads=())
     stage = make(("seed", "data.features"))
     assert stage.run(Params()) == {}
+
+
+def test_skysort_deps_write_leaves_a_synced_dvc_yaml_unchanged():
+    """`skysort deps --write` rewrites only code-dep lines: on a synced file it is a no-op."""
+    text = (ROOT / "dvc.yaml").read_text()
+    found = {
+        s.name: [str(p.relative_to(ROOT)) for p in codedeps.code_deps(s.module)]
+        for s in registry.STAGES
+    }
+    assert codedeps.sync_deps(text, found) == text
+    dropped = {**found, "impute": [f for f in found["impute"] if not f.endswith("labels.py")]}
+    assert "src/skysort/labels.py" not in codedeps.sync_deps(text, dropped).split("  impute:")[1].split("  balance:")[0]

@@ -13,6 +13,7 @@ from skysort.skyserver import (
     SkyServerError,
     build_sql,
     parse_response,
+    provenance_text,
     query_catalog,
     sample_key,
     server_error_message,
@@ -105,6 +106,86 @@ def test_objids_stay_exact_64_bit_integers():
     assert list(catalog["class"]) == ["GALAXY", "STAR"]
     assert np.isnan(catalog["r"].iloc[1])  # the -9999 sentinel
     check_catalog(catalog)
+
+
+HEADER = "#Table1\nobjid,ra,dec,u,g,r,i,z,fiberMag_g,specobjid,class,redshift,zWarning"
+ROW = "1.5,2.5,19,18,17,16.5,16,18.4,10342726436483174400,GALAXY,0.1,0"
+
+
+@pytest.mark.parametrize(
+    "objid",
+    [
+        "1_237648704577142822",  # Python's int() reads digit separators
+        "\uff11\uff12\uff13\uff17",  # full-width digits: int() reads those too
+        "\u0661\u0662",  # Arabic-Indic digits
+        "+1237648704577142822",
+        "-1237648704577142822",
+        "1237648704577142822.0",
+        "0x1F",
+    ],
+)
+def test_objids_are_plain_ascii_digits_only(objid):
+    body = f"{HEADER}\n{objid},{ROW}\n"
+    with pytest.raises(SkyServerError, match="'objid'"):
+        to_catalog(parse_response(200, body), DATA, "test")
+
+
+def test_specobjids_are_plain_ascii_digits_only():
+    body = f"{HEADER}\n{FIRST_OBJID},{ROW.replace('10342726436483174400', '1_034')}\n"
+    with pytest.raises(SkyServerError, match="'specobjid'"):
+        to_catalog(parse_response(200, body), DATA, "test")
+
+
+def test_integer_columns_of_a_users_sql_keep_exact_values_and_missing_entries():
+    body = (
+        f"{HEADER},bestobjid,nvote,big,gz_spiral,note\n"
+        f"{FIRST_OBJID},{ROW},{FIRST_OBJID + 1},12,18446744073709551615,1,a\n"
+        f"{FIRST_OBJID + 2},{ROW},,,null,,b\n"
+        f"{FIRST_OBJID + 4},{ROW},{FIRST_OBJID + 3},-3,7,0,c\n"
+    )
+    catalog = to_catalog(parse_response(200, body), DATA, "test")
+    assert str(catalog["bestobjid"].dtype) == "Int64"
+    assert catalog["bestobjid"][0] == FIRST_OBJID + 1 and catalog["bestobjid"][2] == FIRST_OBJID + 3
+    assert catalog["bestobjid"].isna().tolist() == [False, True, False]
+    assert str(catalog["nvote"].dtype) == "Int64" and catalog["nvote"].tolist()[::2] == [12, -3]
+    assert str(catalog["big"].dtype) == "UInt64" and catalog["big"][0] == 2**64 - 1
+    assert catalog["gz_spiral"].dtype == np.float64  # Galaxy Zoo flags are float 0/1 with NaN
+    assert catalog["note"].tolist() == ["a", "b", "c"]
+
+
+def test_a_csv_result_is_data_even_when_it_mentions_error_message():
+    body = f"{HEADER},note\n{FIRST_OBJID},{ROW},error_message: none\n"
+    catalog = to_catalog(parse_response(200, body), DATA, "test")
+    assert catalog["note"].tolist() == ["error_message: none"]
+    with pytest.raises(SkyServerError, match="Timeout expired"):
+        parse_response(200, "ERROR error_message: Timeout expired\n")
+    with pytest.raises(SkyServerError, match="not a CSV result"):
+        parse_response(200, "Server busy, please come back later.\n")
+
+
+def test_credentials_in_the_base_url_stay_out_of_provenance_and_errors(caplog):
+    caplog.set_level("DEBUG")
+    with FakeSkyServer(catalog=make_sky_catalog(6)) as fake:
+        secret = fake.url.replace("http://", "http://reader:s3cret@")
+        result = query_catalog(WIDE, DATA, source(secret))
+        fake.sql_status = 503
+        with pytest.raises(SkyServerError) as http_error:
+            query_catalog(WIDE, DATA, source(secret))
+    down = closed_port_url().replace("http://", "http://reader:s3cret@")
+    with pytest.raises(SkyServerError) as unreachable:
+        query_catalog(WIDE, DATA, source(down))
+    text = "\n".join(
+        [
+            *result["provenance"],
+            provenance_text(SkyServerSource(base_url=down)),
+            str(http_error.value),
+            str(unreachable.value),
+            str(unreachable.value.__cause__),
+            caplog.text,
+        ]
+    )
+    assert "s3cret" not in text and "reader" not in text
+    assert "source.skyserver.base_url" in str(unreachable.value)
 
 
 def test_server_error_text_is_extracted():

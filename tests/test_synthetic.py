@@ -331,3 +331,24 @@ def test_rerun_rewrites_nothing_but_repairs_damage(tmp_path: Path) -> None:
         == first["sha256"].iloc[first["objid"].tolist().index(ok[0])]
     )
     assert not stale.exists()
+
+
+def test_the_manifest_records_what_determined_each_rendering(tmp_path: Path) -> None:
+    catalog = simulate_catalog(Query(n_objects=20), Data(), FAULTS, SEED)
+    first = write_synthetic_cutouts(catalog, tmp_path, Data(), Cutouts(), FAULTS, SEED)
+    prints = first["fingerprint"]
+    assert prints.str.fullmatch(
+        rf"synthetic seed={SEED} size=64 scale=0\.396127 row=[0-9a-f]{{16}}"
+    ).all()
+    assert prints.is_unique  # each object's own inputs are part of it
+    from skysort.images import read_fingerprint
+
+    ok = first["status"] == "ok"
+    for objid, fingerprint in zip(first.loc[ok, "objid"], prints[ok]):
+        assert read_fingerprint(cutout_path(tmp_path, objid).read_bytes()) == fingerprint
+
+    finer = write_synthetic_cutouts(catalog, tmp_path, Data(), Cutouts(scale=0.2), FAULTS, SEED)
+    assert not set(finer["fingerprint"]) & set(prints)
+    for objid, digest in zip(finer.loc[ok, "objid"], finer.loc[ok, "sha256"]):
+        assert hashlib.sha256(cutout_path(tmp_path, objid).read_bytes()).hexdigest() == digest
+    assert not set(finer.loc[ok, "sha256"]) & set(first.loc[ok, "sha256"])

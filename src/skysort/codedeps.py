@@ -10,6 +10,7 @@ functions, directly and transitively) within the ``skysort`` package, so a test
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = "skysort"
@@ -79,3 +80,33 @@ def code_deps(module: str) -> list[Path]:
             todo.extend(_imported_modules(module_file(name), name))  # type: ignore[arg-type]
     files = {module_file(m) for m in seen}
     return sorted(f for f in files if f is not None and _has_code(f))
+
+
+def sync_deps(dvc_yaml: str, deps: dict[str, list[str]]) -> str:
+    """``dvc.yaml``'s text with each stage's code deps (``src/`` lines) replaced by ``deps``.
+
+    Only the ``      - src/...`` lines of each stage's ``deps:`` list change (the new
+    ones follow the data deps); comments and everything else stay as written, so the
+    file stays readable by hand.
+    """
+    out: list[str] = []
+    stage: str | None = None
+    in_deps = False
+
+    def close_deps() -> None:
+        out.extend(f"      - {path}\n" for path in deps.get(stage or "", []))
+
+    for line in dvc_yaml.splitlines(keepends=True):
+        if in_deps and not line.startswith("      - "):
+            in_deps = False
+            close_deps()
+        if re.match(r"^  [A-Za-z_][\w-]*:\s*$", line):
+            stage = line.strip().rstrip(":")
+        elif re.match(r"^    deps:\s*$", line):
+            in_deps = True
+        elif in_deps and line.strip().startswith("- src/"):
+            continue
+        out.append(line)
+    if in_deps:
+        close_deps()
+    return "".join(out)

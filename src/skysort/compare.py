@@ -28,9 +28,6 @@ from skysort.config import Compare, Params, apply_overrides, validate_params
 
 log = logging.getLogger(__name__)
 
-GRID_KEYS = ("train.model", "train.image_encoder", "train.trainable_layers")
-
-
 @dataclass(frozen=True)
 class Variant:
     """One run of the study: its experiment name and the dotted overrides it applies."""

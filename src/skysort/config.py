@@ -219,7 +219,8 @@ class Cutouts(Section):
     concurrency: int = Field(8, ge=1, le=64)
     retries: int = Field(4, ge=0, le=20)
     backoff_s: float = Field(1.0, ge=0, le=60)
-    timeout_s: float = Field(30.0, gt=0, le=600)
+    timeout_s: float = Field(30.0, gt=0, le=600, description="per read of the socket")
+    deadline_s: float = Field(120.0, gt=0, le=3600, description="whole request, to the last byte")
     max_retry_after_s: float = Field(120.0, ge=0, le=3600)
 
 

@@ -11,9 +11,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -65,3 +69,18 @@ def is_chief(tf_config: str | None = None) -> bool:
         return True
     has_chief = "chief" in (config.get("cluster") or {})
     return kind == "worker" and index == 0 and not has_chief
+
+
+@contextlib.contextmanager
+def chief_outputs(*paths: Path) -> Iterator[tuple[Path, ...]]:
+    """The paths this process should write ``paths`` to: themselves on the chief.
+
+    A multi-worker run's other workers train alongside the chief but write nothing:
+    they get paths of the same names in a scratch folder, removed on exit.
+    """
+    if is_chief():
+        yield paths
+        return
+    with tempfile.TemporaryDirectory(prefix="skysort-worker-") as scratch:
+        log.info("not the chief worker (TF_CONFIG): outputs go to %s, then away", scratch)
+        yield tuple(Path(scratch) / Path(p).name for p in paths)

@@ -8,16 +8,28 @@ manifest (``ok`` / ``missing`` / ``error`` with the reason) instead of failing t
   truncated bodies and bodies that are not a JPEG (an HTML error page sent with
   status 200, say);
 - 429 / 503 slow everyone down: all workers pause for ``Retry-After`` (capped at
-  ``cutouts.max_retry_after_s``) and the number of requests in flight is halved, then
-  grows back by one per run of successes;
-- a 404 or another 4xx is final (``missing``); so is a blank image, one flatter
-  than ``clean.min_pixel_std`` (``error``, reason ``blank_image``: outside the
-  survey footprint a retry gives the same);
+  ``cutouts.max_retry_after_s``, and never shorter than the backoff itself, so that
+  ``Retry-After: 0`` cannot turn it off) and the number of requests in flight is
+  halved, then grows back by one per run of successes;
+- each request has a per-read timeout (``cutouts.timeout_s``), a deadline for the
+  whole answer (``cutouts.deadline_s``: a body that trickles in is cut off) and a
+  cap on the body (:data:`skysort.images.MAX_IMAGE_BYTES`);
+- a 404 or another 4xx is final (``missing``); so are answers a retry would only
+  repeat (``error``): a blank image, one flatter than ``clean.min_pixel_std``
+  (outside the survey footprint), an image of another size than requested, and one
+  over the byte or pixel limits (:data:`FINAL_IMAGE_REASONS`);
 - every file is validated with :func:`skysort.images.decode_jpeg` and written
   atomically (temp file + rename), so a killed run leaves only complete files,
   plus perhaps ``.NAME.*.tmp`` files, which the next run removes;
-- resume: a file on disk that decodes, is not blank and has the requested size is
-  never fetched again (status ``ok``, 0 attempts).
+- every file carries the fingerprint of its request (:func:`request_fingerprint`:
+  server without credentials, data release, size, scale, options), and so does its
+  manifest row;
+- resume: a file on disk that decodes, is not blank, has the requested size and was
+  made under this run's fingerprint is never fetched again (status ``ok``, 0
+  attempts); one made under another request is fetched again.
+
+Credentials in ``source.skyserver.base_url`` (``https://user:pw@host``) are sent to
+the server, and never written to the manifest, a log line or an error message.
 
 Etiquette: SkyServer is a shared public service (its SQL search allows 60 queries a
 minute). Keep ``cutouts.concurrency`` modest (the default 8 is plenty); the
@@ -40,14 +52,23 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from skysort import io
 from skysort.config import Cutouts, Data, SkyServerSource
-from skysort.images import BadImage, cutout_path, decode_jpeg
+from skysort.images import (
+    MAX_IMAGE_BYTES,
+    BadImage,
+    cutout_path,
+    decode_jpeg,
+    read_fingerprint,
+    with_fingerprint,
+)
 from skysort.progress import Progress
 from skysort.schema import MANIFEST_COLUMNS, conform
 
@@ -63,7 +84,12 @@ SIZE_LIMITS = (64, 2048)
 SCALE_LIMITS = (0.015, 60.0)
 RA_LIMITS = (0.0, 360.0)
 DEC_LIMITS = (-90.0, 90.0)
+FINAL_IMAGE_REASONS = frozenset({"blank_image", "wrong_size", "oversized_image"})
+"""What a retry would only repeat: the object ends with ``error`` after one attempt."""
 _TEMP_FILE = re.compile(r"^\..+\.tmp[^/]*$")
+_READ_BYTES = 64 * 1024
+_ERROR_BODY_BYTES = 64 * 1024  # enough of an error page to quote it
+_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
 
 
 @dataclass(frozen=True)
@@ -76,12 +102,38 @@ class Outcome:
     attempts: int = 0
     error: str = ""
 
-    def row(self, objid: int) -> tuple[int, str, int, str, int, str]:
-        return (objid, self.status, self.nbytes, self.sha256, self.attempts, self.error)
+    def row(self, objid: int, fingerprint: str) -> tuple[int, str, int, str, int, str, str]:
+        return (
+            objid,
+            self.status,
+            self.nbytes,
+            self.sha256,
+            self.attempts,
+            self.error,
+            fingerprint,
+        )
+
+
+@dataclass(frozen=True)
+class CutoutRequest:
+    """What every cutout request of one run shares: endpoint, fingerprint, size, blank limit."""
+
+    url: str
+    fingerprint: str
+    size: int
+    min_pixel_std: float
 
 
 class _Stopped(Exception):
     """The run is being interrupted; the worker gives up without a result."""
+
+
+class _Oversized(Exception):
+    """The body is larger than an image may be; the message is the manifest's reason."""
+
+
+class _PastDeadline(Exception):
+    """The whole answer did not arrive within ``cutouts.deadline_s``."""
 
 
 class _Throttle:
@@ -157,6 +209,25 @@ def cutout_url(skyserver: SkyServerSource) -> str:
     return f"{base}/dr{skyserver.data_release}/SkyServerWS/ImgCutout/getjpeg"
 
 
+def request_fingerprint(data: Data, cutouts: Cutouts, skyserver: SkyServerSource) -> str:
+    """What a cutout is fetched under: server (no scheme, no credentials), release, size, scale, opt.
+
+    Recorded in the manifest and inside each file; a file on disk made under another
+    fingerprint is fetched again rather than reused.
+    """
+    parts = urlsplit(skyserver.base_url)
+    server = parts.netloc.rpartition("@")[2].lower() + parts.path.rstrip("/")
+    return (
+        f"skyserver server={server} dr={skyserver.data_release} size={data.image_size} "
+        f"scale={float(cutouts.scale)!r} opt={cutouts.opt}"
+    )
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of any URL in it replaced by ``***``."""
+    return _CREDENTIALS.sub("***@", text)
+
+
 def cutout_params(ra: float, dec: float, data: Data, cutouts: Cutouts) -> dict[str, str]:
     """Query parameters of one cutout (numbers as ``repr`` of floats: reproducible URLs)."""
     return {
@@ -207,37 +278,102 @@ def remove_temp_files(cutouts_dir: Path) -> int:
     return removed
 
 
-def existing_outcome(path: Path, size: int, min_pixel_std: float) -> Outcome | None:
-    """An ``ok`` outcome for a valid file already on disk (resume), else None."""
+def existing_outcome(path: Path, request: CutoutRequest) -> tuple[Outcome | None, str]:
+    """Resume: an ``ok`` outcome for a valid file already on disk, or None and why not.
+
+    Valid: not over the byte limit, decodes, not blank, of the requested size, and
+    made under the same request fingerprint. The reason is empty when there is no file.
+    """
+    try:
+        nbytes = path.stat().st_size
+    except FileNotFoundError:
+        return None, ""
+    if nbytes > MAX_IMAGE_BYTES:
+        return None, f"oversized_image: {nbytes} bytes"
     try:
         body = path.read_bytes()
+        decode_jpeg(body, min_pixel_std=request.min_pixel_std, exact_size=request.size)
     except FileNotFoundError:
-        return None
-    try:
-        array = decode_jpeg(body, min_pixel_std=min_pixel_std)
+        return None, ""
     except BadImage as exc:
-        log.info("refetching %s: %s", path.name, exc)
-        return None
-    if array.shape[:2] != (size, size):
-        log.info("refetching %s: %s pixels, %d wanted", path.name, array.shape[:2], size)
-        return None
-    return Outcome("ok", len(body), hashlib.sha256(body).hexdigest(), 0, "")
+        return None, str(exc)
+    made_under = read_fingerprint(body)
+    if made_under != request.fingerprint:
+        return None, f"other_request: made under {made_under or 'an unrecorded request'}"
+    return Outcome("ok", len(body), hashlib.sha256(body).hexdigest(), 0, ""), ""
 
 
 def _backoff(base_s: float, attempt: int) -> float:
-    """Exponential backoff with jitter (×0.5–1.5) so that workers do not retry in step."""
-    return min(MAX_BACKOFF_S, base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+    """Exponential backoff from ``base_s`` with jitter (×1–1.5), so workers do not retry in step.
+
+    Never below ``base_s`` (``cutouts.backoff_s``, the floor) nor above :data:`MAX_BACKOFF_S`.
+    """
+    return min(MAX_BACKOFF_S, base_s * 2 ** (attempt - 1) * random.uniform(1.0, 1.5))
+
+
+def _slow_down_s(retry_after: str | None, cutouts: Cutouts, attempt: int) -> float:
+    """How long everyone pauses after a 429 / 503.
+
+    The server's ``Retry-After`` capped at ``cutouts.max_retry_after_s``, but never
+    shorter than the backoff itself: ``Retry-After: 0`` or a cap of 0 must not turn
+    the backoff off.
+    """
+    own = _backoff(cutouts.backoff_s, attempt)
+    asked = retry_after_seconds(retry_after)
+    if asked is None:
+        return own
+    return max(own, min(asked, cutouts.max_retry_after_s))
+
+
+def _get(
+    session: requests.Session, url: str, params: dict[str, str], cutouts: Cutouts
+) -> tuple[int, bytes, str | None]:
+    """One GET: its status, its body and its ``Retry-After`` header.
+
+    The body is read within the deadline (``cutouts.deadline_s``, from sending the
+    request to the last byte) and, for a 200, up to :data:`MAX_IMAGE_BYTES`
+    (:class:`_Oversized` beyond); an error page is cut to its first bytes.
+    """
+    deadline = time.monotonic() + cutouts.deadline_s
+    with session.get(url, params=params, timeout=cutouts.timeout_s, stream=True) as response:
+        status = response.status_code
+        limit = MAX_IMAGE_BYTES if status == 200 else _ERROR_BODY_BYTES
+        declared = response.headers.get("Content-Length", "")
+        if status == 200 and re.fullmatch(r"[0-9]+", declared) and int(declared) > limit:
+            raise _Oversized(
+                f"oversized_image: response body of {declared} bytes, more than {limit} "
+                "(images.MAX_IMAGE_BYTES)"
+            )
+        # read1 returns what one read of the socket brings (each waits at most timeout_s),
+        # so the deadline is checked between reads however slowly the body trickles in.
+        read = getattr(response.raw, "read1", None) or response.raw.read
+        body = bytearray()
+        while True:
+            if time.monotonic() > deadline:
+                raise _PastDeadline
+            chunk = read(_READ_BYTES, decode_content=True)
+            if not chunk:
+                break
+            body += chunk
+            if len(body) > limit:
+                if status == 200:
+                    raise _Oversized(
+                        f"oversized_image: response body over {limit} bytes "
+                        "(images.MAX_IMAGE_BYTES)"
+                    )
+                del body[limit:]
+                break
+        return status, bytes(body), response.headers.get("Retry-After")
 
 
 def _fetch_one(
     session: requests.Session,
-    url: str,
+    request: CutoutRequest,
     params: dict[str, str],
     path: Path,
     cutouts: Cutouts,
     throttle: _Throttle,
     stop: threading.Event,
-    min_pixel_std: float,
 ) -> Outcome:
     """Fetch, validate and write one cutout, retrying what may succeed next time."""
     reason = "not_attempted: no request was made"
@@ -246,38 +382,40 @@ def _fetch_one(
         throttle.acquire()
         attempts = attempt
         slow_down: float | None = None
+        status: int | None = None
+        body, retry_after, final = b"", None, ""
         try:
-            response = session.get(url, params=params, timeout=cutouts.timeout_s)
-            status, body = response.status_code, response.content
-        except requests.Timeout:
+            status, body, retry_after = _get(session, request.url, params, cutouts)
+        except _Oversized as exc:
+            final = str(exc)
+        except _PastDeadline:
+            reason = f"timeout: body not complete within cutouts.deadline_s={cutouts.deadline_s} s"
+        except (requests.Timeout, urllib3.exceptions.TimeoutError):
             reason = f"timeout: no answer within cutouts.timeout_s={cutouts.timeout_s} s"
-            status, body = None, b""
-        except requests.exceptions.ChunkedEncodingError as exc:
+        except (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError) as exc:
             reason = f"truncated_body: connection broken mid-body ({_short(exc)})"
-            status, body = None, b""
         except requests.ConnectionError as exc:
             reason = f"connection_error: {_short(exc)}"
-            status, body = None, b""
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             reason = f"request_error: {_short(exc)}"
-            status, body = None, b""
         if status in SLOW_DOWN_STATUSES:
-            header = retry_after_seconds(response.headers.get("Retry-After"))
-            delay = _backoff(cutouts.backoff_s, attempt) if header is None else header
-            slow_down = min(delay, cutouts.max_retry_after_s)
+            slow_down = _slow_down_s(retry_after, cutouts, attempt)
         throttle.release(slow_down)
+        if final:
+            return Outcome("error", 0, "", attempts, final)
 
         if status is not None:
             if status == 200:
                 try:
-                    decode_jpeg(body, min_pixel_std=min_pixel_std)
+                    decode_jpeg(body, min_pixel_std=request.min_pixel_std, exact_size=request.size)
                 except BadImage as exc:
-                    if exc.reason == "blank_image":  # the sky there is empty: final
+                    if exc.reason in FINAL_IMAGE_REASONS:
                         return Outcome("error", 0, "", attempts, str(exc))
                     reason = str(exc)
                 else:
-                    io.write_bytes(path, body)
-                    return Outcome("ok", len(body), hashlib.sha256(body).hexdigest(), attempts)
+                    stored = with_fingerprint(body, request.fingerprint)
+                    io.write_bytes(path, stored)
+                    return Outcome("ok", len(stored), hashlib.sha256(stored).hexdigest(), attempts)
             elif status == 404:
                 return Outcome("missing", 0, "", attempts, "not_found: HTTP 404 from ImgCutout")
             elif status not in RETRY_STATUSES:
@@ -294,7 +432,7 @@ def _fetch_one(
 
 
 def _short(value: object, limit: int = 160) -> str:
-    text = re.sub(r"<[^>]+>", " ", str(value))
+    text = re.sub(r"<[^>]+>", " ", redact(str(value)))
     text = re.sub(r"\s+", " ", text).strip()
     return text[:limit]
 
@@ -355,15 +493,20 @@ def fetch_cutouts(
     objids = [int(x) for x in catalog["objid"]]
     ras = catalog["ra"].astype(float).tolist()
     decs = catalog["dec"].astype(float).tolist()
-    outcomes, todo = plan_fetch(objids, ras, decs, cutouts_dir, data, cutouts, min_pixel_std)
+    request = CutoutRequest(
+        cutout_url(skyserver),
+        request_fingerprint(data, cutouts, skyserver),
+        data.image_size,
+        min_pixel_std,
+    )
+    outcomes, todo = plan_fetch(objids, ras, decs, cutouts_dir, data, cutouts, request)
     reporter = _Reporter(progress, len(objids), done=len(objids) - len(todo))
     if todo:
-        url = cutout_url(skyserver)
         log.info(
             "fetching %d cutout(s) (%d already on disk) from %s, %d in flight",
             len(todo),
             len(objids) - len(todo),
-            url,
+            redact(request.url),
             cutouts.concurrency,
         )
         targets = (
@@ -379,11 +522,12 @@ def fetch_cutouts(
             outcomes[pos] = outcome
             reporter.advance()
 
-        _fetch_all(targets, url, cutouts, min_pixel_std, record)
+        _fetch_all(targets, request, cutouts, record)
     reporter.finish()
-    manifest = manifest_rows(objids, outcomes)
+    manifest = manifest_rows(objids, outcomes, request.fingerprint)
     resumed = sum(1 for o in outcomes if o is not None and o.status == "ok" and o.attempts == 0)
     _log_summary(manifest, time.monotonic() - started, resumed=resumed)
+    log.info("cutouts were requested as: %s", request.fingerprint)
     return manifest
 
 
@@ -394,28 +538,41 @@ def plan_fetch(
     cutouts_dir: Path,
     data: Data,
     cutouts: Cutouts,
-    min_pixel_std: float,
+    request: CutoutRequest,
 ) -> tuple[list[Outcome | None], list[int]]:
     """What is settled without a request, and the positions left to fetch.
 
     Settled: an object outside the service's limits (``error``, 0 attempts) and a
-    valid file already on disk (resume: ``ok``, 0 attempts); the rest stay None.
+    valid file already on disk made under this request (resume: ``ok``, 0 attempts);
+    the rest stay None.
     """
     outcomes: list[Outcome | None] = [None] * len(objids)
     global_problem = service_problem(data, cutouts)
     todo: list[int] = []
+    replaced: Counter[str] = Counter()
     for pos, objid in enumerate(objids):
         problem = global_problem or position_problem(ras[pos], decs[pos])
         if problem:
             outcomes[pos] = Outcome("error", 0, "", 0, problem)
             continue
-        found = existing_outcome(cutout_path(cutouts_dir, objid), data.image_size, min_pixel_std)
+        path = cutout_path(cutouts_dir, objid)
+        found, why_not = existing_outcome(path, request)
         if found is not None:
             outcomes[pos] = found
-        else:
-            todo.append(pos)
+            continue
+        todo.append(pos)
+        if why_not:
+            log.debug("fetching %s again: %s", path.name, why_not)
+            replaced[why_not.split(":", 1)[0]] += 1
     if global_problem:
         log.error("no cutout requested: %s", global_problem)
+    if replaced:
+        log.info(
+            "fetching %d file(s) on disk again %s; this run's request: %s",
+            replaced.total(),
+            dict(replaced),
+            request.fingerprint,
+        )
     return outcomes, todo
 
 
@@ -447,9 +604,8 @@ class _Reporter:
 
 def _fetch_all(
     targets: Iterator[tuple[int, dict[str, str], Path]],
-    url: str,
+    request: CutoutRequest,
     cutouts: Cutouts,
-    min_pixel_std: float,
     on_outcome: Callable[[int, Outcome], None],
 ) -> None:
     """Fetch ``(position, query parameters, file)`` targets, ``cutouts.concurrency`` at a time.
@@ -463,7 +619,7 @@ def _fetch_all(
     throttle = _Throttle(cutouts.concurrency, stop)
 
     def job(params: dict[str, str], path: Path) -> Callable[[], Outcome]:
-        return lambda: _fetch_one(http, url, params, path, cutouts, throttle, stop, min_pixel_std)
+        return lambda: _fetch_one(http, request, params, path, cutouts, throttle, stop)
 
     executor = ThreadPoolExecutor(cutouts.concurrency, thread_name_prefix="cutout")
     try:
@@ -480,9 +636,15 @@ def _fetch_all(
         http.close()
 
 
-def manifest_rows(objids: list[int], outcomes: list[Outcome | None]) -> pd.DataFrame:
+def manifest_rows(
+    objids: list[int], outcomes: list[Outcome | None], fingerprint: str
+) -> pd.DataFrame:
     """The manifest: one row per object with an outcome, in catalog order."""
-    rows = [outcome.row(objid) for objid, outcome in zip(objids, outcomes) if outcome is not None]
+    rows = [
+        outcome.row(objid, fingerprint)
+        for objid, outcome in zip(objids, outcomes)
+        if outcome is not None
+    ]
     return conform(pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), MANIFEST_COLUMNS)
 
 

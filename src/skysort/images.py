@@ -1,19 +1,40 @@
 """Decide whether a cutout is a usable JPEG of the sky, and decode it.
 
 Shared by the fetcher (reject a bad response before it is written) and by the
-clean stage (re-check every file on disk, whatever the manifest says).
+clean stage (re-check every file on disk, whatever the manifest says). A cutout
+comes from outside (a server, a user's folder), so the limits below hold before
+a pixel is decoded: a header claiming 60000 x 60000 pixels is refused, not
+decompressed.
+
+Each file also carries the fingerprint of the request that made it, in a JPEG
+comment segment, so that a file made under other parameters is never mistaken
+for this run's (:func:`with_fingerprint`, :func:`read_fingerprint`).
 """
 
 from __future__ import annotations
 
 import io
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 JPEG_MAGIC = b"\xff\xd8\xff"
 JPEG_END = b"\xff\xd9"
+MAX_IMAGE_BYTES = 16 * 2**20
+"""Largest cutout accepted, as a file or a response body (a 2048² ImgCutout JPEG is 1-2 MB)."""
+MAX_IMAGE_PIXELS = 4096 * 4096
+"""Largest width x height decoded (four times ImgCutout's largest, 2048²), checked on the header."""
+FINGERPRINT_TAG = b"skysort-request "
+"""Start of the JPEG comment that holds a file's request fingerprint."""
+
+_COM = 0xFE  # JPEG comment segment
+_APP0 = 0xE0  # JFIF header: the standard wants it right after the start marker
+_SOS = 0xDA  # start of scan: the header segments end here
+_EOI = 0xD9
+_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 
 
 class BadImage(ValueError):
@@ -25,24 +46,40 @@ class BadImage(ValueError):
         self.detail = detail
 
 
-def decode_jpeg(data: bytes, size: int | None = None, *, min_pixel_std: float) -> np.ndarray:
+def decode_jpeg(
+    data: bytes, size: int | None = None, *, min_pixel_std: float, exact_size: int | None = None
+) -> np.ndarray:
     """Decode JPEG bytes into a uint8 H×W×3 array, resized to ``size`` if given.
 
     Raises :class:`BadImage` with reason ``not_jpeg`` (an HTML error page, say),
-    ``unreadable_image`` (truncated or corrupt) or ``blank_image`` (pixel standard
-    deviation below ``min_pixel_std``, i.e. ``clean.min_pixel_std``: empty sky or
-    outside the survey footprint).
+    ``oversized_image`` (more than :data:`MAX_IMAGE_BYTES` bytes or a header claiming
+    more than :data:`MAX_IMAGE_PIXELS` pixels), ``wrong_size`` (not ``exact_size``
+    pixels square, when given), ``unreadable_image`` (truncated or corrupt) or
+    ``blank_image`` (pixel standard deviation below ``min_pixel_std``, i.e.
+    ``clean.min_pixel_std``: empty sky or outside the survey footprint).
     """
+    if len(data) > MAX_IMAGE_BYTES:
+        raise BadImage(
+            "oversized_image", f"{len(data)} bytes, more than {MAX_IMAGE_BYTES} (MAX_IMAGE_BYTES)"
+        )
     if not data.startswith(JPEG_MAGIC):
         head = data[:60].decode("latin-1", errors="replace").strip().replace("\n", " ")
         raise BadImage("not_jpeg", f"body does not start with the JPEG marker ({head!r})")
     if not data.rstrip(b"\x00").endswith(JPEG_END):
         raise BadImage("unreadable_image", f"JPEG has no end marker ({len(data)} bytes; truncated)")
+    dimensions = _frame_size(data)
+    if dimensions is not None:  # refused before Pillow allocates anything
+        _check_header(dimensions, exact_size)
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with Image.open(io.BytesIO(data), formats=("JPEG",)) as img:
+            _check_header(img.size, exact_size)
             img.load()
             rgb = img.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    except BadImage:
+        raise
+    except Image.DecompressionBombError as exc:  # Pillow's own, far higher, limit
+        raise BadImage("oversized_image", str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - hostile bytes make Pillow raise many types
         raise BadImage("unreadable_image", f"cannot decode JPEG: {exc}") from None
     if size is not None and rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
@@ -53,8 +90,28 @@ def decode_jpeg(data: bytes, size: int | None = None, *, min_pixel_std: float) -
     return array
 
 
+def _check_header(dimensions: tuple[int, int], exact_size: int | None) -> None:
+    width, height = dimensions
+    if width * height > MAX_IMAGE_PIXELS:
+        raise BadImage(
+            "oversized_image",
+            f"header claims {width}x{height} pixels, more than {MAX_IMAGE_PIXELS} "
+            "(MAX_IMAGE_PIXELS)",
+        )
+    if exact_size is not None and (width, height) != (exact_size, exact_size):
+        raise BadImage(
+            "wrong_size", f"{width}x{height} pixels, {exact_size}x{exact_size} requested"
+        )
+
+
 def read_cutout(path: Path, size: int | None, min_pixel_std: float) -> np.ndarray:
     """Read and validate one cutout file; a missing file is :class:`BadImage` ``missing_image``."""
+    try:
+        nbytes = path.stat().st_size
+    except FileNotFoundError:
+        raise BadImage("missing_image", f"{path} does not exist") from None
+    if nbytes > MAX_IMAGE_BYTES:  # not even read into memory
+        raise BadImage("oversized_image", f"{path} has {nbytes} bytes, more than {MAX_IMAGE_BYTES}")
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -71,6 +128,66 @@ def encode_jpeg(array: np.ndarray, quality: int = 90) -> bytes:
         buf, format="JPEG", quality=quality
     )
     return buf.getvalue()
+
+
+def with_fingerprint(data: bytes, fingerprint: str) -> bytes:
+    """JPEG bytes with ``fingerprint`` in a comment segment near the start; pixels unchanged.
+
+    The segment goes after the JFIF header when there is one (where the standard
+    allows it), else right after the start marker. Bytes that are not a JPEG are
+    returned as they are.
+    """
+    payload = FINGERPRINT_TAG + fingerprint.encode("utf-8")
+    if len(payload) > 0xFFFF - 2:
+        raise ValueError(f"fingerprint too long for a JPEG comment ({len(payload)} bytes)")
+    if not data.startswith(JPEG_MAGIC):
+        return data
+    at = 2
+    if len(data) >= 6 and data[3] == _APP0:
+        at = 4 + int.from_bytes(data[4:6], "big")
+    segment = bytes((0xFF, _COM)) + struct.pack(">H", len(payload) + 2) + payload
+    return data[:at] + segment + data[at:]
+
+
+def read_fingerprint(data: bytes) -> str | None:
+    """The fingerprint :func:`with_fingerprint` stored in JPEG bytes, or None.
+
+    Only the header segments are walked (no decoding), so this is cheap and safe on
+    any bytes.
+    """
+    for marker, body in _header_segments(data):
+        if marker == _COM and body.startswith(FINGERPRINT_TAG):
+            return body[len(FINGERPRINT_TAG) :].decode("utf-8", errors="replace")
+    return None
+
+
+def _frame_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from the JPEG frame header, or None if there is none to read."""
+    for marker, body in _header_segments(data):
+        if marker in _SOF and len(body) >= 5:
+            return int.from_bytes(body[3:5], "big"), int.from_bytes(body[1:3], "big")
+    return None
+
+
+def _header_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """``(marker, body)`` of each JPEG segment before the image data; stops at anything odd."""
+    if not data.startswith(JPEG_MAGIC):
+        return
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (_SOS, _EOI):
+            return
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if length < 2:
+            return
+        yield marker, data[at + 4 : at + 2 + length]
+        at += 2 + length
 
 
 def cutout_path(cutouts_dir: Path, objid: int) -> Path:

@@ -38,6 +38,10 @@ MANIFEST_COLUMNS: dict[str, str] = {
     "sha256": "string",
     "attempts": "int64",
     "error": "string",
+    # what the file was made under (source, server without credentials, release, size,
+    # scale, options; for the synthetic survey what fixed its rendering): a file made
+    # under another fingerprint is made again, never reused
+    "fingerprint": "string",
 }
 MANIFEST_STATUSES: tuple[str, ...] = ("ok", "missing", "error")
 

@@ -10,8 +10,14 @@ Three separable steps, only the middle one touching the network:
    against ``source.skyserver.base_url`` (a mirror or a loopback test server
    works) and returns the raw HTTP response.
 3. :func:`parse_response` / :func:`to_catalog` turn SkyServer's CSV into the
-   catalog contract. Object ids are read as text and converted with Python's
-   ``int``, so they never pass through a float.
+   catalog contract. A body is the server's error only when it is not a CSV
+   result (a CSV cell may well say ``error_message``). Object ids are read as text,
+   accepted only as plain ASCII digits (Python's ``int`` would also take
+   ``1_000``, full-width digits and signs) and never pass through a float; other
+   integer columns of a user's SQL stay exact too, as nullable integers.
+
+Credentials in ``source.skyserver.base_url`` (``https://user:pw@host``) are sent,
+and never written to the provenance, a log line or an error message.
 
 Paging: SkyServer caps a search at 500,000 rows and 600 s, so a large sample is
 fetched in pages of ``source.skyserver.max_rows_per_request`` rows with keyset
@@ -36,6 +42,7 @@ Etiquette: SkyServer allows 60 queries per minute; pages are at least
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import io
 import json
@@ -52,8 +59,8 @@ import pandas as pd
 import requests
 
 from skysort.config import SDSS_CLASSES, Data, Query, SkyServerSource
-from skysort.schema import CATALOG_COLUMNS, MAGNITUDE_COLUMNS, conform
-from skysort.urls import redact_url
+from skysort.errors import TransientError
+from skysort.schema import CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, conform
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,11 @@ _SAMPLE_KEY_SQL = f"((p.objid % {SAMPLE_MODULUS}) * {SAMPLE_MULTIPLIER}) % {SAMP
 _CLASS_NAME = re.compile(r"^[A-Z]+$")
 _MAX_INT64 = 2**63 - 1
 _MISSING_TOKENS = frozenset({"", "null", "NULL", "None", "nan", "NaN"})
+_ID_TEXT = re.compile(r"[0-9]+")  # ASCII only: \d would take any script's digits
+_INTEGER_TEXT = r"[+-]?[0-9]+"
+# A CSV header cell: an SQL column name or alias (SkyServer sends them bare), or empty.
+_HEADER_CELL = re.compile(r'"?\[?([A-Za-z_@#][A-Za-z0-9_@$#]*)?\]?"?')
+_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
 
 # astroquery reads the base URL from a module-level config item; it is set only for
 # the duration of one request and restored, and the lock keeps two threads of this
@@ -90,6 +102,15 @@ _BASE_URL_LOCK = threading.Lock()
 
 class SkyServerError(RuntimeError):
     """SkyServer could not answer the query; the message says why and which setting to change."""
+
+
+class SkyServerUnavailable(SkyServerError, TransientError):
+    """SkyServer did not answer (network, timeout, 429 or 5xx): trying again later may work."""
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of any URL in it replaced by ``***``."""
+    return _CREDENTIALS.sub("***@", text)
 
 
 def sample_key(objid: int) -> int:
@@ -174,6 +195,7 @@ def send_sql(sql: str, skyserver: SkyServerSource) -> requests.Response:
     from astroquery.sdss import SDSSClass
 
     client = SDSSClass()
+    where = redact(skyserver.base_url)
     try:
         with _skyserver_base_url(skyserver.base_url):
             return client.query_sql_async(
@@ -183,18 +205,18 @@ def send_sql(sql: str, skyserver: SkyServerSource) -> requests.Response:
                 cache=False,
             )
     except requests.Timeout as exc:
-        raise SkyServerError(
-            f"SkyServer at {skyserver.base_url} did not answer within {skyserver.timeout_s} s "
+        raise SkyServerUnavailable(
+            f"SkyServer at {where} did not answer within {skyserver.timeout_s} s "
             f"({type(exc).__name__}); raise source.skyserver.timeout_s or lower "
             "source.skyserver.max_rows_per_request / query.n_objects"
         ) from exc
     except requests.ConnectionError as exc:
-        raise SkyServerError(
-            f"cannot reach SkyServer at {skyserver.base_url} ({exc}); check the network or "
+        raise SkyServerUnavailable(
+            f"cannot reach SkyServer at {where} ({redact(str(exc))}); check the network or "
             "set source.skyserver.base_url (or use source.kind: synthetic offline)"
         ) from exc
     except requests.RequestException as exc:
-        raise SkyServerError(f"request to SkyServer at {skyserver.base_url} failed: {exc}") from exc
+        raise SkyServerError(f"request to SkyServer at {where} failed: {redact(str(exc))}") from exc
 
 
 def server_error_message(body: str) -> str:
@@ -231,13 +253,25 @@ def _plain_text(body: str) -> str:
 def parse_response(status_code: int, body: str, url: str = "SkyServer") -> pd.DataFrame:
     """SkyServer's CSV answer as a DataFrame of strings (types are fixed by :func:`to_catalog`).
 
-    Raises :class:`SkyServerError` for the server's SQL error text, an HTTP error or
-    an HTML page where CSV was expected. Zero rows give an empty frame.
+    A successful answer whose first line (after ``#`` comments) is a header of column
+    names is a result, whatever its cells say. Anything else raises
+    :class:`SkyServerError`: the server's SQL error text, an HTTP error, an HTML page,
+    or another body that is not a CSV result. Zero rows give an empty frame.
     """
+    url = redact(url)
+    lines = [line for line in body.splitlines() if line.strip() and not line.startswith("#")]
+    if status_code < 400 and not lines:
+        return pd.DataFrame()
+    if status_code < 400 and _is_csv_header(lines[0]):
+        try:
+            return pd.read_csv(io.StringIO("\n".join(lines)), dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, ValueError) as exc:
+            raise SkyServerError(f"cannot parse SkyServer's CSV from {url}: {exc}") from exc
     if "error_message" in body:
         raise SkyServerError(f"SkyServer rejected the SQL: {server_error_message(body)}")
     if status_code >= 400:
-        raise SkyServerError(
+        unavailable = status_code == 429 or status_code >= 500
+        raise (SkyServerUnavailable if unavailable else SkyServerError)(
             f"SkyServer answered HTTP {status_code} for {url}: {_plain_text(body)[:300]!r}; "
             "it may be down or overloaded; try again later or set source.skyserver.base_url"
         )
@@ -247,30 +281,61 @@ def parse_response(status_code: int, body: str, url: str = "SkyServer") -> pd.Da
             f"SkyServer answered {url} with an HTML page instead of CSV: "
             f"{_plain_text(body)[:300]!r}; check source.skyserver.base_url and data_release"
         )
-    lines = [line for line in body.splitlines() if line.strip() and not line.startswith("#")]
-    if not lines:
-        return pd.DataFrame()
-    try:
-        return pd.read_csv(io.StringIO("\n".join(lines)), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise SkyServerError(f"cannot parse SkyServer's CSV from {url}: {exc}") from exc
+    raise SkyServerError(
+        f"SkyServer's answer from {url} is not a CSV result: {_plain_text(body)[:300]!r}; "
+        "check source.skyserver.base_url and data_release"
+    )
+
+
+def _is_csv_header(line: str) -> bool:
+    cells = next(csv.reader([line]), [])
+    return bool(cells) and all(_HEADER_CELL.fullmatch(cell.strip()) for cell in cells)
+
+
+def _object_id(text: object, column: str) -> int | None:
+    """An id from its text: plain ASCII digits, or None where missing; else SkyServerError."""
+    if text in _MISSING_TOKENS:
+        return None
+    digits = str(text).strip()
+    if not _ID_TEXT.fullmatch(digits):
+        raise SkyServerError(
+            f"column {column!r} holds {text!r}, not an id of plain digits 0-9"
+        ) from None
+    return int(digits)
 
 
 def _exact_ids(values: pd.Series, column: str, dtype: str) -> pd.Series:
     """Text ids to exact integers (Python ``int``, never float)."""
-    out: list[int | None] = []
-    for text in values:
-        if text in _MISSING_TOKENS:
-            out.append(None)
-            continue
-        try:
-            out.append(int(str(text).strip()))
-        except ValueError:
-            raise SkyServerError(f"column {column!r} holds a non-integer id {text!r}") from None
+    out = [_object_id(text, column) for text in values]
     try:
         return pd.Series(pd.array(out, dtype=dtype), index=values.index)
     except (OverflowError, TypeError, ValueError) as exc:
         raise SkyServerError(f"column {column!r} does not fit {dtype}: {exc}") from None
+
+
+def _integers(text: pd.Series, present: pd.Series) -> pd.Series | None:
+    """Integer text as exact nullable integers (Int64, else UInt64); None if beyond 64 bits."""
+    numbers = [int(t) if p else None for t, p in zip(text, present)]
+    for dtype in ("Int64", "UInt64"):
+        with contextlib.suppress(OverflowError, TypeError, ValueError):
+            return pd.Series(pd.array(numbers, dtype=dtype), index=text.index)
+    return None
+
+
+def _extra_column(values: pd.Series) -> pd.Series:
+    """A result column outside the contract, typed as its values allow.
+
+    Integers stay exact, with missing entries (nullable Int64 / UInt64, never float);
+    other numbers become float64; anything else stays text.
+    """
+    text = values.astype(str).str.strip()
+    present = ~text.isin(_MISSING_TOKENS)
+    if present.any() and text[present].str.fullmatch(_INTEGER_TEXT).all():
+        integers = _integers(text, present)
+        return values.astype("string") if integers is None else integers
+    converted = pd.to_numeric(values, errors="coerce")
+    keep_text = converted.isna() & ~values.isin(list(_MISSING_TOKENS))
+    return values.astype("string") if keep_text.any() else converted
 
 
 def _numbers(values: pd.Series, column: str) -> pd.Series:
@@ -321,10 +386,10 @@ def to_catalog(raw: pd.DataFrame, data: Data, provenance: str) -> pd.DataFrame:
     if "specobjid" in frame.columns:  # numeric(20) in SDSS: may exceed int64
         out["specobjid"] = _exact_ids(frame["specobjid"], "specobjid", "UInt64")
     for col in frame.columns:
-        if col not in out.columns:
-            converted = pd.to_numeric(frame[col], errors="coerce")
-            keep_text = converted.isna() & ~frame[col].isin(list(_MISSING_TOKENS))
-            out[col] = frame[col].astype("string") if keep_text.any() else converted
+        if col in GALAXY_ZOO_LABELS:  # the contract's float 0/1 flags, NaN without votes
+            out[col] = _numbers(frame[col], col)
+        elif col not in out.columns:
+            out[col] = _extra_column(frame[col])
     foreign = out["class"].notna() & ~out["class"].isin(list(data.classes))
     if foreign.any():
         log.warning(
@@ -343,7 +408,7 @@ def to_catalog(raw: pd.DataFrame, data: Data, provenance: str) -> pd.DataFrame:
 def provenance_text(skyserver: SkyServerSource, now: dt.datetime | None = None) -> str:
     """Where and when the catalog came from, e.g. ``skyserver DR17 https://... 2025-01-31``."""
     now = now or dt.datetime.now(dt.UTC)
-    return f"skyserver DR{skyserver.data_release} {redact_url(skyserver.base_url)} {now:%Y-%m-%d}"
+    return f"skyserver DR{skyserver.data_release} {redact(skyserver.base_url)} {now:%Y-%m-%d}"
 
 
 def _run(sql: str, skyserver: SkyServerSource) -> pd.DataFrame:
@@ -366,7 +431,7 @@ def query_catalog(query: Query, data: Data, skyserver: SkyServerSource) -> pd.Da
             sql = path.read_text()
         except OSError as exc:
             raise SkyServerError(f"cannot read query.sql_file {path}: {exc}") from exc
-        log.info("running the SQL of %s on %s", path, skyserver.base_url)
+        log.info("running the SQL of %s on %s", path, redact(skyserver.base_url))
         raw = _run(sql, skyserver)
         if raw.empty:
             raise SkyServerError(
@@ -386,8 +451,10 @@ def query_catalog(query: Query, data: Data, skyserver: SkyServerSource) -> pd.Da
 
 
 def _last_id(raw: pd.DataFrame) -> int:
-    column = _canonical_names(raw)["objid"]
-    return int(str(column.iloc[-1]).strip())
+    last = _object_id(_canonical_names(raw)["objid"].iloc[-1], "objid")
+    if last is None:
+        raise SkyServerError("column 'objid' has empty values")
+    return last
 
 
 def _paged_catalog(

@@ -71,7 +71,12 @@ def make_dataset(
             x = {**x, "image": img}
         return (x, *rest) if rest else x
 
-    return ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    # A sequential map, on purpose. Under op determinism (the train stage) tf.data would
+    # rewrite a parallel map into this one anyway, since the generator is a stateful
+    # py_func; and TF 2.21's rewrite keeps ParallelMapDatasetV2's use_unbounded_threadpool
+    # attribute, which MapDataset lacks, so every run logged an E0000 "NodeDef mentions
+    # attribute" line. The map only casts (and flips) one batch at a time.
+    return ds.map(prepare).prefetch(tf.data.AUTOTUNE)
 
 
 def dihedral(img: tf.Tensor, seed: int) -> tf.Tensor:

@@ -8,7 +8,6 @@ updated ``dvc.lock`` into git, so that the run can be checked out again
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -59,12 +58,6 @@ def has_remote(root: Path | str = ".") -> bool:
 def push_outputs(root: Path | str = ".") -> None:
     dvc("push", "--quiet", cwd=root)
     log.info("pushed the run's outputs to the DVC remote")
-
-
-def stale_stages(root: Path | str = ".") -> list[str]:
-    """Names of stages ``dvc repro`` would run now (empty when the lock agrees with the outputs)."""
-    out = dvc("status", "--json", cwd=root).stdout
-    return sorted(json.loads(out or "{}"))
 
 
 LOCK_FILE = "dvc.lock"

@@ -12,9 +12,11 @@ import pandas as pd
 
 from skysort import io
 from skysort.config import Data, Evaluate, Params, Train
-from skysort.labels import encode, feature_matrix, observed
+from skysort.labels import observed
 from skysort.metrics import classification_scores
 from skysort.stage import Artifact, Link, Markdown, Stage, fmt
+from skysort.tfenv import quiet_tensorflow_info
+from skysort.training.inputs import load_survey
 
 log = logging.getLogger(__name__)
 
@@ -34,26 +36,21 @@ def evaluate(
     evaluate: Evaluate,
 ) -> dict[str, Any]:
     """Write metrics.json, predictions.parquet and the plots (PNG + CSV for ``dvc plots``)."""
+    quiet_tensorflow_info()
     import keras
 
     import skysort.losses  # noqa: F401  (registers custom losses for loading)
     from skysort import plots
     from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
 
-    dataset = pd.read_parquet(dataset_path)
-    labels = pd.read_parquet(labels_path)
-    images = np.load(images_path, mmap_mode="r")
-    test = np.flatnonzero(observed(labels, "test"))
+    survey = load_survey(dataset_path, images_path, labels_path, data)
+    dataset, images, y = survey.dataset, survey.images, survey.y
+    test = np.flatnonzero(observed(survey.labels, "test"))
     if len(test) == 0:
         raise ValueError(f"{labels_path}: the test split has no observed labels to score on")
-    y = encode(labels["label"], data.classes)
     model = keras.models.load_model(model_path)
     ds = make_dataset(
-        images,
-        feature_matrix(dataset, data.features),
-        test,
-        INPUTS_BY_MODEL[train.model],
-        evaluate.batch_size,
+        images, survey.features, test, INPUTS_BY_MODEL[train.model], evaluate.batch_size
     )
     proba = model.predict(ds, verbose=0)
     pred = proba.argmax(axis=1)

@@ -7,18 +7,14 @@ Images are memory-mapped from the packed array and gathered batch by batch into 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from skysort import io
 from skysort.config import Data, Params, Train
-from skysort.labels import encode, feature_matrix, observed
 from skysort.stage import Artifact, Markdown, Stage, fmt
+from skysort.tfenv import quiet_tensorflow_info
+from skysort.training.inputs import load_training_inputs, training_datasets
+from skysort.training.report import training_report, write_report
 
 log = logging.getLogger(__name__)
 
@@ -38,136 +34,31 @@ def train(
 ) -> dict[str, Any]:
     """Train, keep the best epoch by validation loss, save the model atomically."""
     # TensorFlow is imported here, not at module level, so the other stages start fast.
-    import keras
-    from dvclive import Live
-    from dvclive.keras import DVCLiveCallback
-
-    from skysort.callbacks import EpochTimer, LogEpochs
-    from skysort.distribute import is_chief, make_strategy
-    from skysort.losses import make_loss
-    from skysort.models import build_model
-    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
+    quiet_tensorflow_info()
+    from skysort.distribute import chief_outputs, make_strategy
+    from skysort.training.fit import compile_model, fit_model
 
     configure_tensorflow(train, seed)
-    strategy = make_strategy(train.distribute)
-    dataset = pd.read_parquet(dataset_path)
-    labels = pd.read_parquet(labels_path)
-    images = np.load(images_path, mmap_mode="r")
-    if len(images) != len(dataset):
-        raise ValueError(
-            f"{images_path} has {len(images)} images but {dataset_path} has "
-            f"{len(dataset)} rows: rerun the clean stage"
-        )
-    features = feature_matrix(dataset, data.features)
-    y = encode(labels["label"], data.classes)
-    train_rows = np.load(index_path)
-    val_rows = np.flatnonzero(observed(labels, "val"))
-    if len(train_rows) == 0 or len(val_rows) == 0:
-        raise ValueError(f"need train and val rows, got {len(train_rows)} and {len(val_rows)}")
-
-    unique_train = np.unique(train_rows)
-    mean = features[unique_train].mean(axis=0)
-    var = features[unique_train].var(axis=0)
-    with strategy.scope():  # variables are created on every replica
-        model = build_model(
-            train, len(data.features), len(data.classes), data.image_size, mean, var
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(train.learning_rate),
-            loss=make_loss(train, len(data.classes)),
-            metrics=["accuracy"],
-        )
-    inputs = INPUTS_BY_MODEL[train.model]
-    train_ds = make_dataset(
-        images,
-        features,
-        train_rows,
-        inputs,
-        train.batch_size,
-        y=y,
-        shuffle=True,
-        augment=train.augment,
-        seed=seed,
+    strategy = make_strategy(train.distribute)  # before any other TensorFlow op
+    inputs = load_training_inputs(
+        dataset_path, images_path, labels_path, index_path, data=data, train=train
     )
-    val_ds = make_dataset(images, features, val_rows, inputs, train.batch_size, y=y)
-
-    class_weight = None
-    if train.class_weight == "balanced":
-        counts = np.bincount(y[train_rows], minlength=len(data.classes)).astype(float)
-        class_weight = {
-            i: float(len(train_rows) / (len(counts) * c)) for i, c in enumerate(counts) if c
-        }
-
-    timer = EpochTimer()
-    # A multi-worker run's other workers train alongside the chief, writing nothing.
-    scratch = None if is_chief() else tempfile.TemporaryDirectory(prefix="skysort-worker-")
-    if scratch is not None:
-        log.info("not the chief worker (TF_CONFIG): outputs go to %s, then away", scratch.name)
-        out_model, out_dvclive, out_report = (
-            Path(scratch.name) / Path(p).name for p in (out_model, out_dvclive, out_report)
-        )
-    with tempfile.TemporaryDirectory(prefix="skysort-train-") as tmp:
-        best_path = Path(tmp) / "best.keras"
-        shutil.rmtree(out_dvclive, ignore_errors=True)
-        live = Live(str(out_dvclive), dvcyaml=False, save_dvc_exp=False, report=None)
-        callbacks = [
-            keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=train.patience),
-            keras.callbacks.ModelCheckpoint(
-                str(best_path), monitor="val_loss", save_best_only=True
-            ),
-            timer,
-            DVCLiveCallback(live=live),
-            LogEpochs(train.epochs),
-        ]
-        history = model.fit(
+    model = compile_model(strategy, inputs.feature_mean, inputs.feature_var, data=data, train=train)
+    train_ds, val_ds = training_datasets(inputs, train, seed)
+    with chief_outputs(out_model, out_dvclive, out_report) as (model_path, live_path, report_path):
+        fitted = fit_model(
+            model,
             train_ds,
-            validation_data=val_ds,
-            epochs=train.epochs,
-            class_weight=class_weight,
-            callbacks=callbacks,
-            verbose=0,
-            shuffle=False,  # make_dataset shuffles, seeded per epoch
+            val_ds,
+            model_path,
+            live_path,
+            class_weight=inputs.class_weight,
+            train=train,
         )
-        live.end()
-        if not best_path.exists():
-            raise RuntimeError(
-                "training produced no checkpoint (loss was NaN from the first epoch?)"
-            )
-        with io.atomic_path(out_model, suffix=".keras") as tmp_model:
-            shutil.copyfile(best_path, tmp_model)
-
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    best_epoch = int(np.argmin(hist["val_loss"]))
-    report = {
-        "model": train.model,
-        "image_encoder": train.image_encoder if train.model != "tabular" else None,
-        "parameters": int(model.count_params()),
-        "train_rows": int(len(train_rows)),
-        "val_rows": int(len(val_rows)),
-        "epochs_run": len(hist["loss"]),
-        "best_epoch": best_epoch + 1,
-        "best_val_loss": hist["val_loss"][best_epoch],
-        "best_val_accuracy": hist["val_accuracy"][best_epoch],
-        "train_val_accuracy_gap": hist["accuracy"][best_epoch] - hist["val_accuracy"][best_epoch],
-        "seconds_per_epoch": float(np.mean(timer.seconds[1:] or timer.seconds)),
-        "first_epoch_seconds": timer.seconds[0],
-        "history": hist,
-        "loss": train.loss,
-        "class_weight": train.class_weight,
-        "distribute": train.distribute,
-        "replicas": int(strategy.num_replicas_in_sync),
-    }
-    io.write_json(out_report, report)
-    if scratch is not None:
-        scratch.cleanup()
-    log.info(
-        "train: best epoch %d/%d val accuracy %.3f (%.1f s/epoch)",
-        report["best_epoch"],
-        report["epochs_run"],
-        report["best_val_accuracy"],
-        report["seconds_per_epoch"],
-    )
+        report = training_report(
+            fitted, inputs, train=train, replicas=int(strategy.num_replicas_in_sync)
+        )
+        write_report(report_path, report)
     return report
 
 

@@ -2,6 +2,8 @@
 
 Each row's fault and neighbour count are planned over the whole catalog up front, so a
 shard's files equal a whole run's; a file already holding the right bytes is kept.
+Each file and manifest row carries the fingerprint of what fixed its rendering
+(:func:`_render_fingerprint`), so a file made under other parameters never matches.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import pandas as pd
 
 from skysort import io
 from skysort.config import Cutouts, Data, SyntheticSource
-from skysort.images import cutout_path, encode_jpeg
+from skysort.images import cutout_path, encode_jpeg, with_fingerprint
 from skysort.progress import Progress
 from skysort.schema import GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, MANIFEST_COLUMNS
 from skysort.synthetic.catalog import SHAPE_COLUMNS
@@ -141,21 +143,48 @@ def _make_all(
 def _make_cutout(job: _Job, cutouts_dir: Path, data: Data, cutouts: Cutouts, seed: int) -> _Record:
     """Produce one manifest record, writing the file unless it already holds these bytes."""
     path = cutout_path(cutouts_dir, job.objid)
+    fingerprint = _render_fingerprint(job, data.image_size, cutouts.scale, seed)
     if job.fault == "missing":
         path.unlink(missing_ok=True)  # a stale file from another run would contradict us
-        return (job.objid, "missing", 0, "", 1, "no cutout from the service")
+        return (job.objid, "missing", 0, "", 1, "no cutout from the service", fingerprint)
     rng = object_stream(seed, "render", job.objid)
-    payload = _cutout_bytes(job, data.image_size, cutouts.scale, rng)
+    payload = _cutout_bytes(job, data.image_size, cutouts.scale, rng, fingerprint)
     digest = hashlib.sha256(payload).hexdigest()
     if not _same_file(path, digest):
         io.write_bytes(path, payload)
-    return (job.objid, "ok", len(payload), digest, 1, "")
+    return (job.objid, "ok", len(payload), digest, 1, "", fingerprint)
 
 
-def _cutout_bytes(job: _Job, size: int, scale: float, rng: np.random.Generator) -> bytes:
+def _render_fingerprint(job: _Job, size: int, scale: float, seed: int) -> str:
+    """What fixes one object's file: seed, size, scale and the row's rendering inputs.
+
+    The row's inputs (magnitudes, class, shape, morphology flags, neighbour count and
+    planned fault) enter as a digest, so the fingerprint stays short.
+    """
+    inputs = "\n".join(f"{key}={_canonical(job.row[key])}" for key in sorted(job.row))
+    digest = hashlib.sha256(f"{job.objid}\nfault={job.fault}\n{inputs}".encode()).hexdigest()
+    return f"synthetic seed={seed} size={size} scale={float(scale)!r} row={digest[:16]}"
+
+
+def _canonical(value: Any) -> str:
+    """One text per value, whatever numpy or pandas type carries it (NaN and NA alike)."""
+    if value is None or value is pd.NA:
+        return "NA"
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return "NA" if math.isnan(value) else repr(float(value))
+    return str(value)
+
+
+def _cutout_bytes(
+    job: _Job, size: int, scale: float, rng: np.random.Generator, fingerprint: str
+) -> bytes:
     if job.fault == "blank":
-        return encode_jpeg(blank_frame(size))
-    payload = encode_jpeg(render_cutout(job.row, size, scale, rng))
+        return with_fingerprint(encode_jpeg(blank_frame(size)), fingerprint)
+    payload = with_fingerprint(encode_jpeg(render_cutout(job.row, size, scale, rng)), fingerprint)
     if job.fault == "corrupt":
         return truncate(payload, rng)
     return payload

@@ -1,0 +1,133 @@
+"""What training and evaluation read: the cleaned survey as aligned arrays, and its splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from skysort.config import Data, Train
+from skysort.labels import encode, feature_matrix, observed
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The clean stage's dataset with its labels and cutouts; row i of each is one object."""
+
+    dataset: pd.DataFrame
+    labels: pd.DataFrame
+    images: np.ndarray  # (rows, size, size, 3) uint8, memory-mapped
+    features: np.ndarray  # (rows, len(data.features)) float32, in data.features order
+    y: np.ndarray  # class codes in data.classes order, -1 where unknown
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """The survey plus what training takes from it: rows, normalisation, class weights."""
+
+    survey: Survey
+    train_rows: np.ndarray  # the balanced train index: oversampled rows repeat
+    val_rows: np.ndarray  # observed val labels only: imputed labels never judge
+    feature_mean: np.ndarray
+    feature_var: np.ndarray
+    class_weight: dict[int, float] | None
+
+
+def load_survey(dataset_path: Path, images_path: Path, labels_path: Path, data: Data) -> Survey:
+    """Read the dataset, labels and memory-mapped images; fail unless their rows align."""
+    dataset = pd.read_parquet(dataset_path)
+    labels = pd.read_parquet(labels_path)
+    images = np.load(images_path, mmap_mode="r")
+    if len(images) != len(dataset):
+        raise ValueError(
+            f"{images_path} has {len(images)} images but {dataset_path} has "
+            f"{len(dataset)} rows: rerun the clean stage"
+        )
+    if len(labels) != len(dataset) or not np.array_equal(
+        labels["objid"].to_numpy(), dataset["objid"].to_numpy()
+    ):
+        raise ValueError(
+            f"{labels_path} does not list the objects of {dataset_path} in its order: "
+            "rerun the impute stage"
+        )
+    return Survey(
+        dataset=dataset,
+        labels=labels,
+        images=images,
+        features=feature_matrix(dataset, data.features),
+        y=encode(labels["label"], data.classes),
+    )
+
+
+def load_training_inputs(
+    dataset_path: Path,
+    images_path: Path,
+    labels_path: Path,
+    index_path: Path,
+    *,
+    data: Data,
+    train: Train,
+) -> TrainingInputs:
+    """The survey, the balanced train rows and the observed val rows, and what they imply."""
+    survey = load_survey(dataset_path, images_path, labels_path, data)
+    train_rows = np.load(index_path)
+    val_rows = np.flatnonzero(observed(survey.labels, "val"))
+    if len(train_rows) == 0 or len(val_rows) == 0:
+        raise ValueError(f"need train and val rows, got {len(train_rows)} and {len(val_rows)}")
+    mean, var = feature_statistics(survey.features, train_rows)
+    return TrainingInputs(
+        survey=survey,
+        train_rows=train_rows,
+        val_rows=val_rows,
+        feature_mean=mean,
+        feature_var=var,
+        class_weight=class_weights(survey.y[train_rows], len(data.classes), train.class_weight),
+    )
+
+
+def feature_statistics(
+    features: np.ndarray, train_rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and variance over the train rows, each row counted once.
+
+    Oversampled copies would otherwise pull the statistics toward the minority classes.
+    """
+    unique = np.unique(train_rows)
+    return features[unique].mean(axis=0), features[unique].var(axis=0)
+
+
+def class_weights(y_train: np.ndarray, n_classes: int, mode: str) -> dict[int, float] | None:
+    """Keras ``class_weight`` for ``train.class_weight``: None, or ``balanced`` (n / (k * n_c))."""
+    if mode != "balanced":
+        return None
+    counts = np.bincount(y_train, minlength=n_classes).astype(float)
+    return {i: float(len(y_train) / (len(counts) * c)) for i, c in enumerate(counts) if c}
+
+
+def training_datasets(
+    inputs: TrainingInputs, train: Train, seed: int
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """The train pipeline (shuffled per epoch, augmented if asked) and the val pipeline."""
+    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
+
+    s = inputs.survey
+    names = INPUTS_BY_MODEL[train.model]
+    train_ds = make_dataset(
+        s.images,
+        s.features,
+        inputs.train_rows,
+        names,
+        train.batch_size,
+        y=s.y,
+        shuffle=True,
+        augment=train.augment,
+        seed=seed,
+    )
+    val_ds = make_dataset(s.images, s.features, inputs.val_rows, names, train.batch_size, y=s.y)
+    return train_ds, val_ds

@@ -1,0 +1,58 @@
+"""The train stage's report: the fit's history and the figures a person reads first."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from skysort import io
+from skysort.config import Train
+from skysort.training.inputs import TrainingInputs
+
+if TYPE_CHECKING:
+    from skysort.training.fit import Fitted
+
+log = logging.getLogger(__name__)
+
+
+def training_report(
+    fitted: Fitted, inputs: TrainingInputs, *, train: Train, replicas: int
+) -> dict[str, Any]:
+    """The report dict: best epoch by ``val_loss``, its scores, timing, and the full history."""
+    history, epoch_seconds = fitted.history, fitted.epoch_seconds
+    best = int(np.argmin(history["val_loss"]))
+    return {
+        "model": train.model,
+        "image_encoder": train.image_encoder if train.model != "tabular" else None,
+        "parameters": fitted.parameters,
+        "train_rows": int(len(inputs.train_rows)),
+        "val_rows": int(len(inputs.val_rows)),
+        "epochs_run": len(history["loss"]),
+        "best_epoch": best + 1,
+        "best_val_loss": history["val_loss"][best],
+        "best_val_accuracy": history["val_accuracy"][best],
+        "train_val_accuracy_gap": history["accuracy"][best] - history["val_accuracy"][best],
+        # The first epoch includes graph tracing, so it is left out of the mean when it can be.
+        "seconds_per_epoch": float(np.mean(epoch_seconds[1:] or epoch_seconds)),
+        "first_epoch_seconds": epoch_seconds[0],
+        "history": history,
+        "loss": train.loss,
+        "class_weight": train.class_weight,
+        "distribute": train.distribute,
+        "replicas": replicas,
+    }
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """Write ``report`` as JSON (atomically) and log its one-line summary."""
+    io.write_json(path, report)
+    log.info(
+        "train: best epoch %d/%d val accuracy %.3f (%.1f s/epoch)",
+        report["best_epoch"],
+        report["epochs_run"],
+        report["best_val_accuracy"],
+        report["seconds_per_epoch"],
+    )

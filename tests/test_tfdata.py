@@ -1,0 +1,32 @@
+"""skysort.tfdata under op determinism, as the train stage runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+# Its own process: op determinism is process-wide and cannot be switched off again.
+SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    import tensorflow as tf
+    from skysort.tfdata import make_dataset
+
+    tf.config.experimental.enable_op_determinism()
+    images, features = np.zeros((10, 8, 8, 3), np.uint8), np.zeros((10, 2), np.float32)
+    ds = make_dataset(images, features, np.arange(10), ("image", "features"), 4,
+                      y=np.zeros(10, np.int64), shuffle=True, augment=True, seed=1)
+    assert sum(len(y) for _, y in ds) == 10
+    """
+)
+
+
+def test_a_deterministic_augmented_pipeline_logs_no_tensorflow_error():
+    # TF 2.21 logged "E0000 ... NodeDef mentions attribute use_unbounded_threadpool" when
+    # op determinism rewrote a parallel map into a sequential one; readers took it for a failure.
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "E0000" not in proc.stderr, proc.stderr[-3000:]

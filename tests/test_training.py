@@ -1,0 +1,105 @@
+"""The train stage's pieces without TensorFlow: inputs on 4-row files, outputs per worker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skysort.config import Data, Train
+from skysort.distribute import chief_outputs
+from skysort.training.inputs import (
+    class_weights,
+    feature_statistics,
+    load_survey,
+    load_training_inputs,
+)
+
+DATA = Data(features=("u", "g"), image_size=64)
+
+
+def write_inputs(root: Path, n_images: int = 4, objids: list[int] | None = None) -> Path:
+    ids = [11, 12, 13, 14]
+    pd.DataFrame({"objid": ids, "u": [1.0, 2.0, 3.0, 4.0], "g": [0.0, 0.0, 1.0, 1.0]}).to_parquet(
+        root / "dataset.parquet"
+    )
+    pd.DataFrame(
+        {
+            "objid": objids or ids,
+            "split": ["train", "train", "val", "test"],
+            "label": ["GALAXY", "STAR", "QSO", "STAR"],
+            "label_source": ["observed", "imputed", "observed", "observed"],
+        }
+    ).to_parquet(root / "labels.parquet")
+    np.save(root / "images.npy", np.zeros((n_images, 64, 64, 3), np.uint8))
+    np.save(root / "index.npy", np.array([0, 1, 1, 1]))  # row 1 oversampled
+    return root
+
+
+def test_load_survey_gives_aligned_features_and_codes(tmp_path):
+    s = load_survey(
+        *(write_inputs(tmp_path) / f for f in ("dataset.parquet", "images.npy", "labels.parquet")),
+        DATA,
+    )
+    assert s.features.dtype == np.float32 and s.features.shape == (4, 2)
+    assert s.y.tolist() == [0, 2, 1, 2]  # GALAXY, STAR, QSO, STAR in DATA.classes order
+    assert len(s.images) == 4
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"n_images": 3}, "rerun the clean stage"),
+        ({"objids": [11, 13, 12, 14]}, "rerun the impute"),
+    ],
+)
+def test_load_survey_rejects_rows_that_do_not_align(tmp_path, kw, match):
+    root = write_inputs(tmp_path, **kw)
+    with pytest.raises(ValueError, match=match):
+        load_survey(root / "dataset.parquet", root / "images.npy", root / "labels.parquet", DATA)
+
+
+def test_training_inputs_validate_on_observed_val_rows_and_normalise_on_unique_train_rows(
+    tmp_path,
+):
+    root = write_inputs(tmp_path)
+    inputs = load_training_inputs(
+        root / "dataset.parquet",
+        root / "images.npy",
+        root / "labels.parquet",
+        root / "index.npy",
+        data=DATA,
+        train=Train(class_weight="balanced"),
+    )
+    assert inputs.train_rows.tolist() == [0, 1, 1, 1] and inputs.val_rows.tolist() == [2]
+    assert inputs.feature_mean.tolist() == [1.5, 0.0]  # rows 0 and 1, each once
+    assert inputs.class_weight == {0: 4 / (3 * 1), 2: 4 / (3 * 3)}
+
+
+def test_feature_statistics_count_each_row_once():
+    features = np.array([[0.0], [10.0]], np.float32)
+    mean, var = feature_statistics(features, np.array([0, 1, 1, 1, 1]))
+    assert mean.tolist() == [5.0] and var.tolist() == [25.0]
+
+
+def test_class_weights_are_balanced_or_none():
+    y = np.array([0, 0, 0, 1])
+    assert class_weights(y, 3, "none") is None
+    assert class_weights(y, 3, "balanced") == {0: 4 / 9, 1: 4 / 3}  # absent class 2: no weight
+
+
+def test_a_worker_that_is_not_the_chief_writes_to_scratch_then_away(monkeypatch, tmp_path):
+    out = (tmp_path / "model.keras", tmp_path / "train.json")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with chief_outputs(*out) as paths:
+        assert paths == out
+    worker = {"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 1}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(worker))
+    with chief_outputs(*out) as paths:
+        assert [p.name for p in paths] == ["model.keras", "train.json"]
+        assert paths[0].parent != tmp_path
+        paths[0].write_text("scratch")
+    assert not paths[0].parent.exists() and not any(tmp_path.iterdir())
