@@ -13,8 +13,9 @@ runner = CliRunner()
 
 
 def test_bad_parameter_fails_fast_with_the_dotted_key():
-    result = runner.invoke(app, ["run", "--params", str(ROOT / "params.yaml"), "--set",
-                                 "train.epochs=-2"])
+    result = runner.invoke(
+        app, ["run", "--params", str(ROOT / "params.yaml"), "--set", "train.epochs=-2"]
+    )
     assert result.exit_code == 2
     assert "train.epochs" in result.output and "greater than or equal to 1" in result.output
 
@@ -26,17 +27,31 @@ def test_unknown_stage_is_rejected():
 
 
 def test_params_command_prints_validated_values_with_overrides():
-    result = runner.invoke(app, ["params", "--params", str(ROOT / "params.yaml"), "-s",
-                                 "query.n_objects=123"])
+    result = runner.invoke(
+        app, ["params", "--params", str(ROOT / "params.yaml"), "-s", "query.n_objects=123"]
+    )
     assert result.exit_code == 0, result.output
     assert "n_objects: 123" in result.output
 
 
 def test_console_script_and_module_entry_points_exist():
-    out = subprocess.run([sys.executable, "-m", "skysort.flows.cli", "stages"], cwd=ROOT,
-                         capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["query", "cutouts", "clean", "impute", "balance", "baselines",
-                                  "train", "evaluate"]
+    out = subprocess.run(
+        [sys.executable, "-m", "skysort.flows.cli", "stages"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.split() == [
+        "query",
+        "cutouts",
+        "clean",
+        "impute",
+        "balance",
+        "baselines",
+        "train",
+        "evaluate",
+    ]
 
 
 ANALYTICS = ("PREFECT_SERVER_ANALYTICS_ENABLED", "DO_NOT_TRACK", "DVC_NO_ANALYTICS")
@@ -66,8 +81,14 @@ def _probe(tmp_path, **extra) -> dict:
     drop = {*ANALYTICS, *CI_ENV_VARS, "SKYSORT_ANALYTICS"}
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(PREFECT_HOME=str(tmp_path), **extra)
-    out = subprocess.run([sys.executable, "-c", PROBE, *ANALYTICS], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, *ANALYTICS],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.splitlines()[-1])
 
 
@@ -75,8 +96,11 @@ def test_skysort_commands_turn_prefect_and_dvc_analytics_off(tmp_path):
     seen = _probe(tmp_path)
     assert seen["prefect_imported_before_the_command"] is False
     assert seen["server_analytics"] is False and seen["client_telemetry"] is False
-    assert seen["child_env"] == {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-                                 "DO_NOT_TRACK": "1", "DVC_NO_ANALYTICS": "1"}
+    assert seen["child_env"] == {
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "DVC_NO_ANALYTICS": "1",
+    }
 
 
 def test_skysort_analytics_1_opts_back_in(tmp_path):
@@ -87,8 +111,9 @@ def test_skysort_analytics_1_opts_back_in(tmp_path):
 
 def test_params_command_never_prints_a_password(monkeypatch):
     monkeypatch.chdir(ROOT)
-    result = runner.invoke(app, ["params", "--set",
-                                 "source.skyserver.base_url=https://me:s3cret@mirror.example.org"])
+    result = runner.invoke(
+        app, ["params", "--set", "source.skyserver.base_url=https://me:s3cret@mirror.example.org"]
+    )
     assert result.exit_code == 0, result.output
     assert "base_url: https://***@mirror.example.org" in result.output
     assert "s3cret" not in result.output

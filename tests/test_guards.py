@@ -40,7 +40,9 @@ def test_library_never_imports_prefect_or_the_layers_above_it():
 
 def test_every_package_is_installed():
     """pyproject lists packages explicitly (package-dir mapping); a new one must be added."""
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {
         ".".join(p.parent.relative_to(ROOT / "src").parts)
         for p in (ROOT / "src" / "skysort").rglob("__init__.py")
@@ -77,7 +79,9 @@ def test_dvc_data_deps_outs_and_params_are_the_stages_wiring(stage):
     # a folder output may be declared through the files DVC shows from it
     covered = {w for w in stage.writes if any(p.startswith(f"${{paths.{w}}}") for p in written)}
     assert covered == set(stage.writes)
-    assert all(p.split("/")[0].removeprefix("${paths.").rstrip("}") in stage.writes for p in written)
+    assert all(
+        p.split("/")[0].removeprefix("${paths.").rstrip("}") in stage.writes for p in written
+    )
     assert list(entry.get("params", [])) == list(stage.params)
 
 
@@ -174,4 +178,7 @@ def test_skysort_deps_write_leaves_a_synced_dvc_yaml_unchanged():
     }
     assert codedeps.sync_deps(text, found) == text
     dropped = {**found, "impute": [f for f in found["impute"] if not f.endswith("labels.py")]}
-    assert "src/skysort/labels.py" not in codedeps.sync_deps(text, dropped).split("  impute:")[1].split("  balance:")[0]
+    assert (
+        "src/skysort/labels.py"
+        not in codedeps.sync_deps(text, dropped).split("  impute:")[1].split("  balance:")[0]
+    )
