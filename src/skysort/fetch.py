@@ -71,6 +71,7 @@ from skysort.images import (
 )
 from skysort.progress import Progress
 from skysort.schema import MANIFEST_COLUMNS, conform
+from skysort.urls import redact_text as redact
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,6 @@ FINAL_IMAGE_REASONS = frozenset({"blank_image", "wrong_size", "oversized_image"}
 _TEMP_FILE = re.compile(r"^\..+\.tmp[^/]*$")
 _READ_BYTES = 64 * 1024
 _ERROR_BODY_BYTES = 64 * 1024  # enough of an error page to quote it
-_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
 
 
 @dataclass(frozen=True)
@@ -222,10 +222,6 @@ def request_fingerprint(data: Data, cutouts: Cutouts, skyserver: SkyServerSource
         f"scale={float(cutouts.scale)!r} opt={cutouts.opt}"
     )
 
-
-def redact(text: str) -> str:
-    """``text`` with the credentials of any URL in it replaced by ``***``."""
-    return _CREDENTIALS.sub("***@", text)
 
 
 def cutout_params(ra: float, dec: float, data: Data, cutouts: Cutouts) -> dict[str, str]:

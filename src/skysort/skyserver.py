@@ -61,6 +61,7 @@ import requests
 from skysort.config import SDSS_CLASSES, Data, Query, SkyServerSource
 from skysort.errors import TransientError
 from skysort.schema import CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, conform
+from skysort.urls import redact_text as redact
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,6 @@ _ID_TEXT = re.compile(r"[0-9]+")  # ASCII only: \d would take any script's digit
 _INTEGER_TEXT = r"[+-]?[0-9]+"
 # A CSV header cell: an SQL column name or alias (SkyServer sends them bare), or empty.
 _HEADER_CELL = re.compile(r'"?\[?([A-Za-z_@#][A-Za-z0-9_@$#]*)?\]?"?')
-_CREDENTIALS = re.compile(r"(?<=://)[^/?#@\s]*@")
 
 # astroquery reads the base URL from a module-level config item; it is set only for
 # the duration of one request and restored, and the lock keeps two threads of this
@@ -107,10 +107,6 @@ class SkyServerError(RuntimeError):
 class SkyServerUnavailable(SkyServerError, TransientError):
     """SkyServer did not answer (network, timeout, 429 or 5xx): trying again later may work."""
 
-
-def redact(text: str) -> str:
-    """``text`` with the credentials of any URL in it replaced by ``***``."""
-    return _CREDENTIALS.sub("***@", text)
 
 
 def sample_key(objid: int) -> int:
