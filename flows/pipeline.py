@@ -15,6 +15,7 @@ from skysort.flows.deployment import FLOW_NAME, check_deployment_run
 from skysort.flows.stage import run_in_flow
 from skysort.tasks.monitoring import pipeline_run_name, tag_flow_run
 from skysort.tasks.versioning import record_in_dvc
+from skysort.versioning import lineage_mismatch
 
 
 @flow(name=FLOW_NAME, flow_run_name=pipeline_run_name, log_prints=True)
@@ -23,8 +24,9 @@ def pipeline(
 ) -> dict[str, Any]:
     """Run every stage in DAG order, each waiting for the stages it reads from; then record.
 
-    With ``overrides`` the outputs no longer match ``params.yaml``, so they are not
-    recorded in DVC (``dvc repro`` would rightly want to rerun).
+    With ``overrides``, or a ``params_path`` whose values differ from the project's
+    ``params.yaml``, the outputs are not what ``dvc.yaml`` would produce, so they are
+    not recorded in DVC (``dvc repro`` would rightly want to rerun).
     """
     check_deployment_run(params_path, overrides or [])
     params = load_params(params_path, overrides or [])
@@ -36,10 +38,13 @@ def pipeline(
         reports[stage.name], state = run_in_flow(stage.name, params, wait_for=upstream)
         if state is not None:
             states[stage.name] = state
-    if overrides and record:
-        get_run_logger().warning("not recording in DVC: --set overrides differ from params.yaml")
-    elif record:
-        record_in_dvc(Path(params_path).resolve().parent, params.record)
+    if record:
+        root = Path.cwd()  # the project: dvc.yaml and its params.yaml
+        mismatch = lineage_mismatch(root, params_path, params, overrides or [])
+        if mismatch:
+            get_run_logger().warning("not recording in DVC: %s", mismatch)
+        else:
+            record_in_dvc(root, params.record)
     metrics = reports["evaluate"]
     return {k: metrics[k] for k in ("accuracy", "f1_macro")}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,25 @@ def test_missing_lock_and_missing_identity_fail_clearly(tmp_path, monkeypatch):
     _git("config", "user.useConfigOnly", "true", cwd=tmp_path)
     with pytest.raises(GitError, match="git commit dvc.lock` failed"):
         commit_lock(tmp_path, "m")
+
+
+def test_only_outputs_made_from_dvc_params_are_recorded(tmp_path):
+    """`skysort run --params other.yaml` must not tie params.yaml's values to its outputs."""
+    import shutil
+
+    from skysort.config import load_params
+    from skysort.versioning import lineage_mismatch
+
+    root = tmp_path
+    shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", root / "params.yaml")
+    same = root / "same.yaml"
+    shutil.copy(root / "params.yaml", same)
+    other = root / "other.yaml"
+    other.write_text((root / "params.yaml").read_text().replace("epochs: 40", "epochs: 7"))
+    base = load_params(root / "params.yaml")
+    assert lineage_mismatch(root, root / "params.yaml", base) is None
+    assert lineage_mismatch(root, same, load_params(same)) is None
+    assert "other.yaml differs from params.yaml" in lineage_mismatch(root, other, load_params(other))
+    assert "--set" in lineage_mismatch(root, root / "params.yaml", base, ["train.epochs=7"])
+    (root / "params.yaml").unlink()
+    assert "does not exist" in lineage_mismatch(root, same, load_params(same))

@@ -13,7 +13,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+from skysort.config import Params, load_params
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,31 @@ def dvc(*args: str, cwd: Path | str = ".", check: bool = True) -> subprocess.Com
 def is_dvc_project(root: Path | str = ".") -> bool:
     root = Path(root)
     return (root / ".dvc").is_dir() and (root / "dvc.yaml").is_file()
+
+
+DVC_PARAMS_FILE = "params.yaml"
+"""The parameter file ``dvc.yaml``'s stages read (DVC's default)."""
+
+
+def lineage_mismatch(
+    root: Path | str, params_path: Path | str, params: Params, overrides: Sequence[str] = ()
+) -> str | None:
+    """Why this run's outputs are not what ``dvc.yaml`` would produce, or None if they are.
+
+    ``dvc commit`` ties the outputs to the values in ``root/params.yaml``; recording
+    outputs made from other values (``--set`` overrides, or ``--params other.yaml``
+    that differs) would make DVC's lineage lie.
+    """
+    if overrides:
+        return f"--set overrides differ from {DVC_PARAMS_FILE}"
+    dvc_params = Path(root) / DVC_PARAMS_FILE
+    if Path(params_path).resolve() == dvc_params.resolve():
+        return None
+    if not dvc_params.is_file():
+        return f"{dvc_params} (which dvc.yaml reads) does not exist"
+    if load_params(dvc_params) != params:
+        return f"{params_path} differs from {DVC_PARAMS_FILE}, which dvc.yaml reads"
+    return None
 
 
 def commit_outputs(root: Path | str = ".") -> None:
