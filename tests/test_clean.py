@@ -5,7 +5,7 @@ import pytest
 from skysort.config import Clean, Data, Params, Paths
 from skysort.io import read_json, write_parquet
 from skysort.registry import run_stage
-from skysort.stages.clean import NoUsableRowsError, assign_splits
+from skysort.stages.clean import NoUsableRowsError, TooManyDroppedError, assign_splits
 from tests.factories import bomb_jpeg, make_catalog, write_cutouts
 
 DATA = Data(image_size=64)
@@ -37,7 +37,8 @@ def test_every_fault_is_dropped_with_its_reason(tmp_path):
     report = _run(tmp_path, catalog, manifest)
 
     assert report["dropped_by_reason"] == {
-        "missing_image": 2,
+        "missing_image": 1,
+        "file_deleted": 1,
         "unreadable_image": 1,
         "blank_image": 1,
         "not_jpeg": 1,
@@ -49,6 +50,8 @@ def test_every_fault_is_dropped_with_its_reason(tmp_path):
     }
     assert dropped[int(catalog.objid[5])] == "missing_features"
     assert dropped[int(catalog.objid[2])] == "unreadable_image"
+    assert dropped[int(catalog.objid[1])] == "missing_image"  # the server had none
+    assert dropped[int(catalog.objid[6])] == "file_deleted"  # fetched, then gone from disk
     dataset = pd.read_parquet(tmp_path / "out" / "dataset.parquet")
     assert len(dataset) == 30 - 7 == report["kept_rows"]
     assert not set(dropped) & set(dataset["objid"].tolist())
@@ -101,3 +104,38 @@ def test_a_decompression_bomb_on_disk_is_dropped_with_its_reason(tmp_path):
     report = _run(tmp_path, catalog, manifest)
     assert report["dropped_by_reason"] == {"oversized_image": 1}
     assert report["kept_rows"] == 11
+
+
+def _previous_outputs(tmp_path):
+    out = tmp_path / "out"
+    return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+
+def test_a_short_manifest_fails_the_stage_naming_the_counts(tmp_path):
+    catalog = make_catalog(50)
+    manifest = write_cutouts(catalog, tmp_path / "cutouts", size=64)
+    _run(tmp_path, catalog, manifest)  # a good run first: its outputs must survive
+    before = _previous_outputs(tmp_path)
+    with pytest.raises(TooManyDroppedError, match=r"drop 40 of 50 rows .*'not_in_manifest': 40"):
+        _run(tmp_path, catalog, manifest.iloc[:10])
+    assert _previous_outputs(tmp_path) == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(before)  # no work dir
+
+def test_files_deleted_from_disk_are_their_own_reason_and_count_against_the_budget(tmp_path):
+    catalog = make_catalog(50)
+    manifest = write_cutouts(catalog, tmp_path / "cutouts", size=64)
+    for objid in catalog.objid[:25]:
+        (tmp_path / "cutouts" / f"{objid}.jpg").unlink()
+    with pytest.raises(TooManyDroppedError, match="'file_deleted': 25"):
+        _run(tmp_path, catalog, manifest)
+    report = _run(tmp_path, catalog, manifest, max_drop_fraction=0.6)
+    assert report["dropped_by_reason"] == {"file_deleted": 25}
+
+
+def test_a_file_changed_since_the_fetch_is_caught_by_its_sha256(tmp_path):
+    catalog = make_catalog(12)
+    manifest = write_cutouts(catalog, tmp_path / "cutouts", size=64)
+    swapped = tmp_path / "cutouts" / f"{catalog.objid[4]}.jpg"
+    swapped.write_bytes((tmp_path / "cutouts" / f"{catalog.objid[5]}.jpg").read_bytes())
+    report = _run(tmp_path, catalog, manifest)
+    assert report["dropped_by_reason"] == {"changed_on_disk": 1}

@@ -228,6 +228,9 @@ class Clean(Section):
     test_fraction: float = Field(0.2, gt=0, lt=0.5)
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     min_pixel_std: float = Field(2.0, ge=0, description="images flatter than this are blank")
+    max_drop_fraction: Fraction = Field(
+        0.25, description="fail rather than silently drop more than this share of the rows"
+    )
 
 
 class Impute(Section):

@@ -8,6 +8,7 @@ rows' drop reasons and kept images as a part; the merge splits and packs them.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,10 @@ class NoUsableRowsError(ValueError):
     """Cleaning left nothing to train on."""
 
 
+class TooManyDroppedError(ValueError):
+    """Cleaning would drop more rows than ``clean.max_drop_fraction``: something upstream broke."""
+
+
 def read_inputs(catalog_path: Path, manifest_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     catalog = pd.read_parquet(catalog_path)
     check_catalog(catalog, str(catalog_path))
@@ -52,8 +57,10 @@ def check_rows(
     reasons = _feature_reasons(catalog, data.features)
     reasons = reasons.combine_first(_manifest_reasons(catalog, manifest))
     candidates = catalog.index[reasons.isna()]
+    objids = catalog.loc[candidates, "objid"]
+    sha256 = objids.map(manifest.set_index("objid")["sha256"]).astype("object")
     images, image_reasons = _load_images(
-        candidates, catalog.loc[candidates, "objid"], Path(cutouts_dir), data.image_size, clean
+        candidates, objids, Path(cutouts_dir), data.image_size, clean, sha256.where(sha256.notna())
     )
     reasons = reasons.combine_first(pd.Series(image_reasons, index=candidates, dtype="object"))
     return reasons, images
@@ -74,10 +81,16 @@ def write_outputs(
     """Split the kept rows, pack their images (given in catalog order), write the report."""
     keep = reasons.isna().to_numpy()
     kept = catalog.loc[keep].copy()
+    counts = {str(k): int(v) for k, v in reasons.value_counts().items()}
     if kept.empty:
-        raise NoUsableRowsError(
-            f"no usable rows remain out of {len(catalog)} "
-            f"(dropped: {reasons.value_counts().to_dict()})"
+        raise NoUsableRowsError(f"no usable rows remain out of {len(catalog)} (dropped: {counts})")
+    dropped_fraction = 1 - len(kept) / len(catalog)
+    if dropped_fraction > clean.max_drop_fraction:
+        raise TooManyDroppedError(
+            f"clean would drop {len(catalog) - len(kept)} of {len(catalog)} rows "
+            f"({dropped_fraction:.0%}, more than clean.max_drop_fraction "
+            f"{clean.max_drop_fraction:.0%}): {counts}; fix the inputs (rerun cutouts?) or "
+            "raise clean.max_drop_fraction"
         )
     kept["split"] = assign_splits(kept["class"], clean.test_fraction, clean.val_fraction, seed)
     _write_images(out_images, kept_images, len(kept), data.image_size)
@@ -133,21 +146,35 @@ def _manifest_reasons(catalog: pd.DataFrame, manifest: pd.DataFrame) -> pd.Serie
 
 
 def _load_images(
-    index: pd.Index, objids: pd.Series, cutouts_dir: Path, size: int, clean: Clean
+    index: pd.Index,
+    objids: pd.Series,
+    cutouts_dir: Path,
+    size: int,
+    clean: Clean,
+    sha256: pd.Series,
 ) -> tuple[dict[Any, np.ndarray], list[str | None]]:
     """Decode and validate each candidate's cutout (threads: PIL releases the GIL).
 
     Returns the decoded images by index label, and per candidate a drop reason or None.
+    A file the manifest lists as fetched but that is gone is ``file_deleted`` (not a
+    server's ``missing_image``); a decodable file whose bytes no longer match the
+    manifest's sha256 is ``changed_on_disk``.
     """
 
-    def one(objid: int) -> np.ndarray | str:
+    def one(objid: int, expected: Any) -> np.ndarray | str:
+        path = cutout_path(cutouts_dir, objid)
+        if not path.exists():
+            return "file_deleted"
         try:
-            return read_cutout(cutout_path(cutouts_dir, objid), size, clean.min_pixel_std)
+            image = read_cutout(path, size, clean.min_pixel_std)
         except BadImage as exc:
             return exc.reason
+        if isinstance(expected, str) and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            return "changed_on_disk"
+        return image
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(one, objids.tolist()))
+        results = list(pool.map(one, objids.tolist(), sha256.tolist()))
     images = {i: r for i, r in zip(index, results) if isinstance(r, np.ndarray)}
     reasons = [r if isinstance(r, str) else None for r in results]
     return images, reasons
@@ -249,19 +276,20 @@ def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
                 )
             yield from images
 
-    report = write_outputs(
-        catalog,
-        reasons,
-        kept_images(),
-        p.dataset,
-        p.images,
-        p.clean_report,
-        data=params.data,
-        clean=params.clean,
-        seed=params.seed,
-    )
-    sharding.remove_work_dir(p.images)
-    return report
+    try:
+        return write_outputs(
+            catalog,
+            reasons,
+            kept_images(),
+            p.dataset,
+            p.images,
+            p.clean_report,
+            data=params.data,
+            clean=params.clean,
+            seed=params.seed,
+        )
+    finally:
+        sharding.remove_work_dir(p.images)
 
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
