@@ -19,10 +19,19 @@ class EmptyCatalogError(ValueError):
 
 
 def query(
-    out_catalog: Path, *, source: Source, query: Query, data: Data, seed: int
+    source_catalog: Path, out_catalog: Path, *, source: Source, query: Query, data: Data, seed: int
 ) -> dict[str, Any]:
-    """Fetch or simulate the catalog and write it atomically to ``out_catalog``."""
-    if source.kind == "synthetic":
+    """Fetch, simulate or read the catalog and write it atomically to ``out_catalog``.
+
+    ``source_catalog`` is the user's file, read only by the files source (which takes
+    every row: ``query.*`` limits apply to SkyServer and the simulated survey).
+    """
+    details: dict[str, Any] = {}
+    if source.kind == "files":
+        from skysort.files import load_catalog
+
+        catalog, details = load_catalog(source_catalog, source.files, data)
+    elif source.kind == "synthetic":
         from skysort.synthetic import simulate_catalog
 
         catalog = simulate_catalog(query, data, source.synthetic, seed)
@@ -32,7 +41,9 @@ def query(
         catalog = query_catalog(query, data, source.skyserver)
     if catalog is None or len(catalog) == 0:
         raise EmptyCatalogError(
-            f"the {source.kind} source returned no objects for query "
+            f"{source_catalog} has no rows"
+            if source.kind == "files"
+            else f"the {source.kind} source returned no objects for query "
             f"(ra {query.ra_min}..{query.ra_max}, dec {query.dec_min}..{query.dec_max}, "
             f"r {query.r_min}..{query.r_max}): widen the query.* limits"
         )
@@ -45,6 +56,7 @@ def query(
         "rows": len(catalog),
         "class_counts": {str(k): int(v) for k, v in counts.items()},
         "provenance": str(catalog["provenance"].iloc[0]),
+        **details,
     }
     log.info(
         "catalog: %d objects from %s -> %s (%s)",
@@ -54,7 +66,6 @@ def query(
         report["class_counts"],
     )
     return report
-
 
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
@@ -69,7 +80,7 @@ def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
 
 STAGE = Stage(
     name="query",
-    reads=(),
+    reads=("source_catalog",),
     writes=("catalog",),
     params=("seed", "source", "query", "data.features", "data.classes"),
     function=query,
