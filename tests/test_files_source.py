@@ -299,3 +299,45 @@ def test_real_sdss17_slice_tabular_only_through_the_baselines(tmp_path, caplog):
     baselines = run_stage("baselines", params)
     assert baselines["models"]["gboost"]["accuracy"] > 0.85
     shutil.rmtree(tmp_path / "out")
+
+
+# ---------------------------------------------------------------- DVC
+
+
+def test_dvc_reruns_what_depends_on_an_edited_row_or_image(tmp_path, monkeypatch):
+    """A real git + DVC repo: the catalog file and the image folder are the stages' deps."""
+    import yaml
+
+    from skysort.config import load_params
+    from tests.project import dvc, git, make_project
+
+    root = make_project(tmp_path / "proj")
+    assert dvc("status", cwd=root).returncode == 0  # default source: data/external exists
+    external = root / "data/external"
+    shutil.move(_multilabel_folder(tmp_path), external / "labels.csv")
+    shutil.move(tmp_path / "images", external / "images")
+    raw = yaml.safe_load((root / "params.yaml").read_text())
+    raw["paths"].update(
+        source_catalog="data/external/labels.csv", source_images="data/external/images"
+    )
+    raw["source"].update(kind="files", files={"id_column": "id", "label_column": "kind",
+                                               "label_columns": list(LABELS), "images": "folder"})  # fmt: skip
+    raw["data"].update(features=["flux_a", "flux_b"], classes=["cat", "dog"])
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    git("add", "-A", cwd=root)
+    git("commit", "-qm", "files source", cwd=root)
+    monkeypatch.chdir(root)
+    params = load_params("params.yaml")
+    run_stage("query", params)
+    run_stage("cutouts", params)
+    dvc("commit", "-f", "query", "cutouts", cwd=root)
+    assert dvc("status", "query", "cutouts", "--json", cwd=root).stdout.strip() == "{}"
+
+    _image(30, 20, 99).save(external / "images/5000.jpg")
+    stale = dvc("status", "query", "cutouts", "--json", cwd=root).stdout
+    assert "cutouts" in stale and "query" not in stale and "data/external/images" in stale
+
+    csv = external / "labels.csv"
+    csv.write_text(csv.read_text().replace(",0.1,", ",0.2,", 1))
+    stale = dvc("status", "query", "--json", cwd=root).stdout
+    assert "query" in stale and "data/external/labels.csv" in stale

@@ -9,7 +9,7 @@ from typing import Any
 from skysort import io
 from skysort.config import Data, Params, Query, Source
 from skysort.schema import CATALOG_COLUMNS, check_catalog, conform
-from skysort.stage import Artifact, Stage, Table, counts_table
+from skysort.stage import Artifact, Markdown, Stage, Table, counts_table
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,30 @@ def query(
 
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
-    return [
+    artifacts: list[Artifact] = [
         Table(
             "query-class-mix",
             counts_table(report["class_counts"], "class"),
             f"{report['rows']} objects from {report['source']}",
         )
     ]
+    if "file" in report:
+        artifacts.append(
+            Markdown("query-file", _file_summary(report), "What was read from the file")
+        )
+    return artifacts
+
+
+def _file_summary(report: dict[str, Any]) -> str:
+    """The files source's report as a person reads it: ids, what was odd, what is missing."""
+    lines = [f"# {report['file']}", "", f"- {report['rows']} rows; ids: {report['ids']}"]
+    lines += [f"- {note}" for note in report["notes"]]
+    if report["unused_columns"]:
+        lines.append(f"- columns not used: {', '.join(report['unused_columns'])}")
+    for feature, problems in report["missing_features"].items():
+        for kind, where in problems.items():
+            lines.append(f"- `{feature}` {kind}: {where['rows']} rows (first: {where['first']})")
+    return "\n".join(lines)
 
 
 STAGE = Stage(
