@@ -113,8 +113,9 @@ def _one(
         return (objid, "missing", 0, "", 1, f"no such file: {source}")
     try:
         jpeg = square_jpeg(data, size, resize)
+    except UnidentifiedImageError:
+        return (objid, "error", 0, "", 1, f"unreadable image {source}: not an image format")
     except (
-        UnidentifiedImageError,
         OSError,
         SyntaxError,
         ValueError,
