@@ -341,3 +341,12 @@ def test_dvc_reruns_what_depends_on_an_edited_row_or_image(tmp_path, monkeypatch
     csv.write_text(csv.read_text().replace(",0.1,", ",0.2,", 1))
     stale = dvc("status", "query", "--json", cwd=root).stdout
     assert "query" in stale and "data/external/labels.csv" in stale
+
+
+def test_two_classes_score_a_binary_roc_auc():
+    """Files often hold two classes; ROC-AUC then scores the second class's probability."""
+    from skysort.metrics import classification_scores
+
+    y = np.array([0, 1, 0, 1])
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    assert classification_scores(y, proba.argmax(1), ("a", "b"), proba)["roc_auc_macro"] == 1.0
