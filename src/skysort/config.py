@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import string
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -77,6 +78,10 @@ class Paths(Section):
     metrics: Path = Path("reports/metrics.json")
     plots: Path = Path("reports/plots")
     predictions: Path = Path("reports/predictions.parquet")
+    # The files source's inputs (source.kind: files), DVC deps of query and cutouts. Other
+    # sources ignore them; the defaults are a folder kept in git, so the deps always exist.
+    source_catalog: Path = Path("data/external")
+    source_images: Path = Path("data/external")
 
     def under(self, root: Path) -> Paths:
         """The same layout rooted at ``root`` (absolute paths stay as they are)."""
@@ -84,7 +89,12 @@ class Paths(Section):
 
 
 class Data(Section):
-    """What a sample is: its tabular features, its classes, its image size."""
+    """What a sample is: its tabular features, its classes, its image size.
+
+    With SkyServer or the simulated survey, features are catalog photometry columns
+    and classes SDSS's; with ``source.kind: files`` they are any column and class
+    names of the user's catalog (checked against the file when it is read).
+    """
 
     features: tuple[str, ...] = ("u", "g", "r", "i", "z", "fiberMag_g")
     classes: tuple[str, ...] = SDSS_CLASSES
@@ -92,21 +102,30 @@ class Data(Section):
 
     @model_validator(mode="after")
     def _check(self) -> Data:
-        unknown = [f for f in self.features if f not in PHOTOMETRY_COLUMNS]
-        if unknown:
-            raise ValueError(
-                f"unknown feature(s) {unknown}; choose from {list(PHOTOMETRY_COLUMNS)}"
-            )
         if not self.features:
             raise ValueError("at least one feature is needed")
         if len(set(self.features)) != len(self.features):
             raise ValueError("features are listed twice")
-        bad = [c for c in self.classes if c not in SDSS_CLASSES]
-        if bad or len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
-            raise ValueError(
-                f"classes must be two or more distinct names from {list(SDSS_CLASSES)}"
-            )
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must be two or more distinct names")
+        if not all(c.strip() for c in (*self.features, *self.classes)):
+            raise ValueError("feature and class names must not be empty")
         return self
+
+    def check_sdss_names(self) -> None:
+        """Raise ``ValueError`` (naming the key) unless features and classes are SDSS's own."""
+        unknown = [f for f in self.features if f not in PHOTOMETRY_COLUMNS]
+        if unknown:
+            raise ValueError(
+                f"data.features: unknown feature(s) {unknown}; choose from "
+                f"{list(PHOTOMETRY_COLUMNS)} (any column names need source.kind: files)"
+            )
+        bad = [c for c in self.classes if c not in SDSS_CLASSES]
+        if bad:
+            raise ValueError(
+                f"data.classes: classes must be two or more distinct names from "
+                f"{list(SDSS_CLASSES)}, not {bad} (any class names need source.kind: files)"
+            )
 
 
 class SyntheticSource(Section):
@@ -173,10 +192,69 @@ class SkyServerSource(Section):
         return self
 
 
+class FilesSource(Section):
+    """The user's own catalog file and, optionally, images (``source.kind: files``).
+
+    The catalog is ``paths.source_catalog`` (CSV or Parquet); image files live under
+    ``paths.source_images``. Both are DVC deps, so editing a row or an image reruns
+    the stages that read it.
+
+    ``id_column``: 64-bit integer object ids; null numbers the rows 1..N instead.
+    ``bad_ids``: what ids that are not exact integers (``1.23766E+18``, blanks) or
+    repeat do: ``error``, or ``row_ids`` (a warning naming them, then row numbers).
+    ``label_column``: the class of each row (multiclass; empty = unknown);
+    ``label_columns``: binary label columns (multi-label; empty or NaN = unknown),
+    stored under their own names. ``ra_column`` / ``dec_column``: optional sky
+    positions. ``images``: ``none`` (tabular only), ``folder`` (``image_pattern``
+    under ``paths.source_images``, with ``{id}``, ``{row}`` or ``{COLUMN}`` taken
+    from the row as written) or ``column`` (``image_column`` holds each row's path,
+    relative to ``paths.source_images``). Images of any size and aspect ratio
+    become ``data.image_size`` squares by ``resize``: ``pad`` (whole image, black
+    borders), ``crop`` (centre square) or ``stretch``. A feature equal to one of
+    ``sentinels`` counts as missing.
+    """
+
+    id_column: str | None = None
+    bad_ids: Literal["error", "row_ids"] = "error"
+    label_column: str | None = "class"
+    label_columns: tuple[str, ...] = ()
+    ra_column: str | None = None
+    dec_column: str | None = None
+    images: Literal["none", "folder", "column"] = "none"
+    image_pattern: str = "{id}.jpg"
+    image_column: str | None = None
+    resize: Literal["pad", "crop", "stretch"] = "pad"
+    sentinels: tuple[float, ...] = (-9999.0,)
+
+    @model_validator(mode="after")
+    def _check(self) -> FilesSource:
+        if self.label_column is None and not self.label_columns:
+            raise ValueError("label_column: give a label column, or label_columns (multi-label)")
+        if len(set(self.label_columns)) != len(self.label_columns):
+            raise ValueError("label_columns: a column is listed twice")
+        if self.images == "column" and not self.image_column:
+            raise ValueError("image_column: images: column needs the column of image paths")
+        if self.images == "folder":
+            fields = [f for _, f, _, _ in string.Formatter().parse(self.image_pattern) if f]
+            if not fields:
+                raise ValueError(
+                    "image_pattern: must name the row's file, e.g. '{id}.jpg' or '{class}/{id}.jpg'"
+                )
+            if "{id}" in self.image_pattern and self.id_column is None:
+                raise ValueError("image_pattern: {id} needs source.files.id_column (or use {row})")
+        return self
+
+
 class Source(Section):
-    kind: Literal["synthetic", "skyserver"] = "synthetic"
+    kind: Literal["synthetic", "skyserver", "files"] = "synthetic"
     synthetic: SyntheticSource = SyntheticSource()
     skyserver: SkyServerSource = SkyServerSource()
+    files: FilesSource = FilesSource()
+
+    @property
+    def has_images(self) -> bool:
+        """False only for a files source without images (tabular-only data)."""
+        return self.kind != "files" or self.files.images != "none"
 
 
 class Query(Section):
@@ -525,6 +603,14 @@ class Params(Section):
                 f"balance.sampling_strategy: a ratio ({strategy}) works only with two classes, "
                 f"and data.classes has {len(self.data.classes)}; use 'not majority', 'all', "
                 "'minority' or 'auto'"
+            )
+        if self.source.kind != "files":
+            self.data.check_sdss_names()
+        elif not self.source.has_images and self.train.model != "tabular":
+            raise ValueError(
+                f"train.model: {self.train.model!r} needs images, but source.files.images is "
+                "'none' (tabular-only data): use train.model: tabular (the baselines run too), "
+                "or point source.files.images at your image files"
             )
         return self
 

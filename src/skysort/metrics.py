@@ -43,7 +43,9 @@ def classification_scores(
     }
     if proba is not None:
         present = np.unique(y_true)
-        if len(present) == len(classes):
+        if len(present) == len(classes) == 2:  # binary: sklearn wants the positive class's score
+            out["roc_auc_macro"] = float(roc_auc_score(y_true, proba[:, 1]))
+        elif len(present) == len(classes):
             out["roc_auc_macro"] = float(
                 roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels)
             )

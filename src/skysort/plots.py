@@ -79,7 +79,10 @@ def history_png(history: dict[str, list[float]], path: Path) -> None:
 def gallery_png(
     images: np.ndarray, true: list[str], pred: list[str], path: Path, per_class: int = 6
 ) -> None:
-    """A grid of test cutouts per observed class; misclassified ones framed in red."""
+    """A grid of test cutouts per observed class; misclassified ones framed in red.
+
+    Tabular-only data has no cutouts: the grid then shows the predictions alone.
+    """
     classes = sorted(set(true))
     fig, axes = plt.subplots(
         len(classes), per_class, figsize=(per_class * 1.3, len(classes) * 1.45), squeeze=False
@@ -95,7 +98,8 @@ def gallery_png(
             ax.set_yticks([])
             if c < len(chosen):
                 i = chosen[c]
-                ax.imshow(images[i])
+                if images.shape[1]:  # tabular-only data packs empty-width images
+                    ax.imshow(images[i])
                 ok = pred[i] == cls
                 for spine in ax.spines.values():
                     spine.set_edgecolor("tab:green" if ok else "red")

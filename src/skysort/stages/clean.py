@@ -4,6 +4,10 @@ Every file is re-checked here whatever the manifest says: a cutout may have been
 damaged after it was fetched, and the synthetic survey injects such damage on purpose.
 The checks run in shards of catalog rows (one shard in one process), each writing its
 rows' drop reasons and kept images as a part; the merge splits and packs them.
+
+Tabular-only data (``source.files.images: none``) has no cutouts: only the feature
+checks run, and ``images.npy`` is an empty-width ``(rows, 0, 0, 3)`` array, so that the
+files downstream stages read are the same either way (only tabular models use it).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import pandas as pd
 from numpy.lib.format import open_memmap
 
 from skysort import io, sharding
-from skysort.config import Clean, Data, Params
+from skysort.config import Clean, Data, Params, Source
 from skysort.images import BadImage, cutout_path, read_cutout
 from skysort.progress import Progress
 from skysort.schema import check_catalog, check_manifest
@@ -48,14 +52,25 @@ def read_inputs(catalog_path: Path, manifest_path: Path) -> tuple[pd.DataFrame, 
 
 
 def check_rows(
-    catalog: pd.DataFrame, manifest: pd.DataFrame, cutouts_dir: Path, *, data: Data, clean: Clean
+    catalog: pd.DataFrame,
+    manifest: pd.DataFrame,
+    cutouts_dir: Path,
+    *,
+    data: Data,
+    clean: Clean,
+    source: Source | None = None,
 ) -> tuple[pd.Series, dict[Any, np.ndarray]]:
     """Each row's drop reason (NaN = kept) and the decoded image of every kept row.
 
     ``catalog`` may be a slice of the whole catalog (one shard): every check is per row.
+    Without images (``source.has_images`` false) only the features are checked.
     """
     reasons = _feature_reasons(catalog, data.features)
-    reasons = reasons.combine_first(_manifest_reasons(catalog, manifest))
+    if source is not None and not source.has_images:
+        return reasons, {}
+    # A user's image that would not decode is unreadable; a SkyServer one failed to download.
+    error_reason = "unreadable_image" if source is not None and source.kind == "files" else None
+    reasons = reasons.combine_first(_manifest_reasons(catalog, manifest, error_reason))
     candidates = catalog.index[reasons.isna()]
     objids = catalog.loc[candidates, "objid"]
     sha256 = objids.map(manifest.set_index("objid")["sha256"]).astype("object")
@@ -77,8 +92,15 @@ def write_outputs(
     data: Data,
     clean: Clean,
     seed: int,
+    image_size: int | None = None,
+    details: pd.Series | None = None,
 ) -> dict[str, Any]:
-    """Split the kept rows, pack their images (given in catalog order), write the report."""
+    """Split the kept rows, pack their images (given in catalog order), write the report.
+
+    ``image_size``: the packed images' side (default ``data.image_size``; 0 without
+    images). ``details``: per row, what the cutout manifest says went wrong, added to
+    each dropped row in the report.
+    """
     keep = reasons.isna().to_numpy()
     kept = catalog.loc[keep].copy()
     counts = {str(k): int(v) for k, v in reasons.value_counts().items()}
@@ -93,7 +115,8 @@ def write_outputs(
             "raise clean.max_drop_fraction"
         )
     kept["split"] = assign_splits(kept["class"], clean.test_fraction, clean.val_fraction, seed)
-    _write_images(out_images, kept_images, len(kept), data.image_size)
+    size = data.image_size if image_size is None else image_size
+    _write_images(out_images, kept_images, len(kept), size)
     kept = kept.reset_index(drop=True)
     kept["row"] = np.arange(len(kept), dtype=np.int64)
     io.write_parquet(out_dataset, kept)
@@ -119,6 +142,11 @@ def write_outputs(
             {"objid": int(o), "reason": str(r)} for o, r in zip(dropped["objid"], dropped["reason"])
         ],
     }
+    if details is not None:
+        for row, index in zip(report["dropped"], dropped.index):
+            detail = details.get(index)
+            if isinstance(detail, str) and detail:
+                row["detail"] = detail
     io.write_json(out_report, report)
     log.info(
         "clean: kept %d of %d rows; dropped %s",
@@ -136,12 +164,14 @@ def _feature_reasons(catalog: pd.DataFrame, features: tuple[str, ...]) -> pd.Ser
     return out
 
 
-def _manifest_reasons(catalog: pd.DataFrame, manifest: pd.DataFrame) -> pd.Series:
+def _manifest_reasons(
+    catalog: pd.DataFrame, manifest: pd.DataFrame, error_reason: str | None = None
+) -> pd.Series:
     status = catalog["objid"].map(manifest.set_index("objid")["status"])
     out = pd.Series(np.nan, index=catalog.index, dtype="object")
     out[status.isna().to_numpy()] = "not_in_manifest"
     out[(status == "missing").fillna(False).to_numpy()] = "missing_image"
-    out[(status == "error").fillna(False).to_numpy()] = "fetch_error"
+    out[(status == "error").fillna(False).to_numpy()] = error_reason or "fetch_error"
     return out
 
 
@@ -235,10 +265,13 @@ def _shard(
     p, data = params.paths, params.data
     catalog, manifest = read_inputs(p.catalog, p.manifest)
     rows = catalog.iloc[start:stop]
-    reasons, images = check_rows(rows, manifest, Path(p.cutouts_dir), data=data, clean=params.clean)
+    reasons, images = check_rows(
+        rows, manifest, Path(p.cutouts_dir), data=data, clean=params.clean, source=params.source
+    )
     kept = rows.index[reasons.isna().to_numpy()]
-    stack = np.empty((len(kept), data.image_size, data.image_size, 3), dtype=np.uint8)
-    for k, i in enumerate(kept):
+    size = _image_size(params)
+    stack = np.empty((len(kept), size, size, 3), dtype=np.uint8)
+    for k, i in enumerate(kept if size else ()):
         stack[k] = images[i]
     io.write_npy(sharding.part_path(p.images, shard, ".npy"), stack)
     table = pd.DataFrame(
@@ -256,7 +289,7 @@ def _shard(
 def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
     """Join the shards' reasons and images and write the clean stage's outputs."""
     p = params.paths
-    catalog, _ = read_inputs(p.catalog, p.manifest)
+    catalog, manifest = read_inputs(p.catalog, p.manifest)
     tables = [pd.read_parquet(part) for part in parts]
     positions = np.concatenate([t["position"].to_numpy() for t in tables]) if tables else []
     sharding.check_coverage(np.asarray(positions), len(catalog), "clean")
@@ -287,9 +320,16 @@ def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
             data=params.data,
             clean=params.clean,
             seed=params.seed,
+            image_size=_image_size(params),
+            details=catalog["objid"].map(manifest.set_index("objid")["error"].astype("object")),
         )
     finally:
         sharding.remove_work_dir(p.images)
+
+
+def _image_size(params: Params) -> int:
+    """The side of the packed images: 0 for tabular-only data."""
+    return params.data.image_size if params.source.has_images else 0
 
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
@@ -308,7 +348,14 @@ STAGE = Stage(
     name="clean",
     reads=("catalog", "manifest", "cutouts_dir"),
     writes=("dataset", "images", "clean_report"),
-    params=("seed", "data.features", "data.image_size", "clean"),
+    params=(
+        "seed",
+        "data.features",
+        "data.image_size",
+        "clean",
+        "source.kind",
+        "source.files.images",
+    ),
     describe=lambda p: f"clean: test {p.clean.test_fraction:g}, val {p.clean.val_fraction:g}",
     summarize=_summarize,
     shards=Shards(_prepare, _shard, _merge),

@@ -1,5 +1,10 @@
 """Stage ``cutouts``: one JPEG per catalog object plus a manifest of what happened to each.
 
+Cutouts are fetched from SkyServer, rendered by the simulated survey, or made from the
+user's own images (``source.kind: files``). Tabular-only data (``source.files.images:
+none``) has no cutouts: the stage writes an empty manifest and the clean stage packs
+an empty-width image array.
+
 The stage works in shards of catalog rows (one shard when it runs in one process):
 each fetches or renders its objects and writes their manifest rows as a part; the
 merge writes the whole manifest atomically. Files already on disk and valid are
@@ -33,6 +38,7 @@ def read_catalog(catalog_path: Path) -> pd.DataFrame:
 def cutout_rows(
     catalog: pd.DataFrame,
     cutouts_dir: Path,
+    source_images: Path,
     *,
     source: Source,
     data: Data,
@@ -50,6 +56,17 @@ def cutout_rows(
     """
     cutouts_dir = Path(cutouts_dir)
     cutouts_dir.mkdir(parents=True, exist_ok=True)
+    if source.kind == "files":
+        from skysort.file_images import copy_images
+
+        return copy_images(
+            catalog if rows is None else catalog.iloc[rows],
+            source_images,
+            cutouts_dir,
+            size=data.image_size,
+            resize=source.files.resize,
+            progress=progress,
+        )
     if source.kind == "synthetic":
         from skysort.synthetic import write_synthetic_cutouts
 
@@ -101,7 +118,8 @@ def _prepare(params: Params) -> int:
     """Check the catalog, make the folders, remove a killed run's temp files; the row count.
 
     Temp files are removed here, once, because shards then fetch into the same folder
-    at once and must leave each other's in-flight files alone.
+    at once and must leave each other's in-flight files alone. Tabular-only data has
+    no rows to make cutouts of.
     """
     from skysort.fetch import remove_temp_files
 
@@ -110,7 +128,7 @@ def _prepare(params: Params) -> int:
     Path(p.cutouts_dir).mkdir(parents=True, exist_ok=True)
     remove_temp_files(Path(p.cutouts_dir))
     sharding.reset_work_dir(p.manifest)
-    return len(catalog)
+    return len(catalog) if params.source.has_images else 0
 
 
 def _shard(
@@ -121,6 +139,7 @@ def _shard(
     part = cutout_rows(
         read_catalog(p.catalog),
         p.cutouts_dir,
+        p.source_images,
         source=params.source,
         data=params.data,
         cutouts=params.cutouts,
@@ -141,7 +160,8 @@ def _shard(
 def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
     """Join the manifest parts in catalog order and write the manifest; the stage's report."""
     frames = [pd.read_parquet(p) for p in parts]
-    manifest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    empty = pd.DataFrame(columns=[*MANIFEST_COLUMNS, "_position"])
+    manifest = pd.concat(frames, ignore_index=True) if frames else empty
     positions = manifest["_position"].to_numpy() if len(manifest) else np.array([], dtype=int)
     sharding.check_coverage(positions, n_rows, "cutouts")
     manifest = manifest.iloc[np.argsort(positions, kind="stable")].drop(columns="_position")
@@ -162,10 +182,14 @@ def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
 
 STAGE = Stage(
     name="cutouts",
-    reads=("catalog",),
+    reads=("catalog", "source_images"),
     writes=("cutouts_dir", "manifest"),
     params=("seed", "source", "cutouts", "data.image_size", "clean.min_pixel_std"),
-    describe=lambda p: f"cutouts: {p.data.image_size}px from {p.source.kind}",
+    describe=lambda p: (
+        f"cutouts: {p.data.image_size}px from {p.source.kind}"
+        if p.source.has_images
+        else "cutouts: none (tabular-only files source)"
+    ),
     summarize=_summarize,
     shards=Shards(_prepare, _shard, _merge),
     progress="cutouts fetched",

@@ -9,7 +9,7 @@ from typing import Any
 from skysort import io
 from skysort.config import Data, Params, Query, Source
 from skysort.schema import CATALOG_COLUMNS, check_catalog, conform
-from skysort.stage import Artifact, Stage, Table, counts_table
+from skysort.stage import Artifact, Markdown, Stage, Table, counts_table
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +19,19 @@ class EmptyCatalogError(ValueError):
 
 
 def query(
-    out_catalog: Path, *, source: Source, query: Query, data: Data, seed: int
+    source_catalog: Path, out_catalog: Path, *, source: Source, query: Query, data: Data, seed: int
 ) -> dict[str, Any]:
-    """Fetch or simulate the catalog and write it atomically to ``out_catalog``."""
-    if source.kind == "synthetic":
+    """Fetch, simulate or read the catalog and write it atomically to ``out_catalog``.
+
+    ``source_catalog`` is the user's file, read only by the files source (which takes
+    every row: ``query.*`` limits apply to SkyServer and the simulated survey).
+    """
+    details: dict[str, Any] = {}
+    if source.kind == "files":
+        from skysort.files import load_catalog
+
+        catalog, details = load_catalog(source_catalog, source.files, data)
+    elif source.kind == "synthetic":
         from skysort.synthetic import simulate_catalog
 
         catalog = simulate_catalog(query, data, source.synthetic, seed)
@@ -32,7 +41,9 @@ def query(
         catalog = query_catalog(query, data, source.skyserver)
     if catalog is None or len(catalog) == 0:
         raise EmptyCatalogError(
-            f"the {source.kind} source returned no objects for query "
+            f"{source_catalog} has no rows"
+            if source.kind == "files"
+            else f"the {source.kind} source returned no objects for query "
             f"(ra {query.ra_min}..{query.ra_max}, dec {query.dec_min}..{query.dec_max}, "
             f"r {query.r_min}..{query.r_max}): widen the query.* limits"
         )
@@ -45,6 +56,7 @@ def query(
         "rows": len(catalog),
         "class_counts": {str(k): int(v) for k, v in counts.items()},
         "provenance": str(catalog["provenance"].iloc[0]),
+        **details,
     }
     log.info(
         "catalog: %d objects from %s -> %s (%s)",
@@ -56,20 +68,36 @@ def query(
     return report
 
 
-
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
-    return [
+    artifacts: list[Artifact] = [
         Table(
             "query-class-mix",
             counts_table(report["class_counts"], "class"),
             f"{report['rows']} objects from {report['source']}",
         )
     ]
+    if "file" in report:
+        artifacts.append(
+            Markdown("query-file", _file_summary(report), "What was read from the file")
+        )
+    return artifacts
+
+
+def _file_summary(report: dict[str, Any]) -> str:
+    """The files source's report as a person reads it: ids, what was odd, what is missing."""
+    lines = [f"# {report['file']}", "", f"- {report['rows']} rows; ids: {report['ids']}"]
+    lines += [f"- {note}" for note in report["notes"]]
+    if report["unused_columns"]:
+        lines.append(f"- columns not used: {', '.join(report['unused_columns'])}")
+    for feature, problems in report["missing_features"].items():
+        for kind, where in problems.items():
+            lines.append(f"- `{feature}` {kind}: {where['rows']} rows (first: {where['first']})")
+    return "\n".join(lines)
 
 
 STAGE = Stage(
     name="query",
-    reads=(),
+    reads=("source_catalog",),
     writes=("catalog",),
     params=("seed", "source", "query", "data.features", "data.classes"),
     function=query,

@@ -1,0 +1,400 @@
+"""The user's own catalog file (``source.kind: files``) read into the catalog contract.
+
+Real files are messy: ids mangled by a spreadsheet (``1.23766E+18``) or repeated,
+sentinel magnitudes (``-9999``), blanks, a UTF-8 BOM, CRLF line endings, quoted
+fields, misspelt column names, a class nobody declared. Each is either handled (BOM,
+CRLF and quotes are plain CSV) or named in a warning or a :class:`FilesError` that
+says which file, which line and which column, and what to change.
+
+Every CSV cell is read as text first, so ids never pass through float and a
+non-number is told apart from a blank.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import logging
+import re
+import string
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from skysort.config import Data, FilesSource
+from skysort.schema import CATALOG_COLUMNS, PHOTOMETRY_COLUMNS, conform
+
+log = logging.getLogger(__name__)
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+NA_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
+"""Cell texts that mean "no value" (compared case-insensitively, after stripping)."""
+INTEGER = re.compile(r"[+-]?\d+")
+SHOWN = 5
+"""How many offending lines a message quotes."""
+
+IMAGE_SOURCE = "image_source"
+"""Catalog column: each row's image file, relative to ``paths.source_images`` (null = none)."""
+SOURCE_ROW = "source_row"
+"""Catalog column: the row's position in the user's file (1 = first row after the header)."""
+RESERVED = frozenset({*CATALOG_COLUMNS, IMAGE_SOURCE, SOURCE_ROW, "split", "row", "label"})
+"""Names the catalog and later stages use themselves: no feature or label column may take one."""
+
+
+class FilesError(ValueError):
+    """The catalog file cannot be read as the parameters ask; the message names file, line, column."""
+
+
+class _Table:
+    """The file's cells, and how to name a row of it in a message."""
+
+    def __init__(self, path: Path, frame: pd.DataFrame, is_csv: bool, notes: list[str]) -> None:
+        self.path = path
+        self.frame = frame
+        self.is_csv = is_csv
+        self.notes = notes
+
+    def where(self, position: int) -> str:
+        """Row ``position`` (0-based) as a person finds it: a CSV line (header = line 1) or a row."""
+        return f"line {position + 2}" if self.is_csv else f"row {position + 1}"
+
+    def places(self, positions: np.ndarray, values: pd.Series | None = None) -> str:
+        """The first few ``positions`` as ``line 7 ('1.2E+18'), line 9 (...)`` and how many more."""
+        shown = []
+        for p in positions[:SHOWN]:
+            value = "" if values is None else f" ({values.iloc[p]!r})"
+            shown.append(f"{self.where(int(p))}{value}")
+        more = f" and {len(positions) - SHOWN} more" if len(positions) > SHOWN else ""
+        return ", ".join(shown) + more
+
+
+def load_catalog(path: Path, files: FilesSource, data: Data) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read the user's catalog file into the catalog contract; the catalog and a report.
+
+    Features and labels keep their own names. Contract columns the file does not
+    provide are null (photometry, ra/dec) or 0 (``zWarning``). Missing or sentinel
+    feature values become null and are reported: the clean stage drops those rows
+    (reason ``missing_features``).
+    """
+    table = read_table(Path(path))
+    frame = table.frame
+    _check_columns(table, files, data)
+    report: dict[str, Any] = {"file": str(path), "file_rows": len(frame), "notes": table.notes}
+    objid, report["ids"] = _object_ids(table, files)
+    catalog = pd.DataFrame({"objid": objid})
+    for key, column in (("ra", files.ra_column), ("dec", files.dec_column)):
+        catalog[key] = _numbers(table, column, key)[0] if column else np.nan
+    report["missing_features"] = {}
+    for feature in data.features:
+        catalog[feature], problems = _numbers(table, feature, "a feature", files.sentinels)
+        if problems:
+            report["missing_features"][feature] = problems
+    for column in PHOTOMETRY_COLUMNS:
+        if column not in catalog:
+            catalog[column] = np.nan
+    catalog["zWarning"] = np.int64(0)
+    catalog["class"] = _classes(table, files.label_column, data.classes)
+    for label in files.label_columns:
+        catalog[label] = _binary_labels(table, label)
+    catalog[IMAGE_SOURCE] = _image_sources(table, files)
+    catalog[SOURCE_ROW] = np.arange(1, len(frame) + 1, dtype=np.int64)
+    catalog["provenance"] = f"files:{Path(path).name} sha256:{_sha256(Path(path))[:16]}"
+    used = _used_columns(files, data)
+    report["unused_columns"] = [c for c in frame.columns if c not in used]
+    _log_missing(table, report["missing_features"])
+    return conform(catalog, CATALOG_COLUMNS), report
+
+
+def read_table(path: Path) -> _Table:
+    """The file's cells (CSV: all text; Parquet: as stored), column names stripped."""
+    if path.is_dir():
+        raise FilesError(
+            f"paths.source_catalog is {path}, a folder: set it to your catalog file "
+            f"(CSV or Parquet), e.g. {path / 'catalog.csv'}"
+        )
+    if not path.is_file():
+        raise FilesError(f"catalog file {path} not found (paths.source_catalog)")
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise FilesError(f"{path}: not a readable Parquet file ({exc})") from None
+        return _Table(path, _strip_names(frame, path), False, [])
+    if suffix not in CSV_SUFFIXES:
+        raise FilesError(
+            f"{path}: unknown catalog format {suffix!r}; use a CSV ({', '.join(CSV_SUFFIXES)}) "
+            f"or Parquet ({', '.join(PARQUET_SUFFIXES)}) file"
+        )
+    head = path.open("rb").read(1 << 16)
+    notes = []
+    if head.startswith(b"\xef\xbb\xbf"):
+        notes.append("UTF-8 byte order mark removed")
+    if b"\r\n" in head:
+        notes.append("CRLF line endings")
+    delimiter = "\t" if suffix == ".tsv" else ","
+    try:
+        header = next(csv.reader([head.decode("utf-8-sig", errors="replace").splitlines()[0]],
+                                 delimiter=delimiter))  # fmt: skip
+        frame = pd.read_csv(
+            path,
+            sep=delimiter,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            skip_blank_lines=True,
+        )
+    except UnicodeDecodeError as exc:
+        raise FilesError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8 CSV"
+        ) from None
+    except (pd.errors.ParserError, IndexError, StopIteration) as exc:
+        raise FilesError(f"{path}: not a readable CSV file: {exc}") from None
+    names = [h.strip() for h in header]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise FilesError(f"{path}: the header names column(s) {twice} more than once")
+    return _Table(path, _strip_names(frame, path), True, notes)
+
+
+def _strip_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    names = [str(c).strip() for c in frame.columns]
+    if any(not n for n in names):
+        raise FilesError(f"{path}: a column has no name in the header")
+    return frame.set_axis(names, axis=1)
+
+
+def _used_columns(files: FilesSource, data: Data) -> dict[str, str]:
+    """Each column the parameters name, and the key that names it."""
+    used: dict[str, str] = {}
+    for key in ("id_column", "label_column", "ra_column", "dec_column", "image_column"):
+        value = getattr(files, key)
+        if value and not (key == "image_column" and files.images != "column"):
+            used[value] = f"source.files.{key}"
+    used.update({c: "source.files.label_columns" for c in files.label_columns})
+    used.update({f: "data.features" for f in data.features})
+    if files.images == "folder":
+        for field in _pattern_fields(files.image_pattern) - {"id", "row"}:
+            used[field] = "source.files.image_pattern"
+    return used
+
+
+def _pattern_fields(pattern: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(pattern) if f}
+
+
+def _check_columns(table: _Table, files: FilesSource, data: Data) -> None:
+    """Every column the parameters name exists, and none takes a name the catalog reserves."""
+    have = list(table.frame.columns)
+    problems = []
+    for column, key in _used_columns(files, data).items():
+        if column in have:
+            continue
+        close = [h for h in have if h.lower() == column.lower()]
+        close = close or difflib.get_close_matches(column, have, n=2, cutoff=0.7)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        problems.append(f"no column {column!r} ({key}){hint}")
+    for name, key in [*((f, "data.features") for f in data.features),
+                      *((c, "source.files.label_columns") for c in files.label_columns)]:  # fmt: skip
+        if name in RESERVED - set(PHOTOMETRY_COLUMNS):
+            problems.append(f"{key} may not use the name {name!r}: the catalog uses it itself")
+    if problems:
+        raise FilesError(f"{table.path}: " + "; ".join(problems) + f". The file's columns: {have}")
+
+
+def _text(table: _Table, column: str) -> pd.Series:
+    """A column as stripped text, missing values as empty strings."""
+    values = table.frame[column]
+    return values.astype("object").where(values.notna(), "").astype(str).str.strip()
+
+
+def _missing(text: pd.Series) -> np.ndarray:
+    return text.str.lower().isin(NA_TOKENS).to_numpy()
+
+
+def _object_ids(table: _Table, files: FilesSource) -> tuple[np.ndarray, str]:
+    """64-bit ids from ``id_column``; row numbers 1..N where none is given or ``bad_ids`` allows."""
+    n = len(table.frame)
+    row_ids = np.arange(1, n + 1, dtype=np.int64)
+    if files.id_column is None:
+        return row_ids, "row numbers (source.files.id_column is null)"
+    column = files.id_column
+    text = _text(table, column)
+    if not table.is_csv and pd.api.types.is_integer_dtype(table.frame[column].dtype):
+        text = (
+            table.frame[column].astype("Int64").astype(str).where(table.frame[column].notna(), "")
+        )
+    exact = text.str.fullmatch(INTEGER.pattern).to_numpy()
+    ids = np.zeros(n, dtype=np.int64)
+    fits = np.zeros(n, dtype=bool)
+    for i in np.flatnonzero(exact):
+        value = int(text.iloc[i])
+        if -(2**63) <= value < 2**63:
+            ids[i], fits[i] = value, True
+    problems = []
+    bad = np.flatnonzero(~fits)
+    if len(bad):
+        sci = text.str.contains(r"^[+-]?\d+(?:\.\d*)?[eE][+-]?\d+$", regex=True).to_numpy()
+        why = (
+            " (scientific notation: a spreadsheet rounded them, so they no longer name objects)"
+            if sci[bad].any()
+            else ""
+        )
+        problems.append(
+            f"{len(bad)} value(s) are not exact 64-bit integers{why}: {table.places(bad, text)}"
+        )
+    repeated = np.flatnonzero(pd.Series(ids).duplicated(keep="first").to_numpy() & fits)
+    if len(repeated):
+        problems.append(
+            f"{len(repeated)} row(s) repeat an earlier id: {table.places(repeated, text)}"
+        )
+    if not problems:
+        return ids, f"column {column!r}"
+    message = f"{table.path}: column {column!r} (source.files.id_column): " + "; ".join(problems)
+    if files.bad_ids == "error":
+        raise FilesError(
+            f"{message}. Set source.files.bad_ids: row_ids to number the rows 1..N instead "
+            "(with a warning), or source.files.id_column: null"
+        )
+    log.warning("%s; numbering the rows 1..N instead (source.files.bad_ids: row_ids)", message)
+    return row_ids, f"row numbers: column {column!r} is not usable ({'; '.join(problems)})"
+
+
+def _numbers(
+    table: _Table, column: str, what: str, sentinels: tuple[float, ...] = ()
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A numeric column as float64 (null where missing); what was missing and where.
+
+    Text that is not a number counts as missing when it is rare (a stray ``n.a.``);
+    a column that is mostly text is an error: it is not the column meant.
+    """
+    raw = table.frame[column]
+    if table.is_csv or not pd.api.types.is_numeric_dtype(raw.dtype):
+        text = _text(table, column)
+        blank = _missing(text)
+        values = np.array(pd.to_numeric(text.where(~blank, None), errors="coerce"), np.float64)
+        not_number = np.flatnonzero(~blank & np.isnan(values))
+    else:
+        text = raw.astype(str)
+        values = np.array(raw.to_numpy(dtype=np.float64, na_value=np.nan))  # a writable copy
+        blank = np.isnan(values)
+        not_number = np.array([], dtype=np.int64)
+    present = int((~blank).sum())
+    if present and len(not_number) > present / 2:
+        raise FilesError(
+            f"{table.path}: column {column!r} ({what}) is not numeric: "
+            f"{table.places(not_number, text)}"
+        )
+    sentinel = np.flatnonzero(np.isin(values, sentinels)) if sentinels else np.array([], int)
+    infinite = np.flatnonzero(np.isinf(values))
+    values[sentinel] = np.nan
+    values[infinite] = np.nan
+    problems: dict[str, Any] = {}
+    for reason, where in (("blank", np.flatnonzero(blank)), ("not_a_number", not_number),
+                          ("sentinel", sentinel), ("infinite", infinite)):  # fmt: skip
+        if len(where):
+            problems[reason] = {"rows": int(len(where)), "first": table.places(where, text)}
+    return values, problems
+
+
+def _log_missing(table: _Table, missing: dict[str, dict[str, Any]]) -> None:
+    for feature, problems in missing.items():
+        detail = "; ".join(f"{k} {v['rows']} (first: {v['first']})" for k, v in problems.items())
+        log.warning(
+            "%s: feature column %r has missing values: %s; those rows are dropped by the "
+            "clean stage (reason missing_features), not trained on",
+            table.path,
+            feature,
+            detail,
+        )
+
+
+def _classes(table: _Table, column: str | None, classes: tuple[str, ...]) -> pd.Series:
+    """The class of each row (null where blank); a class outside ``data.classes`` is an error."""
+    n = len(table.frame)
+    if column is None:
+        return pd.Series(pd.NA, index=range(n), dtype="string")
+    text = _text(table, column)
+    blank = _missing(text)
+    unknown = sorted(set(text[~blank]) - set(classes))
+    if unknown:
+        lines = []
+        for name in unknown[:SHOWN]:
+            where = np.flatnonzero((text == name).to_numpy())
+            close = [c for c in classes if c.lower() == name.lower()]
+            hint = f", did you mean {close[0]!r}?" if close else ""
+            lines.append(
+                f"{name!r} ({len(where)} rows, first at {table.where(int(where[0]))}{hint})"
+            )
+        raise FilesError(
+            f"{table.path}: column {column!r} (source.files.label_column) has class(es) not in "
+            f"data.classes {list(classes)}: {', '.join(lines)}. Add them to data.classes, or "
+            "fix those rows (a blank cell means unknown)"
+        )
+    return pd.Series(text.where(~blank, None), dtype="string").reset_index(drop=True)
+
+
+def _binary_labels(table: _Table, column: str) -> np.ndarray:
+    """A multi-label column as float 0 / 1, NaN where unknown; anything else is an error."""
+    values, _ = _numbers(table, column, "a label column")
+    text = _text(table, column)
+    bad = np.flatnonzero(~np.isnan(values) & ~np.isin(values, (0.0, 1.0)))
+    bad = np.union1d(bad, np.flatnonzero(np.isnan(values) & ~_missing(text)))
+    if len(bad):
+        raise FilesError(
+            f"{table.path}: column {column!r} (source.files.label_columns) must hold 0, 1 or "
+            f"a blank / NaN (unknown), but has {table.places(bad, text)}"
+        )
+    return values
+
+
+def _image_sources(table: _Table, files: FilesSource) -> pd.Series:
+    """Each row's image path, relative to ``paths.source_images`` (null where none is listed)."""
+    n = len(table.frame)
+    if files.images == "none":
+        return pd.Series(pd.NA, index=range(n), dtype="string")
+    if files.images == "column":
+        text = _text(table, files.image_column)  # type: ignore[arg-type]
+        paths = text.where(~_missing(text), None)
+    else:
+        fields = _pattern_fields(files.image_pattern)
+        cells = {f: _text(table, f) for f in fields - {"id", "row"}}
+        ids = _text(table, files.id_column) if "id" in fields and files.id_column else None
+        paths = pd.Series(
+            [
+                files.image_pattern.format(
+                    id=ids.iloc[i] if ids is not None else "",
+                    row=i + 1,
+                    **{f: c.iloc[i] for f, c in cells.items()},
+                )
+                for i in range(n)
+            ],
+            dtype="object",
+        )
+    escaping = [
+        i
+        for i, p in enumerate(paths)
+        if isinstance(p, str)
+        and (
+            PurePosixPath(p.replace("\\", "/")).is_absolute()
+            or ".." in p.replace("\\", "/").split("/")
+        )
+    ]
+    if escaping:
+        raise FilesError(
+            f"{table.path}: image paths must be relative to paths.source_images, without '..' "
+            f"(DVC tracks that folder): {table.places(np.array(escaping), paths)}"
+        )
+    return pd.Series(paths, dtype="string").reset_index(drop=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
