@@ -96,7 +96,8 @@ def prepare_training_inputs(root: Path, catalog: pd.DataFrame, impute_params,
                   cutouts_dir=root / "cutouts", dataset=root / "dataset.parquet",
                   images=root / "images.npy", clean_report=root / "clean.json")
     run_stage("clean", Params(paths=paths, data=data, seed=0))
-    impute(root / "dataset.parquet", root / "labels.parquet", root / "impute.json", data=data,
+    impute(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
+           root / "impute.json", data=data,
            impute=impute_params, seed=0)
     balance(root / "labels.parquet", root / "index.npy", root / "balance.json",
             balance=Balance(), seed=0)
