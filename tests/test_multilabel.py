@@ -242,3 +242,42 @@ def test_multilabel_impute_leaves_nan_for_mask_and_drop(ml_dataset, missing):
     dataset = pd.read_parquet(root / "dataset.parquet")
     assert report["filled"] == 0
     assert labels[list(LABELS)].isna().equals(dataset[list(LABELS)].isna())
+
+
+# ----------------------------------------------------------------------------- SkyServer
+
+
+def test_multilabel_sql_joins_galaxy_zoo_votes_and_multiclass_sql_does_not():
+    from skysort.config import Query
+    from skysort.skyserver import build_sql
+
+    plain = build_sql(Query(), Data(), 10)
+    zoo = build_sql(Query(), Data(), 10, zoo=True)
+    assert "zooSpec" not in plain and "p_el" not in plain
+    assert "LEFT JOIN zooSpec AS zs ON zs.specobjid = s.specobjid" in zoo
+    for column in ("zs.nvote", "zs.p_el", "zs.p_cs", "zs.p_edge", "zs.p_mg"):
+        assert column in zoo
+    assert (
+        zoo.replace(",\n    zs.nvote, zs.p_el, zs.p_cs, zs.p_edge, zs.p_mg", "").replace(
+            "\nLEFT JOIN zooSpec AS zs ON zs.specobjid = s.specobjid", ""
+        )
+        == plain
+    )
+
+
+def test_zoo_labels_threshold_vote_fractions_and_blank_too_few_votes():
+    from skysort.config import SkyServerSource
+    from skysort.galaxyzoo import zoo_labels
+
+    raw = pd.DataFrame({
+        "objid": [1, 2, 3, 4],
+        "nvote": [30, 30, 5, np.nan],
+        "p_el": [0.9, 0.1, 0.95, np.nan],
+        "p_cs": [0.05, 0.85, 0.0, np.nan],
+        "p_edge": [0.0, 0.5, 0.0, np.nan],
+        "p_mg": [0.05, 0.8, 0.0, np.nan],
+    })  # fmt: skip
+    out = zoo_labels(raw, SkyServerSource(zoo_threshold=0.8, zoo_min_votes=10))
+    y = label_matrix(out, ("gz_elliptical", "gz_spiral", "gz_edge_on", "gz_merger"))
+    np.testing.assert_array_equal(y[:2], [[1, 0, 0, 0], [0, 1, 0, 1]])
+    assert np.isnan(y[2:]).all()  # too few votes; no Galaxy Zoo entry

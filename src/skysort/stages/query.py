@@ -19,9 +19,19 @@ class EmptyCatalogError(ValueError):
 
 
 def query(
-    out_catalog: Path, *, source: Source, query: Query, data: Data, seed: int
+    out_catalog: Path,
+    *,
+    source: Source,
+    query: Query,
+    data: Data,
+    seed: int,
+    task: str = "multiclass",
 ) -> dict[str, Any]:
-    """Fetch or simulate the catalog and write it atomically to ``out_catalog``."""
+    """Fetch or simulate the catalog and write it atomically to ``out_catalog``.
+
+    Multilabel from SkyServer: the query joins Galaxy Zoo's votes, and the ``gz_*``
+    labels are derived from them (:mod:`skysort.galaxyzoo`).
+    """
     if source.kind == "synthetic":
         from skysort.synthetic import simulate_catalog
 
@@ -29,7 +39,12 @@ def query(
     else:
         from skysort.skyserver import query_catalog
 
-        catalog = query_catalog(query, data, source.skyserver)
+        zoo = task == "multilabel" and query.sql_file is None
+        catalog = query_catalog(query, data, source.skyserver, zoo=zoo)
+        if zoo and catalog is not None and len(catalog):
+            from skysort.galaxyzoo import zoo_labels
+
+            catalog = zoo_labels(catalog, source.skyserver)
     if catalog is None or len(catalog) == 0:
         raise EmptyCatalogError(
             f"the {source.kind} source returned no objects for query "
@@ -56,7 +71,6 @@ def query(
     return report
 
 
-
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
     return [
         Table(
@@ -71,7 +85,7 @@ STAGE = Stage(
     name="query",
     reads=(),
     writes=("catalog",),
-    params=("seed", "source", "query", "data.features", "data.classes"),
+    params=("seed", "task", "source", "query", "data.features", "data.classes"),
     function=query,
     describe=lambda p: f"query: {p.query.n_objects} objects from {p.source.kind}",
     summarize=_summarize,
