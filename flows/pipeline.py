@@ -40,6 +40,8 @@ def pipeline(
     elif record:
         record_in_dvc(Path(params_path).resolve().parent, params.record)
     metrics = reports["evaluate"]
+    if params.task == "multilabel":
+        return {k: metrics[k] for k in ("roc_auc_macro", "pr_auc_macro", "hamming_loss")}
     return {k: metrics[k] for k in ("accuracy", "f1_macro")}
 
 
