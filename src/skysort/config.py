@@ -317,10 +317,7 @@ class Train(Section):
 
 
 class Evaluate(Section):
-    """``explain``: how many test objects get Grad-CAM and LIME pictures (0 = none)."""
-
     batch_size: int = Field(256, ge=1, le=65536)
-    explain: int = Field(0, ge=0, le=1000)
 
 
 # Prefect names: what `prefect deployment run FLOW/NAME` and `prefect worker start --pool` accept.
