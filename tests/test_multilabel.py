@@ -281,3 +281,24 @@ def test_zoo_labels_threshold_vote_fractions_and_blank_too_few_votes():
     y = label_matrix(out, ("gz_elliptical", "gz_spiral", "gz_edge_on", "gz_merger"))
     np.testing.assert_array_equal(y[:2], [[1, 0, 0, 0], [0, 1, 0, 1]])
     assert np.isnan(y[2:]).all()  # too few votes; no Galaxy Zoo entry
+
+
+# ----------------------------------------------------------------------------- compare
+
+
+def test_compare_table_has_the_multilabel_columns():
+    from skysort.compare import Variant, baseline_rows, format_table, keras_row
+
+    y = np.array([[1, 0, NAN], [0, 1, 1], [1, NAN, 0], [0, 0, 1]])
+    p = np.array([[0.8, 0.1, 0.9], [0.3, 0.7, 0.6], [0.6, 0.9, 0.1], [0.2, 0.4, 0.7]])
+    metrics = multilabel_scores(y, p, LABELS)
+    report = {"best_epoch": 2, "epochs_run": 3, "train_val_accuracy_gap": 0.01,
+              "seconds_per_epoch": 1.0, "parameters": 10}  # fmt: skip
+    rows = [keras_row(Variant("study-tabular", "tabular", None, None), report, metrics)]
+    rows += baseline_rows({"models": {"gboost": {**metrics, "fit_seconds": 0.5}}})
+    lines = format_table(rows, LABELS).splitlines()
+    assert "macro AUC" in lines[0] and "F1 c" in lines[0]
+    cells = lines[2].split()
+    assert cells[4] == f"{1 - metrics['hamming_loss']:.4f}"
+    assert cells[6] == f"{metrics['roc_auc_macro']:.4f}"
+    assert lines[3].startswith("baseline-gboost")
