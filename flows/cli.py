@@ -211,7 +211,13 @@ def compare(
     ),
 ) -> None:
     """Run the study grid (params.yaml `compare`) as DVC experiments and print one table."""
-    from skysort.compare import check_variants, expand_grid, format_table, run_study
+    from skysort.compare import (
+        check_variants,
+        expand_grid,
+        format_table,
+        run_study,
+        target_names,
+    )
 
     params_path = Path("params.yaml")
     params = _load(params_path, None)
@@ -248,7 +254,7 @@ def compare(
         raise typer.Exit(2)
     logging.getLogger("skysort").setLevel(logging.INFO)
     rows = run_study(Path.cwd(), params, variants, out)
-    typer.echo(format_table(rows, params.data.classes))
+    typer.echo(format_table(rows, target_names(params)))
     typer.echo(
         f"\n(table: {out / 'compare.md'}, curves: {out / 'curves.png'}; "
         "`dvc exp show` lists the runs, `dvc plots diff <runs>` overlays their curves)"

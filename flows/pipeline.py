@@ -46,6 +46,8 @@ def pipeline(
         else:
             record_in_dvc(root, params.record)
     metrics = reports["evaluate"]
+    if params.task == "multilabel":
+        return {k: metrics[k] for k in ("roc_auc_macro", "pr_auc_macro", "hamming_loss")}
     return {k: metrics[k] for k in ("accuracy", "f1_macro")}
 
 

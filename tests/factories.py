@@ -125,19 +125,53 @@ def prepare_training_inputs(
         clean_report=root / "clean.json",
     )
     run_stage("clean", Params(paths=paths, data=data, seed=0))
-    impute(
-        root / "dataset.parquet",
-        root / "labels.parquet",
-        root / "impute.json",
-        data=data,
-        impute=impute_params,
-        seed=0,
-    )
-    balance(
-        root / "labels.parquet",
-        root / "index.npy",
-        root / "balance.json",
-        balance=Balance(),
-        seed=0,
-    )
+    impute(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
+           root / "impute.json", data=data,
+           impute=impute_params, seed=0)
+    balance(root / "labels.parquet", root / "index.npy", root / "balance.json",
+            balance=Balance(), seed=0)
+    return root
+
+
+ML_LABELS = ("a", "b", "c")
+
+
+def make_multilabel_catalog(n: int = 120, seed: int = 0, missing: float = 0.2) -> pd.DataFrame:
+    """``make_catalog`` plus three binary labels: ``a`` follows u-g, ``b`` g-r, ``c`` is rare.
+
+    A share ``missing`` of the label entries is NaN (no votes).
+    """
+    rng = np.random.default_rng(seed + 1)
+    df = make_catalog(n, seed)
+    ug, gr = (df["u"] - df["g"]).to_numpy(), (df["g"] - df["r"]).to_numpy()
+    df["a"] = (ug > np.median(ug)).astype(float)
+    df["b"] = (gr > np.quantile(gr, 0.6)).astype(float)
+    df["c"] = ((ug > np.quantile(ug, 0.8)) & (rng.random(n) < 0.7)).astype(float)
+    for name in ML_LABELS:
+        df.loc[rng.random(n) < missing, name] = np.nan
+    return df
+
+
+def prepare_multilabel_inputs(root: Path, catalog: pd.DataFrame, impute_params,
+                              balance_params=None) -> Path:
+    """clean, impute and balance for the multilabel task (labels ``ML_LABELS``) into ``root``."""
+    from skysort.config import Balance, Data, Params, Paths
+    from skysort.io import write_parquet
+    from skysort.registry import run_stage
+    from skysort.stages.balance import balance
+    from skysort.stages.impute import impute
+
+    data = Data(image_size=64, labels=ML_LABELS, label_classes=("GALAXY", "QSO", "STAR"))
+    manifest = write_cutouts(catalog, root / "cutouts", size=64)
+    write_parquet(root / "catalog.parquet", catalog)
+    write_parquet(root / "manifest.parquet", manifest)
+    paths = Paths(catalog=root / "catalog.parquet", manifest=root / "manifest.parquet",
+                  cutouts_dir=root / "cutouts", dataset=root / "dataset.parquet",
+                  images=root / "images.npy", clean_report=root / "clean.json")
+    run_stage("clean", Params(paths=paths, data=data, seed=0, task="multilabel"))
+    impute(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
+           root / "impute.json", data=data, impute=impute_params, seed=0, task="multilabel")
+    balance(root / "labels.parquet", root / "index.npy", root / "balance.json",
+            balance=balance_params or Balance(), seed=0, task="multilabel", labels=ML_LABELS,
+            missing_labels=impute_params.missing_labels)
     return root

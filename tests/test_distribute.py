@@ -37,6 +37,7 @@ SCRIPT = textwrap.dedent(
     out = root / kind
     report = train(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
                    root / "index.npy", out / "model.keras", out / "dvclive", out / "train.json",
+                   out / "thresholds.json",
                    data=Data(image_size=64), train=cfg, seed=0)
     print("REPORT", json.dumps({k: report[k] for k in ("distribute", "replicas", "epochs_run")}))
     """

@@ -26,7 +26,8 @@ def dataset_path(tmp_path):
 
 
 def _impute(tmp_path, dataset_path, **kw):
-    return impute(dataset_path, tmp_path / "labels.parquet", tmp_path / "impute.json", data=DATA,
+    return impute(dataset_path, tmp_path / "images.npy", tmp_path / "labels.parquet",
+                  tmp_path / "impute.json", data=DATA,
                   impute=Impute(n_estimators=30, **kw), seed=0)
 
 

@@ -28,6 +28,7 @@ def _train(root, out, **kw):
     cfg = Train(**{**TINY, **kw})
     report = train(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
                    root / "index.npy", out / "model.keras", out / "dvclive", out / "train.json",
+                   out / "thresholds.json",
                    data=DATA, train=cfg, seed=0)
     return cfg, report
 
@@ -39,7 +40,8 @@ def test_train_then_evaluate_writes_model_metrics_and_plots(prepared, tmp_path):
     assert read_json(tmp_path / "dvclive" / "metrics.json")["step"] == 1
     metrics = evaluate(prepared / "dataset.parquet", prepared / "images.npy",
                        prepared / "labels.parquet", tmp_path / "model.keras",
-                       tmp_path / "train.json", tmp_path / "metrics.json", tmp_path / "plots",
+                       tmp_path / "train.json", tmp_path / "thresholds.json",
+                       tmp_path / "metrics.json", tmp_path / "plots",
                        tmp_path / "predictions.parquet", data=DATA, train=cfg,
                        evaluate=Evaluate())
     labels = pd.read_parquet(prepared / "labels.parquet")
@@ -63,7 +65,8 @@ def test_same_seed_gives_the_same_training_history_and_test_metrics(prepared, tm
         cfg, report = _train(prepared, tmp_path / run, model=model)
         metrics = evaluate(prepared / "dataset.parquet", prepared / "images.npy",
                            prepared / "labels.parquet", tmp_path / run / "model.keras",
-                           tmp_path / run / "train.json", tmp_path / run / "metrics.json",
+                           tmp_path / run / "train.json", tmp_path / run / "thresholds.json",
+                           tmp_path / run / "metrics.json",
                            tmp_path / run / "plots", tmp_path / run / "predictions.parquet",
                            data=DATA, train=cfg, evaluate=Evaluate())
         scores.append((report["history"], metrics))

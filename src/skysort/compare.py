@@ -171,7 +171,7 @@ def run_study(
     finally:
         _restore(root, saved, runner)
     rows = baselines + runs
-    write_outputs(out_dir, rows, histories, params.data.classes)
+    write_outputs(out_dir, rows, histories, target_names(params))
     return rows
 
 
@@ -210,14 +210,35 @@ def _restore(root: Path, saved: dict[str, bytes | None], runner: Runner) -> None
 # --- the table -------------------------------------------------------------------------
 
 
+def target_names(params: Params) -> tuple[str, ...]:
+    """The table's per-target columns: the classes, or the labels of the multilabel task."""
+    return params.data.labels if params.task == "multilabel" else params.data.classes
+
+
+def _scores(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A run's headline scores. Multilabel: accuracy is label-wise (1 - Hamming loss),
+    F1 per label at its tuned threshold, plus macro ROC-AUC and PR-AUC."""
+    if "per_label" not in metrics:
+        return {
+            "accuracy": metrics["accuracy"],
+            "f1_macro": metrics["f1_macro"],
+            "f1": {c: m["f1"] for c, m in metrics["per_class"].items()},
+        }
+    return {
+        "accuracy": 1 - metrics["hamming_loss"],
+        "f1_macro": metrics["f1_macro"],
+        "f1": {c: m["f1"] for c, m in metrics["per_label"].items()},
+        "roc_auc_macro": metrics["roc_auc_macro"],
+        "pr_auc_macro": metrics["pr_auc_macro"],
+    }
+
+
 def keras_row(v: Variant, train_report: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
     """One table row for a Keras run, from its train report and test metrics."""
     return {
         **_run_columns(v),
         "status": "ok",
-        "accuracy": metrics["accuracy"],
-        "f1_macro": metrics["f1_macro"],
-        "f1": {c: m["f1"] for c, m in metrics["per_class"].items()},
+        **_scores(metrics),
         "best_epoch": train_report["best_epoch"],
         "epochs_run": train_report["epochs_run"],
         "train_val_gap": train_report["train_val_accuracy_gap"],
@@ -236,9 +257,7 @@ def baseline_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
             "encoder": "-",
             "trainable_layers": "-",
             "status": "ok",
-            "accuracy": m["accuracy"],
-            "f1_macro": m["f1_macro"],
-            "f1": {c: v["f1"] for c, v in m["per_class"].items()},
+            **_scores(m),
             "best_epoch": None,
             "epochs_run": None,
             "train_val_gap": None,
@@ -270,6 +289,7 @@ def _failed_row(v: Variant, tail: str) -> dict[str, Any]:
 def format_table(rows: list[dict[str, Any]], classes: Iterable[str], markdown: bool = False) -> str:
     """The comparison as aligned text (or a Markdown table)."""
     classes = list(classes)
+    auc = any("roc_auc_macro" in r for r in rows)
     header = [
         "run",
         "kind",
@@ -277,6 +297,7 @@ def format_table(rows: list[dict[str, Any]], classes: Iterable[str], markdown: b
         "layers",
         "accuracy",
         "macro-F1",
+        *(["macro AUC", "macro PR-AUC"] if auc else []),
         *[f"F1 {c}" for c in classes],
         "best epoch",
         "train-val gap",
@@ -298,6 +319,7 @@ def format_table(rows: list[dict[str, Any]], classes: Iterable[str], markdown: b
                 r["trainable_layers"],
                 f"{r['accuracy']:.4f}",
                 f"{r['f1_macro']:.4f}",
+                *([_number(r.get("roc_auc_macro")), _number(r.get("pr_auc_macro"))] if auc else []),
                 *[f"{r['f1'].get(c, float('nan')):.4f}" for c in classes],
                 "-" if r["best_epoch"] is None else f"{r['best_epoch']}/{r['epochs_run']}",
                 "-" if r["train_val_gap"] is None else f"{r['train_val_gap']:+.4f}",
@@ -313,6 +335,10 @@ def format_table(rows: list[dict[str, Any]], classes: Iterable[str], markdown: b
     out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
     out += [fmt.format(*(str(c) for c in row)) for row in body]
     return "\n".join(line.rstrip() for line in out)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def write_outputs(

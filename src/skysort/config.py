@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from skysort.encoders import ENCODERS
-from skysort.schema import PHOTOMETRY_COLUMNS
+from skysort.schema import GALAXY_ZOO_LABELS, PHOTOMETRY_COLUMNS
 from skysort.sqlcheck import UnsafeSQLError, check_select
 from skysort.urls import is_loopback_host
 
@@ -73,6 +73,7 @@ class Paths(Section):
     balance_report: Path = Path("reports/balance.json")
     baselines_report: Path = Path("reports/baselines.json")
     model: Path = Path("models/model.keras")
+    thresholds: Path = Path("models/thresholds.json")
     dvclive: Path = Path("dvclive")
     train_report: Path = Path("reports/train.json")
     metrics: Path = Path("reports/metrics.json")
@@ -88,9 +89,16 @@ class Paths(Section):
         return Paths(**{k: Path(root) / v for k, v in self.model_dump().items()})
 
 
-class Data(Section):
-    """What a sample is: its tabular features, its classes, its image size.
+LABEL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
+
+class Data(Section):
+    """What a sample is: its tabular features, its classes or labels, its image size.
+
+    ``classes`` are the multiclass task's target; ``labels`` the multilabel task's
+    binary label columns (0 / 1, NaN where unknown), and ``label_classes`` the
+    classes those labels describe: in the multilabel task, rows of another known
+    class are dropped by ``clean`` (Galaxy Zoo describes galaxies, not stars).
     With SkyServer or the simulated survey, features are catalog photometry columns
     and classes SDSS's; with ``source.kind: files`` they are any column and class
     names of the user's catalog (checked against the file when it is read).
@@ -98,6 +106,8 @@ class Data(Section):
 
     features: tuple[str, ...] = ("u", "g", "r", "i", "z", "fiberMag_g")
     classes: tuple[str, ...] = SDSS_CLASSES
+    labels: tuple[Annotated[str, Field(pattern=LABEL_NAME)], ...] = GALAXY_ZOO_LABELS
+    label_classes: tuple[str, ...] = ("GALAXY",)
     image_size: int = Field(64, ge=64, le=2048)
 
     @model_validator(mode="after")
@@ -110,6 +120,12 @@ class Data(Section):
             raise ValueError("classes must be two or more distinct names")
         if not all(c.strip() for c in (*self.features, *self.classes)):
             raise ValueError("feature and class names must not be empty")
+        if not self.labels or len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must list one or more distinct column names")
+        if set(self.labels) & {*PHOTOMETRY_COLUMNS, *self.features, "objid", "class", "split"}:
+            raise ValueError("labels must not name a feature or a catalog key column")
+        if not self.label_classes:
+            raise ValueError("label_classes must name at least one class")
         return self
 
     def check_sdss_names(self) -> None:
@@ -125,6 +141,11 @@ class Data(Section):
             raise ValueError(
                 f"data.classes: classes must be two or more distinct names from "
                 f"{list(SDSS_CLASSES)}, not {bad} (any class names need source.kind: files)"
+            )
+        bad = [c for c in self.label_classes if c not in SDSS_CLASSES]
+        if bad:
+            raise ValueError(
+                f"data.label_classes: must name classes from {list(SDSS_CLASSES)}, not {bad}"
             )
 
 
@@ -162,6 +183,10 @@ class SkyServerSource(Section):
     timeout_s: float = Field(120.0, gt=0, le=600)
     max_rows_per_request: int = Field(50_000, ge=1, le=500_000)
     min_query_interval_s: float = Field(1.0, ge=0, le=600, description="60 SQL queries/min limit")
+    # Multilabel task: a Galaxy Zoo label is 1 where its vote fraction reaches
+    # zoo_threshold, 0 below, and unknown (NaN) with fewer than zoo_min_votes votes.
+    zoo_threshold: float = Field(0.8, gt=0, le=1)
+    zoo_min_votes: int = Field(10, ge=0, le=10_000)
 
     @field_validator("base_url")
     @classmethod
@@ -312,25 +337,53 @@ class Clean(Section):
 
 
 class Impute(Section):
+    """Missing labels: filled by self-training on the train split, or left for the loss.
+
+    ``confidence`` is the probability a prediction must reach to be accepted: one
+    number, or (multilabel) one per label name, the others taking ``0.9``.
+    ``missing_labels`` (multilabel): ``impute`` fills NaN labels by self-training,
+    ``mask`` leaves them NaN for the masked loss, ``drop`` trains only on rows with
+    every label known. The test split is the same in all three.
+    ``image_features``: the multilabel imputer's classifier also sees cheap
+    morphology features of the cutout (concentration, asymmetry, shape);
+    ``tabular_features`` adds the photometry.
+    """
+
     enabled: bool = True
-    confidence: float = Field(0.9, gt=0, le=1)
+    confidence: (
+        Annotated[float, Field(gt=0, le=1)] | dict[str, Annotated[float, Field(gt=0, le=1)]]
+    ) = 0.9
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
     max_iter: int = Field(10, ge=1, le=100)
     n_estimators: int = Field(100, ge=1, le=5000)
+    missing_labels: Literal["impute", "mask", "drop"] = "impute"
+    image_features: bool = True
+    tabular_features: bool = True
+
+    def confidence_for(self, label: str) -> float:
+        """The acceptance threshold of ``label`` (multiclass: the one number)."""
+        if isinstance(self.confidence, dict):
+            return float(self.confidence.get(label, 0.9))
+        return float(self.confidence)
 
 
 SamplingStrategy = Literal["not majority", "all", "minority", "auto"]
 
 
 class Balance(Section):
-    """Oversampling of the train split.
+    """Oversampling of the train split by row index.
 
-    ``sampling_strategy`` is imbalanced-learn's: a name, or (with exactly two classes)
-    the minority-to-majority ratio wanted after oversampling, in (0, 1].
+    ``random_over``: imbalanced-learn's RandomOverSampler (multiclass); in the
+    multilabel task it means ML-ROS, as ``ml_ros`` does: rows carrying a label whose
+    imbalance ratio is above the mean are cloned, ``ml_ros_percent`` % of the train
+    rows at most. ``sampling_strategy`` is imbalanced-learn's: a name, or (with
+    exactly two classes) the minority-to-majority ratio wanted after oversampling,
+    in (0, 1].
     """
 
-    method: Literal["none", "random_over"] = "random_over"
+    method: Literal["none", "random_over", "ml_ros"] = "random_over"
     sampling_strategy: SamplingStrategy | float = "not majority"
+    ml_ros_percent: float = Field(25.0, gt=0, le=400)
 
     @field_validator("sampling_strategy", mode="before")
     @classmethod
@@ -372,14 +425,24 @@ class Train(Section):
     weights: str = "none"
     trainable_layers: int = Field(-1, ge=-1, le=10_000)
     backbone_input_size: int = Field(0, ge=0, le=1024)
+    head_conv_filters: tuple[Annotated[int, Field(ge=1, le=4096)], ...] = ()
     loss: Literal["crossentropy", "focal"] = "crossentropy"
     focal_gamma: float = Field(2.0, ge=0, le=10)
     class_weight: Literal["none", "balanced"] = "none"
     epochs: int = Field(40, ge=1, le=1000)
     batch_size: int = Field(64, ge=1, le=4096)
+    optimizer: Literal["adam", "rmsprop", "adagrad", "adadelta"] = "adam"
     learning_rate: float = Field(1e-3, gt=0, le=1)
+    lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
     patience: int = Field(10, ge=1, le=1000)
+    monitor: Literal["auto", "val_loss", "val_accuracy", "val_auc"] = "auto"
+    threshold_objective: Literal["f1", "gmean"] = "f1"
     augment: bool = True
+    flips: tuple[Literal["horizontal", "vertical", "transpose"], ...] = (
+        "horizontal",
+        "vertical",
+        "transpose",
+    )
     conv_filters: tuple[Annotated[int, Field(ge=1, le=65_536)], ...] = Field(
         (32, 64, 128), min_length=1
     )
@@ -408,6 +471,15 @@ class Train(Section):
     def describe(self) -> str:
         """The model as a person names it: ``tabular``, or ``fusion/small_cnn``."""
         return self.model if self.model == "tabular" else f"{self.model}/{self.image_encoder}"
+
+    def monitored(self, task: str) -> str:
+        """The validation metric early stopping and the checkpoint watch.
+
+        ``auto``: validation loss for multiclass, validation AUC for multilabel.
+        """
+        if self.monitor != "auto":
+            return self.monitor
+        return "val_auc" if task == "multilabel" else "val_loss"
 
 
 class Evaluate(Section):
@@ -560,6 +632,7 @@ class Params(Section):
     """The whole of ``params.yaml``."""
 
     seed: int = Field(42, ge=0, le=2**32 - 1)
+    task: Literal["multiclass", "multilabel"] = "multiclass"
     paths: Paths = Paths()
     data: Data = Data()
     source: Source = Source()
@@ -612,6 +685,18 @@ class Params(Section):
                 "'none' (tabular-only data): use train.model: tabular (the baselines run too), "
                 "or point source.files.images at your image files"
             )
+        if isinstance(self.impute.confidence, dict):
+            unknown = sorted(set(self.impute.confidence) - set(self.data.labels))
+            if unknown:
+                raise ValueError(f"impute.confidence names {unknown}, which are not in data.labels")
+            if self.task == "multiclass":
+                raise ValueError("impute.confidence: one number for the multiclass task")
+        if self.task == "multiclass" and self.balance.method == "ml_ros":
+            raise ValueError("balance.method: ml_ros is for the multilabel task")
+        if self.task == "multilabel" and self.train.monitor == "val_accuracy":
+            raise ValueError("train.monitor: use val_auc or val_loss for the multilabel task")
+        if self.task == "multiclass" and self.train.monitor == "val_auc":
+            raise ValueError("train.monitor: val_auc is for the multilabel task")
         return self
 
 

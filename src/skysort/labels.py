@@ -42,6 +42,46 @@ def tabular_matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
     """
     base = feature_matrix(df, features)
     bands = [b for b in BANDS if b in features]
-    colours = [df[a].to_numpy(np.float32) - df[b].to_numpy(np.float32)
-               for a, b in zip(bands, bands[1:], strict=False)]
+    colours = [
+        df[a].to_numpy(np.float32) - df[b].to_numpy(np.float32)
+        for a, b in zip(bands, bands[1:], strict=False)
+    ]
     return np.column_stack([base, *colours]) if colours else base
+
+
+# ----------------------------------------------------------------------------- multilabel
+#
+# A multilabel target is one float column per label: 1, 0, or NaN where unknown.
+# labels.parquet adds, per label, ``<label>_source`` (observed / imputed / unknown)
+# and ``<label>_confidence``.
+
+LABEL_SOURCES: tuple[str, ...] = ("observed", "imputed", "unknown")
+
+
+def label_matrix(df: pd.DataFrame, labels: tuple[str, ...]) -> np.ndarray:
+    """The label columns as a float matrix (rows x labels): 1, 0, NaN where unknown.
+
+    A label column the table lacks is a contract failure, named in the error.
+    """
+    missing = [c for c in labels if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"label column(s) {missing} not found (data.labels); the table has {list(df.columns)}"
+        )
+    y = np.array(df[list(labels)].astype("float64").to_numpy(dtype=np.float64, na_value=np.nan))
+    bad = ~np.isnan(y) & (y != 0) & (y != 1)
+    if bad.any():
+        col = labels[int(np.argwhere(bad)[0][1])]
+        raise ValueError(f"label column {col!r} holds values other than 0, 1 and NaN")
+    return y
+
+
+def observed_matrix(labels: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
+    """The label matrix with every entry not observed (imputed or unknown) set to NaN.
+
+    What validation and test scores use: imputed labels may train, they never judge.
+    """
+    y = label_matrix(labels, names)
+    for k, name in enumerate(names):
+        y[(labels[f"{name}_source"] != "observed").to_numpy(), k] = np.nan
+    return y

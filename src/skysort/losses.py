@@ -1,9 +1,12 @@
-"""Training losses: sparse categorical crossentropy, or focal loss for imbalanced classes.
+"""Training losses and the metrics that watch them.
 
-Both take integer class labels ``0..n-1`` (what the input pipeline yields) and the
-model's softmax probabilities. The focal loss is registered as a Keras
-serializable under the package ``skysort``, so a model compiled with it loads back
-with ``keras.models.load_model`` in any process that has imported this module.
+Multiclass: sparse categorical crossentropy or focal loss, on integer class labels
+``0..n-1`` and softmax probabilities. Multilabel: binary crossentropy or binary
+focal loss on a label matrix of 0 / 1 / NaN and sigmoid probabilities, masked:
+a NaN label adds nothing to the loss, its gradient or a metric. The custom classes
+are registered as Keras serializables under the package ``skysort``, so a model
+compiled with them loads back with ``keras.models.load_model`` in any process that
+has imported this module.
 """
 
 from __future__ import annotations
@@ -69,6 +72,116 @@ class SparseCategoricalFocalLoss(keras.losses.Loss):
         config = super().get_config()
         config.update({"gamma": self.gamma, "alpha": self.alpha, "epsilon": self.epsilon})
         return config
+
+
+@keras.saving.register_keras_serializable(package="skysort")
+class MaskedBinaryFocalLoss(keras.losses.Loss):
+    """Binary focal loss over several labels, ignoring unknown (NaN) ones.
+
+    Per known entry: ``-a_t * (1 - p_t) ** gamma * log(p_t)``, where ``p_t`` is the
+    probability given to the true outcome and ``a_t`` is ``alpha`` for positives and
+    ``1 - alpha`` for negatives (no weighting when ``alpha`` is None). ``gamma = 0``
+    and no alpha is binary crossentropy. The batch's loss is the mean over its
+    known entries; a batch with none gives 0. NaN labels are replaced before any
+    arithmetic, so they cannot leak into the loss or its gradient (``0 * NaN`` is NaN).
+    """
+
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        alpha: float | None = None,
+        epsilon: float | None = None,
+        name: str = "masked_binary_focal_loss",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        if gamma < 0:
+            raise ValueError(f"focal loss gamma must be >= 0, got {gamma}")
+        if alpha is not None and not 0 <= alpha <= 1:
+            raise ValueError(f"focal loss alpha must be in [0, 1], got {alpha}")
+        self.gamma = float(gamma)
+        self.alpha = None if alpha is None else float(alpha)
+        self.epsilon = float(keras.config.epsilon() if epsilon is None else epsilon)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        y_true = ops.cast(y_true, y_pred.dtype)
+        mask = ops.logical_not(ops.isnan(y_true))
+        y = ops.where(mask, y_true, ops.zeros_like(y_true))
+        p = ops.clip(y_pred, self.epsilon, 1.0 - self.epsilon)
+        p_t = y * p + (1.0 - y) * (1.0 - p)
+        loss = -ops.log(p_t)
+        if self.gamma:
+            loss = ops.power(1.0 - p_t, self.gamma) * loss
+        if self.alpha is not None:
+            loss = (y * self.alpha + (1.0 - y) * (1.0 - self.alpha)) * loss
+        loss = ops.where(mask, loss, ops.zeros_like(loss))
+        # Keras averages the per-sample values over the batch; scaling by
+        # batch / known entries makes that average the mean over known entries.
+        batch = ops.cast(ops.shape(y)[0], loss.dtype)
+        n_known = ops.maximum(ops.sum(ops.cast(mask, loss.dtype)), 1.0)
+        return ops.sum(loss, axis=-1) * batch / n_known
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"gamma": self.gamma, "alpha": self.alpha, "epsilon": self.epsilon})
+        return config
+
+
+def _known(y_true: Any) -> tuple[Any, Any]:
+    """NaN labels replaced by 0, and the known entries as 0/1 weights."""
+    y_true = ops.cast(y_true, "float32")
+    mask = ops.logical_not(ops.isnan(y_true))
+    return ops.where(mask, y_true, ops.zeros_like(y_true)), ops.cast(mask, "float32")
+
+
+@keras.saving.register_keras_serializable(package="skysort")
+class MaskedAUC(keras.metrics.AUC):
+    """Keras AUC over the known entries of a label matrix (micro: all labels pooled)."""
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        y, weight = _known(y_true)
+        if sample_weight is not None:
+            weight = weight * ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
+        return super().update_state(y, y_pred, sample_weight=weight)
+
+
+@keras.saving.register_keras_serializable(package="skysort")
+class MaskedBinaryAccuracy(keras.metrics.Metric):
+    """Share of known label entries predicted right at ``threshold``."""
+
+    def __init__(self, threshold: float = 0.5, name: str = "accuracy", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.threshold = float(threshold)
+        self.right = self.add_variable(shape=(), initializer="zeros", name="right")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y, weight = _known(y_true)
+        if sample_weight is not None:
+            weight = weight * ops.reshape(ops.cast(sample_weight, "float32"), (-1, 1))
+        pred = ops.cast(ops.cast(y_pred, "float32") >= self.threshold, "float32")
+        self.right.assign_add(ops.sum(ops.cast(ops.equal(pred, y), "float32") * weight))
+        self.count.assign_add(ops.sum(weight))
+
+    def result(self) -> Any:
+        return self.right / ops.maximum(self.count, 1.0)
+
+    def reset_state(self) -> None:
+        self.right.assign(0.0)
+        self.count.assign(0.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+def make_multilabel_loss(train: Train) -> keras.losses.Loss:
+    """The masked loss ``train.loss`` names for sigmoid outputs: crossentropy or focal."""
+    if train.loss == "crossentropy":
+        return MaskedBinaryFocalLoss(gamma=0.0, name="masked_binary_crossentropy")
+    if train.loss == "focal":
+        log.info("masked binary focal loss with gamma=%g", train.focal_gamma)
+        return MaskedBinaryFocalLoss(gamma=train.focal_gamma)
+    raise ValueError(f"train.loss: unknown loss {train.loss!r}")
 
 
 def make_loss(train: Train, n_classes: int) -> keras.losses.Loss:

@@ -18,6 +18,11 @@ Layout::
 
 "tabular" keeps only the lower branch (straight into ``probabilities``), "image"
 only the upper one (through the head).
+
+``task="multiclass"`` ends in a softmax over the classes, ``"multilabel"`` in one
+sigmoid per label. ``train.head_conv_filters`` adds new conv layers on the
+backbone's feature map before the pooling (the origin multilabel system's "frozen
+backbone + new conv and dense layers", with ``trainable_layers: 0``).
 """
 
 from __future__ import annotations
@@ -46,13 +51,19 @@ def build_model(
     image_size: int,
     feature_mean: np.ndarray | None = None,
     feature_var: np.ndarray | None = None,
+    task: str = "multiclass",
 ) -> keras.Model:
-    """The uncompiled classifier ``train.model`` names, ending in a softmax over ``n_classes``.
+    """The uncompiled classifier ``train.model`` names.
 
-    ``feature_mean`` / ``feature_var`` normalise the tabular features and must come
-    from the train split only (leakage); without them the features pass unscaled.
+    Multiclass: a softmax over ``n_classes``; multilabel: ``n_classes`` sigmoids (one
+    per label). ``feature_mean`` / ``feature_var`` normalise the tabular features and
+    must come from the train split only (leakage); without them the features pass
+    unscaled.
     """
-    if n_classes < 2:
+    if task == "multilabel":
+        if n_classes < 1:
+            raise ValueError(f"a multilabel classifier needs at least 1 label, got {n_classes}")
+    elif n_classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes, got {n_classes}")
     inputs: dict[str, keras.KerasTensor] = {}
     branches: list[keras.KerasTensor] = []
@@ -89,7 +100,8 @@ def build_model(
         if train.dense_units:
             x = keras.layers.Dense(train.dense_units[-1], activation="relu", name="head_dense")(x)
             x = keras.layers.Dropout(train.dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    activation = "sigmoid" if task == "multilabel" else "softmax"
+    outputs = keras.layers.Dense(n_classes, activation=activation, name="probabilities")(x)
     model = keras.Model(inputs=inputs, outputs=outputs, name=f"skysort_{train.model}")
     log.info(
         "built %s model (%s encoder): %d parameters, %d trainable",
@@ -133,8 +145,19 @@ def build_image_encoder(train: Train, image_size: int) -> keras.Model:
     if size != image_size:
         x = keras.layers.Resizing(size, size, interpolation="bilinear", name="resize")(x)
     x = _preprocess(x, spec.preprocessing)
-    backbone = _small_cnn(train, size) if spec.constructor is None else _pretrained(train, size)
+    pooled = not train.head_conv_filters
+    if spec.constructor is None:
+        backbone = _small_cnn(train, size, pooled)
+    else:
+        backbone = _pretrained(train, size, pooled)
     outputs = backbone(x)
+    if not pooled:
+        # New layers on the backbone's feature map, always trainable.
+        for i, filters in enumerate(train.head_conv_filters):
+            outputs = keras.layers.Conv2D(
+                filters, 3, padding="same", activation="relu", name=f"head_conv_{i}"
+            )(outputs)
+        outputs = keras.layers.GlobalAveragePooling2D(name="head_pool")(outputs)
     return keras.Model(inputs, outputs, name="image_encoder")
 
 
@@ -224,8 +247,11 @@ def _resolve_weights(train: Train) -> str | None:
     return str(path)
 
 
-def _pretrained(train: Train, size: int) -> keras.Model:
-    """A keras.applications backbone without its top, average-pooled to one vector."""
+def _pretrained(train: Train, size: int, pooled: bool = True) -> keras.Model:
+    """A keras.applications backbone without its top, average-pooled to one vector.
+
+    ``pooled=False``: the backbone ends at its last feature map.
+    """
     spec = ENCODERS[train.image_encoder]
     weights = _resolve_weights(train)
     constructor = getattr(keras.applications, spec.constructor)
@@ -233,7 +259,7 @@ def _pretrained(train: Train, size: int) -> keras.Model:
         include_top=False,
         weights=weights,
         input_shape=(size, size, 3),
-        pooling="avg",
+        pooling="avg" if pooled else None,
         name="backbone",
     )
     if weights is None:
@@ -256,7 +282,7 @@ def _pretrained(train: Train, size: int) -> keras.Model:
     return backbone
 
 
-def _small_cnn(train: Train, size: int) -> keras.Model:
+def _small_cnn(train: Train, size: int, pooled: bool = True) -> keras.Model:
     """A CPU-friendly CNN: per entry of ``train.conv_filters`` a 3x3 conv + ReLU and a 2x2 max-pool.
 
     No BatchNormalization: with a few hundred steps in all, its moving statistics lag
@@ -277,7 +303,8 @@ def _small_cnn(train: Train, size: int) -> keras.Model:
     for i, filters in enumerate(train.conv_filters):
         x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
-    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if pooled:
+        x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     backbone = keras.Model(inputs, x, name="backbone")
     weights = _resolve_weights(train)
     if weights is not None:

@@ -9,7 +9,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import auc, precision_recall_curve, roc_curve  # noqa: E402
+from sklearn.metrics import (  # noqa: E402
+    auc,
+    average_precision_score,
+    precision_recall_curve,
+    roc_curve,
+)
 
 from skysort import io  # noqa: E402
 
@@ -64,8 +69,10 @@ def curves_png(
 
 
 def history_png(history: dict[str, list[float]], path: Path) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    """Loss and accuracy per epoch, train and val (and AUC when the run recorded it)."""
+    keys = ("loss", "accuracy", "auc") if "auc" in history else ("loss", "accuracy")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
+    for ax, key in zip(axes, keys):
         if key in history:
             ax.plot(range(1, len(history[key]) + 1), history[key], label="train")
         if f"val_{key}" in history:
@@ -123,4 +130,102 @@ def comparison_png(histories: dict[str, dict[str, list[float]]], path: Path) -> 
         ax.set_xlabel("epoch")
         ax.set_title(key)
     axes[1].legend(fontsize=7, loc="lower right")
+    _save(fig, path)
+
+
+# ----------------------------------------------------------------------------- multilabel
+
+
+def label_curves_png(
+    y: np.ndarray, proba: np.ndarray, labels: tuple[str, ...], path: Path, kind: str
+) -> None:
+    """Per-label ROC (``kind="roc"``) or precision-recall curves, on known labels only."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    for k, name in enumerate(labels):
+        mask = ~np.isnan(y[:, k])
+        truth, score = y[mask, k] == 1, proba[mask, k]
+        if truth.all() or not truth.any():
+            continue
+        if kind == "roc":
+            fpr, tpr, _ = roc_curve(truth, score)
+            ax.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+        else:
+            prec, rec, _ = precision_recall_curve(truth, score)
+            ap = average_precision_score(truth, score)
+            ax.plot(rec, prec, label=f"{name} (AP {ap:.3f}, base {truth.mean():.2f})")
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+    else:
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+    ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=7)
+    ax.set_title(f"{kind.upper()} curves per label (test, known labels)")
+    _save(fig, path)
+
+
+def label_confusion_png(per_label: dict[str, dict], path: Path) -> None:
+    """One 2x2 confusion matrix per label at its tuned threshold."""
+    names = list(per_label)
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        s = per_label[name]
+        m = np.array([[s["tn"], s["fp"]], [s["fn"], s["tp"]]])
+        ax.imshow(m, cmap="Blues")
+        ax.set_xticks([0, 1], ["0", "1"])
+        ax.set_yticks([0, 1], ["0", "1"])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("observed")
+        for (i, j), v in np.ndenumerate(m):
+            colour = "white" if v > m.max() / 2 else "black"
+            ax.text(j, i, str(v), ha="center", va="center", color=colour)
+        ax.set_title(f"{name}\n(threshold {s['threshold']:.2f})", fontsize=8)
+    _save(fig, path)
+
+
+def label_gallery_png(
+    images: np.ndarray,
+    truth: np.ndarray,
+    pred: np.ndarray,
+    labels: tuple[str, ...],
+    path: Path,
+    n: int = 18,
+) -> None:
+    """Test cutouts with their true (T) and predicted (P) labels; red where a known label is wrong.
+
+    Labels are shortened to their last word (``gz_edge_on`` -> ``on``); ``?`` marks a
+    label that is unknown for that object.
+    """
+    short = [name.removeprefix("gz_")[:6] for name in labels]
+    n = min(n, len(images))
+    cols = 6
+    rows = max(1, -(-n // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.9), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.axis("off")
+            continue
+        ax.imshow(images[i])
+        known = ~np.isnan(truth[i])
+        t = [
+            s + ("" if known[k] else "?")
+            for k, s in enumerate(short)
+            if not known[k] or truth[i, k] == 1
+        ]
+        p = [s for k, s in enumerate(short) if pred[i, k]]
+        ok = bool(((truth[i] == 1) == pred[i])[known].all())
+        for spine in ax.spines.values():
+            spine.set_edgecolor("tab:green" if ok else "red")
+            spine.set_linewidth(1 if ok else 3)
+        ax.set_title(
+            f"T {','.join(t) or '-'}\nP {','.join(p) or '-'}",
+            fontsize=6,
+            color="black" if ok else "red",
+        )
+    fig.suptitle(
+        "Test cutouts: true (T) and predicted (P) labels; red: a known label wrong", fontsize=8
+    )
     _save(fig, path)

@@ -77,14 +77,17 @@ REQUIRED_COLUMNS: tuple[str, ...] = tuple(c for c in CATALOG_COLUMNS if c != "pr
 
 _SQL_TEMPLATE = """SELECT TOP {top}
     p.objid, p.ra, p.dec, p.u, p.g, p.r, p.i, p.z, p.fiberMag_g,
-    s.specobjid, s.class, s.z AS redshift, s.zWarning
+    s.specobjid, s.class, s.z AS redshift, s.zWarning{zoo_columns}
 FROM PhotoObj AS p
-JOIN SpecObj AS s ON s.bestObjID = p.objid
+JOIN SpecObj AS s ON s.bestObjID = p.objid{zoo_join}
 WHERE s.class IN ({classes})
     AND p.ra >= {ra_min} AND p.ra <= {ra_max}
     AND p.dec >= {dec_min} AND p.dec <= {dec_max}
     AND p.r >= {r_min} AND p.r <= {r_max}{cursor}
 ORDER BY {order}"""
+# Multilabel task: Galaxy Zoo 1 vote fractions and vote count (null where GZ has no entry).
+_ZOO_COLUMNS = ",\n    zs.nvote, zs.p_el, zs.p_cs, zs.p_edge, zs.p_mg"
+_ZOO_JOIN = "\nLEFT JOIN zooSpec AS zs ON zs.specobjid = s.specobjid"
 _SAMPLE_KEY_SQL = f"((p.objid % {SAMPLE_MODULUS}) * {SAMPLE_MULTIPLIER}) % {SAMPLE_MODULUS}"
 _CLASS_NAME = re.compile(r"^[A-Z]+$")
 _MAX_INT64 = 2**63 - 1
@@ -133,11 +136,14 @@ def _integer(value: object, name: str, low: int, high: int) -> int:
     return number
 
 
-def build_sql(query: Query, data: Data, top: int, after_objid: int | None = None) -> str:
+def build_sql(
+    query: Query, data: Data, top: int, after_objid: int | None = None, zoo: bool = False
+) -> str:
     """SQL for one page of at most ``top`` objects, after ``after_objid`` in the page order.
 
     The order is the pseudo-random sample key then objid when ``query.random_sample``,
     else objid; either way the last objid of a page is the cursor for the next.
+    ``zoo`` (multilabel task) adds Galaxy Zoo's vote fractions from ``zooSpec``.
     """
     top = _integer(top, "top", 1, 500_000)
     classes = tuple(data.classes)
@@ -167,6 +173,8 @@ def build_sql(query: Query, data: Data, top: int, after_objid: int | None = None
         r_min=_number(query.r_min, "query.r_min"),
         r_max=_number(query.r_max, "query.r_max"),
         cursor=cursor,
+        zoo_columns=_ZOO_COLUMNS if zoo else "",
+        zoo_join=_ZOO_JOIN if zoo else "",
         order=f"{_SAMPLE_KEY_SQL}, p.objid" if query.random_sample else "p.objid",
     )
     if "--" in sql or ";" in sql:  # cannot happen with the checks above; a tripwire
@@ -412,7 +420,9 @@ def _run(sql: str, skyserver: SkyServerSource) -> pd.DataFrame:
     return parse_response(response.status_code, response.text, url=response.url)
 
 
-def query_catalog(query: Query, data: Data, skyserver: SkyServerSource) -> pd.DataFrame:
+def query_catalog(
+    query: Query, data: Data, skyserver: SkyServerSource, zoo: bool = False
+) -> pd.DataFrame:
     """Query SkyServer for up to ``query.n_objects`` objects; a catalog DataFrame.
 
     With ``query.sql_file`` that file's SQL runs once, as written (it must select the
@@ -436,7 +446,7 @@ def query_catalog(query: Query, data: Data, skyserver: SkyServerSource) -> pd.Da
             )
         catalog = to_catalog(raw, data, f"{provenance} sql_file={path.name}")
     else:
-        catalog = _paged_catalog(query, data, skyserver, provenance)
+        catalog = _paged_catalog(query, data, skyserver, provenance, zoo)
     if catalog.empty:
         raise SkyServerError(
             "no rows left after dropping classes outside data.classes; check data.classes"
@@ -458,6 +468,7 @@ def _paged_catalog(
     data: Data,
     skyserver: SkyServerSource,
     provenance: str,
+    zoo: bool = False,
 ) -> pd.DataFrame:
     pages: list[pd.DataFrame] = []
     remaining = query.n_objects
@@ -469,7 +480,7 @@ def _paged_catalog(
         if wait > 0:
             time.sleep(wait)
         last_sent = time.monotonic()
-        raw = _run(build_sql(query, data, top, after), skyserver)
+        raw = _run(build_sql(query, data, top, after, zoo), skyserver)
         log.info("SkyServer page %d: %d rows (asked for %d)", len(pages) + 1, len(raw), top)
         if raw.empty:
             break

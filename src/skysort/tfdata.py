@@ -12,6 +12,8 @@ INPUTS_BY_MODEL: dict[str, tuple[str, ...]] = {
 }
 """The input names each model kind reads; they equal the dataset's keys."""
 
+FLIPS: tuple[str, ...] = ("horizontal", "vertical", "transpose")
+
 
 def make_dataset(
     images: np.ndarray,
@@ -24,12 +26,15 @@ def make_dataset(
     shuffle: bool = False,
     augment: bool = False,
     seed: int = 0,
+    flips: tuple[str, ...] = FLIPS,
 ) -> tf.data.Dataset:
     """Batches of ``{"image", "features"}`` (only the keys in ``inputs``) gathered from ``rows``.
 
     Only one batch of images is read from the memory map at a time. Each epoch
     reshuffles with a seed derived from ``seed``, so runs are repeatable.
-    Augmentation draws one of the 8 flips / 90° rotations per image: the sky has no "up".
+    Augmentation draws one of the 8 flips / 90° rotations per image: the sky has no "up"
+    (``flips`` may leave some out). ``y`` is a vector of class codes (multiclass) or a
+    float label matrix with NaN for unknown labels (multilabel).
     """
     rows = np.asarray(rows, dtype=np.int64)
     size = images.shape[1]
@@ -57,7 +62,12 @@ def make_dataset(
         x_sig["image"] = tf.TensorSpec((None, size, size, 3), tf.uint8)
     if "features" in inputs:
         x_sig["features"] = tf.TensorSpec((None, features.shape[1]), tf.float32)
-    sig = (x_sig, tf.TensorSpec((None,), tf.int64)) if y is not None else x_sig
+    if y is not None and np.ndim(y) == 2:
+        y = np.asarray(y, dtype=np.float32)
+        y_sig = tf.TensorSpec((None, y.shape[1]), tf.float32)
+    else:
+        y_sig = tf.TensorSpec((None,), tf.int64)
+    sig = (x_sig, y_sig) if y is not None else x_sig
     ds = tf.data.Dataset.from_generator(batches, output_signature=sig)
     # A generator has unknown length; stating it lets Keras show progress and not warn.
     n_batches = -(-len(rows) // batch_size)
@@ -67,7 +77,7 @@ def make_dataset(
         if "image" in x:
             img = tf.cast(x["image"], tf.float32)
             if augment:
-                img = dihedral(img, seed)
+                img = dihedral(img, seed, flips)
             x = {**x, "image": img}
         return (x, *rest) if rest else x
 
@@ -79,13 +89,22 @@ def make_dataset(
     return ds.map(prepare).prefetch(tf.data.AUTOTUNE)
 
 
-def dihedral(img: tf.Tensor, seed: int) -> tf.Tensor:
-    """Apply a random one of the 8 symmetries of the square to each image of a batch."""
+def dihedral(img: tf.Tensor, seed: int, flips: tuple[str, ...] = FLIPS) -> tf.Tensor:
+    """Apply a random one of the 8 symmetries of the square to each image of a batch.
+
+    ``flips`` names the operations drawn from (``horizontal``, ``vertical``,
+    ``transpose``); all three give the 8 symmetries. The random draw is the same
+    whichever are left out, so the others stay as they were.
+    """
     n = tf.shape(img)[0]
     draw = tf.random.uniform((n, 3), seed=seed)
-    flip_lr = draw[:, 0] < 0.5
-    flip_ud = draw[:, 1] < 0.5
+    if "horizontal" in flips:
+        flip_lr = draw[:, 0] < 0.5
+        img = tf.where(flip_lr[:, None, None, None], tf.reverse(img, axis=[2]), img)
+    if "vertical" in flips:
+        flip_ud = draw[:, 1] < 0.5
+        img = tf.where(flip_ud[:, None, None, None], tf.reverse(img, axis=[1]), img)
+    if "transpose" not in flips:
+        return img
     transpose = draw[:, 2] < 0.5
-    img = tf.where(flip_lr[:, None, None, None], tf.reverse(img, axis=[2]), img)
-    img = tf.where(flip_ud[:, None, None, None], tf.reverse(img, axis=[1]), img)
     return tf.where(transpose[:, None, None, None], tf.transpose(img, [0, 2, 1, 3]), img)

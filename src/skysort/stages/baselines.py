@@ -1,6 +1,9 @@
 """Stage ``baselines``: classical scikit-learn models on the tabular features.
 
 Cross-validated on the train split, scored once on the test split's observed labels.
+Multilabel: one binary model per label and baseline, fitted on the train rows where
+that label is known (observed or imputed), scored on the observed test labels at 0.5
+(ROC-AUC and PR-AUC do not depend on the threshold); no cross-validation.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ from threadpoolctl import threadpool_limits
 
 from skysort import io
 from skysort.config import Baselines, Data, Params
-from skysort.labels import encode, observed, tabular_matrix
-from skysort.metrics import classification_scores
+from skysort.labels import encode, label_matrix, observed, observed_matrix, tabular_matrix
+from skysort.metrics import classification_scores, multilabel_scores
 from skysort.stage import Artifact, Stage, Table, fmt
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,13 @@ def baselines(
     data: Data,
     baselines: Baselines,
     seed: int,
+    task: str = "multiclass",
 ) -> dict[str, Any]:
     """Fit each baseline on train rows (observed + imputed labels), score on observed test rows."""
+    if task == "multilabel":
+        return baselines_multilabel(
+            dataset_path, labels_path, out_report, data=data, baselines=baselines, seed=seed
+        )
     dataset = pd.read_parquet(dataset_path)
     labels = pd.read_parquet(labels_path)
     X = tabular_matrix(dataset, data.features)
@@ -131,8 +139,64 @@ def _score(
     return result
 
 
+def baselines_multilabel(
+    dataset_path: Path,
+    labels_path: Path,
+    out_report: Path,
+    *,
+    data: Data,
+    baselines: Baselines,
+    seed: int,
+) -> dict[str, Any]:
+    """Per label and baseline: fit on the known train labels, score on observed test labels."""
+    dataset = pd.read_parquet(dataset_path)
+    labels = pd.read_parquet(labels_path)
+    X = tabular_matrix(dataset, data.features)
+    y_train = label_matrix(labels, data.labels)
+    y_test = observed_matrix(labels, data.labels)
+    is_train = (labels["split"] == "train").to_numpy()
+    test = (labels["split"] == "test").to_numpy() & ~np.isnan(y_test).all(axis=1)
+    if not test.any():
+        raise ValueError(f"{labels_path}: the test split has no observed labels to score on")
+    results: dict[str, Any] = {}
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for name in baselines.models:
+            started = time.perf_counter()
+            proba = np.full((int(test.sum()), len(data.labels)), 0.5)
+            for k in range(len(data.labels)):
+                rows = is_train & ~np.isnan(y_train[:, k])
+                if len(np.unique(y_train[rows, k])) < 2:
+                    continue  # one outcome only: a constant 0.5 scores as chance
+                model = make_baseline(name, seed).fit(X[rows], y_train[rows, k].astype(int))
+                proba[:, k] = model.predict_proba(X[test])[:, 1]
+            scores = multilabel_scores(y_test[test], proba, data.labels)
+            scores["fit_seconds"] = round(time.perf_counter() - started, 4)
+            results[name] = scores
+            log.info("baseline %-8s test macro ROC-AUC %s", name, fmt(scores["roc_auc_macro"]))
+    report = {
+        "task": "multilabel",
+        "features": list(data.features),
+        "train_rows": int(is_train.sum()),
+        "test_rows": int(test.sum()),
+        "models": results,
+    }
+    io.write_json(out_report, report)
+    return report
+
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
+    if report.get("task") == "multilabel":
+        rows = [
+            {
+                "model": name,
+                "roc_auc_macro": fmt(m["roc_auc_macro"]),
+                "pr_auc_macro": fmt(m["pr_auc_macro"]),
+                **{f"auc_{k}": fmt(v["roc_auc"]) for k, v in m["per_label"].items()},
+                "fit_seconds": m["fit_seconds"],
+            }
+            for name, m in report["models"].items()
+        ]
+        return [Table("baselines-metrics", rows, "Classical baselines per label (test split)")]
     rows = [
         {
             "model": name,
@@ -150,7 +214,7 @@ STAGE = Stage(
     name="baselines",
     reads=("dataset", "labels"),
     writes=("baselines_report",),
-    params=("seed", "data.features", "data.classes", "baselines"),
+    params=("seed", "task", "data.features", "data.classes", "data.labels", "baselines"),
     function=baselines,
     describe=lambda p: f"baselines: {', '.join(p.baselines.models)}",
     summarize=_summarize,

@@ -26,6 +26,7 @@ from numpy.lib.format import open_memmap
 from skysort import io, sharding
 from skysort.config import Clean, Data, Params, Source
 from skysort.images import BadImage, cutout_path, read_cutout
+from skysort.labels import label_matrix
 from skysort.progress import Progress
 from skysort.schema import check_catalog, check_manifest
 from skysort.stage import Artifact, Shards, Stage, Table, counts_table
@@ -59,13 +60,21 @@ def check_rows(
     data: Data,
     clean: Clean,
     source: Source | None = None,
+    task: str = "multiclass",
 ) -> tuple[pd.Series, dict[Any, np.ndarray]]:
     """Each row's drop reason (NaN = kept) and the decoded image of every kept row.
 
     ``catalog`` may be a slice of the whole catalog (one shard): every check is per row.
     Without images (``source.has_images`` false) only the features are checked.
+    In the multilabel task a row of a known class outside ``data.label_classes`` is
+    dropped too (``not_a_label_class``): its labels describe nothing it could have.
     """
     reasons = _feature_reasons(catalog, data.features)
+    if task == "multilabel":
+        label_matrix(catalog, data.labels)  # the label columns must be there
+        cls = catalog["class"].astype("object")
+        other = cls.notna() & ~cls.isin(data.label_classes)
+        reasons[other.to_numpy() & reasons.isna().to_numpy()] = "not_a_label_class"
     if source is not None and not source.has_images:
         return reasons, {}
     # A user's image that would not decode is unreadable; a SkyServer one failed to download.
@@ -94,6 +103,7 @@ def write_outputs(
     seed: int,
     image_size: int | None = None,
     details: pd.Series | None = None,
+    task: str = "multiclass",
 ) -> dict[str, Any]:
     """Split the kept rows, pack their images (given in catalog order), write the report.
 
@@ -114,7 +124,12 @@ def write_outputs(
             f"{clean.max_drop_fraction:.0%}): {counts}; fix the inputs (rerun cutouts?) or "
             "raise clean.max_drop_fraction"
         )
-    kept["split"] = assign_splits(kept["class"], clean.test_fraction, clean.val_fraction, seed)
+    if task == "multilabel":
+        kept["split"] = assign_multilabel_splits(
+            label_matrix(kept, data.labels), clean.test_fraction, clean.val_fraction, seed
+        )
+    else:
+        kept["split"] = assign_splits(kept["class"], clean.test_fraction, clean.val_fraction, seed)
     size = data.image_size if image_size is None else image_size
     _write_images(out_images, kept_images, len(kept), size)
     kept = kept.reset_index(drop=True)
@@ -147,6 +162,18 @@ def write_outputs(
             detail = details.get(index)
             if isinstance(detail, str) and detail:
                 row["detail"] = detail
+    if task == "multilabel":
+        y = label_matrix(kept, data.labels)
+        report["label_counts_by_split"] = {
+            s: {
+                name: {
+                    "positive": int(np.nansum(y[(kept["split"] == s).to_numpy(), k] == 1)),
+                    "known": int((~np.isnan(y[(kept["split"] == s).to_numpy(), k])).sum()),
+                }
+                for k, name in enumerate(data.labels)
+            }
+            for s in SPLITS
+        }
     io.write_json(out_report, report)
     log.info(
         "clean: kept %d of %d rows; dropped %s",
@@ -243,6 +270,45 @@ def assign_splits(
     return split
 
 
+def assign_multilabel_splits(
+    y: np.ndarray, test_fraction: float, val_fraction: float, seed: int
+) -> np.ndarray:
+    """Split stratified over the labels by iterative stratification (Sechidis et al. 2011).
+
+    ``y`` is the label matrix (0 / 1 / NaN). Rows with no known label go to train, as
+    unknown classes do in the multiclass split: they never score a model. The
+    stratification balances each label's positives and, as one more column, the rows
+    with a missing label, so that impute / mask / drop see comparable splits.
+    """
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+    y = np.asarray(y, dtype=float)
+    split = np.full(len(y), "train", dtype=object)
+    scored = np.flatnonzero(~np.isnan(y).all(axis=1))
+    if len(scored) < 3:
+        return split
+    target = np.column_stack([np.nan_to_num(y[scored]) == 1, np.isnan(y[scored]).any(axis=1)])
+    target = target.astype(int)
+
+    def cut(rows: np.ndarray, fraction: float, salt: int) -> tuple[np.ndarray, np.ndarray]:
+        n_out = int(round(len(rows) * fraction))
+        if n_out < 1 or n_out >= len(rows):
+            return rows, rows[:0]
+        splitter = MultilabelStratifiedShuffleSplit(
+            n_splits=1, test_size=n_out, random_state=(seed + salt) % 2**32
+        )
+        keep, out = next(
+            splitter.split(np.zeros((len(rows), 1)), target[np.searchsorted(scored, rows)])
+        )
+        return rows[keep], rows[out]
+
+    rest, test = cut(scored, test_fraction, 0)
+    _, val = cut(rest, val_fraction / (1 - test_fraction) if test_fraction < 1 else 0, 1)
+    split[test] = "test"
+    split[val] = "val"
+    return split
+
+
 # ----------------------------------------------------------------------------- wiring
 
 
@@ -266,7 +332,13 @@ def _shard(
     catalog, manifest = read_inputs(p.catalog, p.manifest)
     rows = catalog.iloc[start:stop]
     reasons, images = check_rows(
-        rows, manifest, Path(p.cutouts_dir), data=data, clean=params.clean, source=params.source
+        rows,
+        manifest,
+        Path(p.cutouts_dir),
+        data=data,
+        clean=params.clean,
+        source=params.source,
+        task=params.task,
     )
     kept = rows.index[reasons.isna().to_numpy()]
     size = _image_size(params)
@@ -322,6 +394,7 @@ def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
             seed=params.seed,
             image_size=_image_size(params),
             details=catalog["objid"].map(manifest.set_index("objid")["error"].astype("object")),
+            task=params.task,
         )
     finally:
         sharding.remove_work_dir(p.images)
@@ -350,7 +423,10 @@ STAGE = Stage(
     writes=("dataset", "images", "clean_report"),
     params=(
         "seed",
+        "task",
         "data.features",
+        "data.labels",
+        "data.label_classes",
         "data.image_size",
         "clean",
         "source.kind",

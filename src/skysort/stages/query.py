@@ -19,12 +19,21 @@ class EmptyCatalogError(ValueError):
 
 
 def query(
-    source_catalog: Path, out_catalog: Path, *, source: Source, query: Query, data: Data, seed: int
+    source_catalog: Path,
+    out_catalog: Path,
+    *,
+    source: Source,
+    query: Query,
+    data: Data,
+    seed: int,
+    task: str = "multiclass",
 ) -> dict[str, Any]:
     """Fetch, simulate or read the catalog and write it atomically to ``out_catalog``.
 
     ``source_catalog`` is the user's file, read only by the files source (which takes
     every row: ``query.*`` limits apply to SkyServer and the simulated survey).
+    Multilabel from SkyServer: the query joins Galaxy Zoo's votes, and the ``gz_*``
+    labels are derived from them (:mod:`skysort.galaxyzoo`).
     """
     details: dict[str, Any] = {}
     if source.kind == "files":
@@ -38,7 +47,12 @@ def query(
     else:
         from skysort.skyserver import query_catalog
 
-        catalog = query_catalog(query, data, source.skyserver)
+        zoo = task == "multilabel" and query.sql_file is None
+        catalog = query_catalog(query, data, source.skyserver, zoo=zoo)
+        if zoo and catalog is not None and len(catalog):
+            from skysort.galaxyzoo import zoo_labels
+
+            catalog = zoo_labels(catalog, source.skyserver)
     if catalog is None or len(catalog) == 0:
         raise EmptyCatalogError(
             f"{source_catalog} has no rows"
@@ -99,7 +113,7 @@ STAGE = Stage(
     name="query",
     reads=("source_catalog",),
     writes=("catalog",),
-    params=("seed", "source", "query", "data.features", "data.classes"),
+    params=("seed", "task", "source", "query", "data.features", "data.classes"),
     function=query,
     describe=lambda p: f"query: {p.query.n_objects} objects from {p.source.kind}",
     summarize=_summarize,

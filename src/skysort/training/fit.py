@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from skysort import io
 from skysort.config import Data, Train
-from skysort.losses import make_loss
+from skysort.losses import MaskedAUC, MaskedBinaryAccuracy, make_loss, make_multilabel_loss
 from skysort.models import build_model
 from skysort.training.callbacks import EpochTimer, LogEpochs
 
@@ -35,18 +35,48 @@ def compile_model(
     *,
     data: Data,
     train: Train,
+    task: str = "multiclass",
+    steps_per_epoch: int = 1,
 ) -> keras.Model:
-    """The model ``train`` describes, built and compiled in ``strategy``'s scope."""
+    """The model ``train`` describes, built and compiled in ``strategy``'s scope.
+
+    Multilabel: sigmoid outputs, the masked loss, and masked binary accuracy and
+    (micro) AUC as ``accuracy`` and ``auc``.
+    """
     with strategy.scope():  # variables are created on every replica
+        if task == "multilabel":
+            n_out, loss = len(data.labels), make_multilabel_loss(train)
+            metrics: list[Any] = [MaskedBinaryAccuracy(name="accuracy"), MaskedAUC(name="auc")]
+        else:
+            n_out, loss, metrics = (
+                len(data.classes),
+                make_loss(train, len(data.classes)),
+                ["accuracy"],
+            )
         model = build_model(
-            train, len(data.features), len(data.classes), data.image_size, feature_mean, feature_var
+            train, len(data.features), n_out, data.image_size, feature_mean, feature_var, task
         )
-        model.compile(
-            optimizer=keras.optimizers.Adam(train.learning_rate),
-            loss=make_loss(train, len(data.classes)),
-            metrics=["accuracy"],
-        )
+        model.compile(optimizer=make_optimizer(train, steps_per_epoch), loss=loss, metrics=metrics)
     return model
+
+
+def make_optimizer(train: Train, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """``train.optimizer`` at ``train.learning_rate``; ``cosine`` decays it over all epochs.
+
+    (``plateau`` is a callback: see :func:`fit_model`.)
+    """
+    rate: Any = train.learning_rate
+    if train.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(
+            train.learning_rate, decay_steps=max(1, train.epochs * steps_per_epoch)
+        )
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "rmsprop": keras.optimizers.RMSprop,
+        "adagrad": keras.optimizers.Adagrad,
+        "adadelta": keras.optimizers.Adadelta,
+    }
+    return optimizers[train.optimizer](rate)
 
 
 def fit_model(
@@ -58,8 +88,9 @@ def fit_model(
     *,
     class_weight: dict[int, float] | None,
     train: Train,
+    monitor: str = "val_loss",
 ) -> Fitted:
-    """Fit, stop early on ``val_loss``, and save the best epoch's model to ``out_model``.
+    """Fit, stop early on ``monitor``, and save the best epoch's model to ``out_model``.
 
     Stops at the first NaN loss; fails if no epoch was ever checkpointed. Epoch metrics
     go to dvclive under ``out_dvclive`` (rebuilt) and to the log.
@@ -72,16 +103,24 @@ def fit_model(
         best_path = Path(tmp) / "best.keras"
         shutil.rmtree(out_dvclive, ignore_errors=True)
         live = Live(str(out_dvclive), dvcyaml=False, save_dvc_exp=False, report=None)
+        mode = "min" if monitor == "val_loss" else "max"
         callbacks: list[keras.callbacks.Callback] = [
             keras.callbacks.TerminateOnNaN(),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=train.patience),
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=train.patience),
             keras.callbacks.ModelCheckpoint(
-                str(best_path), monitor="val_loss", save_best_only=True
+                str(best_path), monitor=monitor, mode=mode, save_best_only=True
             ),
             timer,
             DVCLiveCallback(live=live),
             LogEpochs(train.epochs),
         ]
+        if train.lr_schedule == "plateau":
+            callbacks.insert(
+                1,
+                keras.callbacks.ReduceLROnPlateau(
+                    monitor=monitor, mode=mode, factor=0.5, patience=max(1, train.patience // 3)
+                ),
+            )
         history = model.fit(
             train_ds,
             validation_data=val_ds,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from skysort.config import Data, Train
-from skysort.labels import encode, feature_matrix, observed
+from skysort.labels import encode, feature_matrix, label_matrix, observed, observed_matrix
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -24,7 +24,17 @@ class Survey:
     labels: pd.DataFrame
     images: np.ndarray  # (rows, size, size, 3) uint8, memory-mapped
     features: np.ndarray  # (rows, len(data.features)) float32, in data.features order
-    y: np.ndarray  # class codes in data.classes order, -1 where unknown
+    # multiclass: class codes in data.classes order, -1 where unknown; multilabel: a float
+    # matrix in data.labels order, NaN where unknown (outside train: NaN unless observed)
+    y: np.ndarray
+    task: str = "multiclass"
+
+    def scored_rows(self, split: str) -> np.ndarray:
+        """Rows of ``split`` with an observed label (multilabel: at least one)."""
+        if self.task == "multilabel":
+            in_split = (self.labels["split"] == split).to_numpy()
+            return np.flatnonzero(in_split & ~np.isnan(self.y).all(axis=1))
+        return np.flatnonzero(observed(self.labels, split))
 
 
 @dataclass(frozen=True)
@@ -39,7 +49,13 @@ class TrainingInputs:
     class_weight: dict[int, float] | None
 
 
-def load_survey(dataset_path: Path, images_path: Path, labels_path: Path, data: Data) -> Survey:
+def load_survey(
+    dataset_path: Path,
+    images_path: Path,
+    labels_path: Path,
+    data: Data,
+    task: str = "multiclass",
+) -> Survey:
     """Read the dataset, labels and memory-mapped images; fail unless their rows align."""
     dataset = pd.read_parquet(dataset_path)
     labels = pd.read_parquet(labels_path)
@@ -56,12 +72,20 @@ def load_survey(dataset_path: Path, images_path: Path, labels_path: Path, data: 
             f"{labels_path} does not list the objects of {dataset_path} in its order: "
             "rerun the impute stage"
         )
+    if task == "multilabel":
+        # Imputed labels may train; outside the train split only observed labels exist.
+        y = label_matrix(labels, data.labels)
+        judged = (labels["split"] != "train").to_numpy()
+        y[judged] = observed_matrix(labels, data.labels)[judged]
+    else:
+        y = encode(labels["label"], data.classes)
     return Survey(
         dataset=dataset,
         labels=labels,
         images=images,
         features=feature_matrix(dataset, data.features),
-        y=encode(labels["label"], data.classes),
+        y=y,
+        task=task,
     )
 
 
@@ -73,11 +97,12 @@ def load_training_inputs(
     *,
     data: Data,
     train: Train,
+    task: str = "multiclass",
 ) -> TrainingInputs:
     """The survey, the balanced train rows and the observed val rows, and what they imply."""
-    survey = load_survey(dataset_path, images_path, labels_path, data)
+    survey = load_survey(dataset_path, images_path, labels_path, data, task)
     train_rows = np.load(index_path)
-    val_rows = np.flatnonzero(observed(survey.labels, "val"))
+    val_rows = survey.scored_rows("val")
     if len(train_rows) == 0 or len(val_rows) == 0:
         raise ValueError(f"need train and val rows, got {len(train_rows)} and {len(val_rows)}")
     mean, var = feature_statistics(survey.features, train_rows)
@@ -87,7 +112,9 @@ def load_training_inputs(
         val_rows=val_rows,
         feature_mean=mean,
         feature_var=var,
-        class_weight=class_weights(survey.y[train_rows], len(data.classes), train.class_weight),
+        class_weight=None
+        if task == "multilabel"
+        else class_weights(survey.y[train_rows], len(data.classes), train.class_weight),
     )
 
 
@@ -128,6 +155,7 @@ def training_datasets(
         shuffle=True,
         augment=train.augment,
         seed=seed,
+        flips=train.flips,
     )
     val_ds = make_dataset(s.images, s.features, inputs.val_rows, names, train.batch_size, y=s.y)
     return train_ds, val_ds

@@ -19,11 +19,22 @@ log = logging.getLogger(__name__)
 
 
 def training_report(
-    fitted: Fitted, inputs: TrainingInputs, *, train: Train, replicas: int
+    fitted: Fitted,
+    inputs: TrainingInputs,
+    *,
+    train: Train,
+    replicas: int,
+    monitor: str = "val_loss",
 ) -> dict[str, Any]:
-    """The report dict: best epoch by ``val_loss``, its scores, timing, and the full history."""
+    """The report dict: best epoch by ``monitor``, its scores, timing, and the full history."""
     history, epoch_seconds = fitted.history, fitted.epoch_seconds
-    best = int(np.argmin(history["val_loss"]))
+    watched = np.asarray(history[monitor])
+    best = int(np.argmin(watched) if monitor == "val_loss" else np.argmax(watched))
+    extra: dict[str, Any] = {}
+    if monitor != "val_loss":
+        extra["monitor"] = monitor
+    if "val_auc" in history:
+        extra["best_val_auc"] = history["val_auc"][best]
     return {
         "model": train.model,
         "image_encoder": train.image_encoder if train.model != "tabular" else None,
@@ -43,6 +54,7 @@ def training_report(
         "class_weight": train.class_weight,
         "distribute": train.distribute,
         "replicas": replicas,
+        **extra,
     }
 
 
