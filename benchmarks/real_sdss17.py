@@ -159,6 +159,11 @@ def main() -> None:
         "--colours", action="store_true", help="net input = features + colours (as baselines)"
     )
     ap.add_argument(
+        "--asinh-redshift",
+        action="store_true",
+        help="net input: asinh(redshift / 0.001) instead of redshift (resolves z ~ 0)",
+    )
+    ap.add_argument(
         "--no-oversample", action="store_true", help="train the net on the train rows as they are"
     )
     ap.add_argument("--baselines", default=",".join(Baselines().models))
@@ -181,6 +186,7 @@ def main() -> None:
         f"lr={train.learning_rate} batch={train.batch_size} epochs<={train.epochs} "
         f"patience={train.patience} class_weight={train.class_weight} "
         f"oversample={not args.no_oversample} input={'features+colours' if args.colours else 'features'}"
+        f"{' asinh(z/0.001)' if args.asinh_redshift else ''}"
     )
     print()
     print("| model | features | accuracy | macro-F1 | F1 GALAXY | F1 QSO | F1 STAR | note |")
@@ -196,7 +202,14 @@ def main() -> None:
                 started = time.perf_counter()
                 s = fit_baseline(name, X_base, y, split, args.seed)
                 results.append((name, s, f"fit {time.perf_counter() - started:.0f} s"))
-        X_net = X_base if args.colours else feature_matrix(real, features)
+        net_input = real.copy()
+        if args.asinh_redshift:
+            net_input["redshift"] = np.arcsinh(real["redshift"] / 0.001)
+        X_net = (
+            tabular_matrix(net_input, features)
+            if args.colours
+            else feature_matrix(net_input, features)
+        )
         s, facts = fit_tabular_net(X_net, y, split, train, args.seed, not args.no_oversample)
         note = (
             f"best epoch {facts['best_epoch']}/{facts['epochs_run']}, "
