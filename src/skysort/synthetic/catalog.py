@@ -1,11 +1,14 @@
 """Catalog simulation: SDSS-like rows, calibrated to the real DR17 spectroscopic sample.
 
-Each class (galaxy, quasar, star) draws its r magnitude, redshift and colours from a
-Gaussian copula tuned so that the *observed* distributions match DR17; shapes follow
-a physical size-luminosity relation seen at each redshift, so compact galaxies that
-look like stars arise by themselves; photometric noise is added in asinh magnitudes
-("luptitudes"), so a noise-dominated flux stays finite. Missing labels and magnitudes
-are injected by :mod:`skysort.synthetic.faults`.
+Each class (galaxy, quasar, star) draws its r magnitude, redshift and colours jointly
+from a Gaussian mixture fitted to the real DR17 sample
+(:mod:`skysort.synthetic.dr17_photometry`, written by ``benchmarks/calibrate_sim.py``),
+so the colours co-vary as in the real sky: the curved stellar locus, white dwarfs
+among the quasars, quasar colours that change with redshift, red and blue galaxies.
+Shapes follow a physical size-luminosity relation seen at each redshift, so compact
+galaxies that look like stars arise by themselves; photometric noise is added in asinh
+magnitudes ("luptitudes"), so a noise-dominated flux stays finite. Missing labels and
+magnitudes are injected by :mod:`skysort.synthetic.faults`.
 """
 
 from __future__ import annotations
@@ -13,15 +16,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri  # scipy comes with scikit-learn
 
 from skysort.config import Data, Query, SyntheticSource
 from skysort.schema import BANDS, CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS
+from skysort.synthetic.dr17_photometry import MIXTURES, VARIABLES
 from skysort.synthetic.faults import inject_catalog_faults
 from skysort.synthetic.seeding import stream
 
@@ -54,89 +56,7 @@ GALAXY_SIZE_SCATTER_DEX = 0.2
 MERGER_RATE = 0.05  # of galaxies
 GZ_NO_VOTES_RATE = 0.2  # of galaxies: Galaxy Zoo labels NaN ("no votes")
 EDGE_ON_AXIS_RATIO = 0.3
-BLUE_STAR_FRACTION = 0.07  # white dwarfs / A / BHB stars with quasar-like colours
-
-
-@dataclass(frozen=True)
-class _ClassModel:
-    """Split-normal marginals (5 %, 50 %, 95 % points) and their Gaussian-copula correlations.
-
-    Variables: r magnitude, redshift and four colours, before photometric noise. The
-    values are tuned so that the *observed* distributions (after noise) match FACTS.
-    """
-
-    quantiles: dict[str, tuple[float, float, float]]
-    correlations: dict[tuple[str, str], float]
-
-
-_VARIABLES: tuple[str, ...] = ("r", "redshift", "ug", "gr", "ri", "iz")
-
-_CLASS_MODELS: dict[str, _ClassModel] = {
-    "GALAXY": _ClassModel(
-        quantiles={
-            "r": (16.6, 20.1, 21.95),
-            "redshift": (0.05, 0.45, 0.86),
-            "ug": (0.5, 1.85, 3.6),
-            "gr": (0.45, 1.40, 2.0),
-            "ri": (0.30, 0.70, 1.15),
-            "iz": (0.10, 0.38, 0.62),
-        },
-        correlations={
-            ("r", "redshift"): 0.75,
-            ("redshift", "gr"): 0.55,
-            ("redshift", "ri"): 0.8,
-            ("redshift", "iz"): 0.5,
-            ("redshift", "ug"): 0.3,
-            ("ug", "gr"): 0.6,
-            ("gr", "ri"): 0.55,
-            ("ri", "iz"): 0.5,
-        },
-    ),
-    "QSO": _ClassModel(
-        quantiles={
-            "r": (18.7, 20.8, 21.95),
-            "redshift": (0.5, 1.61, 3.09),
-            "ug": (-0.05, 0.30, 2.3),
-            "gr": (-0.05, 0.18, 0.85),
-            "ri": (-0.08, 0.13, 0.55),
-            "iz": (-0.2, 0.12, 0.45),
-        },
-        correlations={
-            ("r", "redshift"): 0.3,
-            ("redshift", "ug"): 0.6,
-            ("redshift", "gr"): 0.35,
-            ("ug", "gr"): 0.4,
-            ("gr", "ri"): 0.3,
-            ("ri", "iz"): 0.2,
-        },
-    ),
-    "STAR": _ClassModel(
-        quantiles={
-            "r": (15.9, 19.0, 21.7),
-            "redshift": (-0.0010, -0.0001, 0.0004),
-            "ug": (0.75, 1.30, 2.8),
-            "gr": (0.15, 0.55, 1.50),
-            "ri": (0.02, 0.20, 1.35),
-            "iz": (-0.02, 0.11, 0.80),
-        },
-        correlations={
-            ("ug", "gr"): 0.9,
-            ("gr", "ri"): 0.93,
-            ("ri", "iz"): 0.93,
-            ("ug", "ri"): 0.82,
-            ("gr", "iz"): 0.85,
-            ("ug", "iz"): 0.75,
-        },
-    ),
-}
-
-# Blue stars: bluer than the locus, overlapping the quasars (mean, sd per colour).
-_BLUE_STAR_COLOURS: dict[str, tuple[float, float]] = {
-    "ug": (0.45, 0.25),
-    "gr": (0.02, 0.15),
-    "ri": (0.0, 0.10),
-    "iz": (-0.02, 0.12),
-}
+MAX_REDRAW_ROUNDS = 8  # rejection rounds to keep r inside the query limits
 
 
 def simulate_catalog(
@@ -238,74 +158,61 @@ def _draw_objids(n: int, rng: np.random.Generator) -> np.ndarray:
     return ids[:n]
 
 
-def _split_normal(latent: np.ndarray, q: tuple[float, float, float]) -> np.ndarray:
-    """Map standard-normal draws to a skewed marginal with the given 5/50/95 % points."""
-    p5, p50, p95 = q
-    return np.where(
-        latent < 0, p50 + latent * (p50 - p5) / 1.645, p50 + latent * (p95 - p50) / 1.645
-    )
-
-
-def _inverse_split_normal(value: float, q: tuple[float, float, float]) -> float:
-    p5, p50, p95 = q
-    return (value - p50) / ((p50 - p5) if value < p50 else (p95 - p50)) * 1.645
-
-
-def _correlation_factor(model: _ClassModel) -> np.ndarray:
-    """Cholesky factor of the copula's correlation matrix (nudged to positive definite)."""
-    k = len(_VARIABLES)
-    corr = np.eye(k)
-    for (a, b), rho in model.correlations.items():
-        i, j = _VARIABLES.index(a), _VARIABLES.index(b)
-        corr[i, j] = corr[j, i] = rho
-    vals, vecs = np.linalg.eigh(corr)
-    if vals.min() < 1e-3:
-        corr = vecs @ np.diag(np.clip(vals, 1e-3, None)) @ vecs.T
-        d = np.sqrt(np.diag(corr))
-        corr = corr / np.outer(d, d)
-    return np.linalg.cholesky(corr)
-
-
 def _draw_intrinsic(truth: np.ndarray, query: Query, rng: np.random.Generator) -> pd.DataFrame:
-    """True r, redshift and colours per object, from each class's copula.
+    """r, redshift and colours per object, from each class's DR17 mixture.
 
-    The r latent is drawn truncated to the query's magnitude limits, so the sample
-    obeys them without piling up at the edges.
+    The mixtures (:mod:`skysort.synthetic.dr17_photometry`) describe the real sample
+    jointly: the stellar locus and its white dwarfs, the quasars' colours changing
+    with redshift as emission lines cross the bands, the galaxies' red sequence and
+    blue cloud and their reddening with redshift. Draws outside the query's r
+    limits are redrawn, so the sample obeys them without piling up at the edges.
     """
     n = len(truth)
-    out = {v: np.zeros(n) for v in _VARIABLES}
-    for cls, model in _CLASS_MODELS.items():
+    out = {v: np.zeros(n) for v in VARIABLES}
+    lo, hi = query.r_min + 0.05, query.r_max - 0.05
+    for cls, mixture in MIXTURES.items():
         idx = np.flatnonzero(truth == cls)
-        if len(idx) == 0:
-            continue
-        eps = rng.standard_normal((len(idx), len(_VARIABLES)))
-        lo = _phi(_inverse_split_normal(query.r_min + 0.05, model.quantiles["r"]))
-        hi = _phi(_inverse_split_normal(query.r_max - 0.05, model.quantiles["r"]))
-        eps[:, 0] = _inverse_phi(rng.uniform(lo, hi, len(idx)))
-        latent = eps @ _correlation_factor(model).T
-        for k, var in enumerate(_VARIABLES):
-            out[var][idx] = _split_normal(latent[:, k], model.quantiles[var])
-        if cls == "STAR":
-            _make_blue_stars(idx, out, rng)
+        draws = _draw_in_r_range(mixture, len(idx), lo, hi, rng)
+        for k, var in enumerate(VARIABLES):
+            out[var][idx] = draws[:, k]
     out["redshift"] = np.where(truth == "STAR", out["redshift"], np.abs(out["redshift"]))
     frame = pd.DataFrame(out)
     frame["class"] = truth
     return frame
 
 
-def _make_blue_stars(idx: np.ndarray, out: dict[str, np.ndarray], rng: np.random.Generator) -> None:
-    """Recolour a fraction of stars as white dwarfs / A stars: they sit among the quasars."""
-    blue = idx[rng.random(len(idx)) < BLUE_STAR_FRACTION]
-    for colour, (mean, sd) in _BLUE_STAR_COLOURS.items():
-        out[colour][blue] = rng.normal(mean, sd, len(blue))
+def _draw_in_r_range(
+    mixture: Mapping[str, tuple], n: int, lo: float, hi: float, rng: np.random.Generator
+) -> np.ndarray:
+    """``n`` draws (rows of :data:`VARIABLES`) with r in [lo, hi].
+
+    Rejection in rounds; a range the class barely reaches is filled by clipping r
+    after a few rounds rather than looping for long.
+    """
+    kept = np.empty((0, len(VARIABLES)))
+    for _ in range(MAX_REDRAW_ROUNDS):
+        if len(kept) >= n:
+            break
+        x = _draw_mixture(mixture, max(n - len(kept), 16) * 2, rng)
+        kept = np.concatenate([kept, x[(x[:, 0] >= lo) & (x[:, 0] <= hi)]])
+    if len(kept) < n:
+        x = _draw_mixture(mixture, n - len(kept), rng)
+        x[:, 0] = np.clip(x[:, 0], lo, hi)
+        kept = np.concatenate([kept, x])
+    return kept[:n]
 
 
-def _phi(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def _inverse_phi(p: np.ndarray) -> np.ndarray:
-    return ndtri(np.clip(p, 1e-12, 1 - 1e-12))
+def _draw_mixture(mixture: Mapping[str, tuple], n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` draws from one class's Gaussian mixture, in natural units."""
+    weights = np.asarray(mixture["weights"], dtype=float)
+    means = np.asarray(mixture["means"], dtype=float)
+    k, d = means.shape
+    chol = np.zeros((k, d, d))
+    chol[:, *np.tril_indices(d)] = np.asarray(mixture["chol"], dtype=float)
+    component = rng.choice(k, size=n, p=weights / weights.sum())
+    eps = rng.standard_normal((n, d))
+    x = means[component] + np.einsum("nij,nj->ni", chol[component], eps)
+    return np.asarray(mixture["loc"]) + np.asarray(mixture["scale"]) * x
 
 
 @lru_cache(maxsize=1)
@@ -332,7 +239,7 @@ def _distance_modulus(z: np.ndarray) -> np.ndarray:
 def _draw_shapes(truth: np.ndarray, true: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """PhotoObj-like shapes: point sources at the PSF's size, galaxies sized by redshift."""
     n = len(truth)
-    intrinsic, qso_host = _draw_true_sizes(truth, true, rng)
+    intrinsic = _draw_true_sizes(truth, true, rng)
     early = _early_type(true, rng)
     frac_dev = np.where(early, rng.beta(8, 1.5, n), rng.beta(1.2, 4, n))
     cos_i = rng.uniform(0, 1, n)
@@ -350,15 +257,12 @@ def _draw_shapes(truth: np.ndarray, true: pd.DataFrame, rng: np.random.Generator
             "deVPhi_r": rng.uniform(0, 180, n),
             "fracDeV_r": frac_dev,
             "early": early & (truth == "GALAXY"),
-            "qso_host": qso_host,
         }
     )
 
 
-def _draw_true_sizes(
-    truth: np.ndarray, true: pd.DataFrame, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Petrosian radius before seeing (arcsec; 0: point source), and which quasars show a host.
+def _draw_true_sizes(truth: np.ndarray, true: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Petrosian radius before seeing (arcsec; 0: point source; a host for nearby quasars).
 
     Galaxy sizes follow a physical size-luminosity relation seen through the angular
     scale at their redshift, so distant galaxies shrink to the PSF: compact galaxies
@@ -375,7 +279,7 @@ def _draw_true_sizes(
     intrinsic = np.where(truth == "GALAXY", 10**log_r / _kpc_per_arcsec(z), 0.0)
     qso_host = (truth == "QSO") & (z < 0.6)
     host_size = rng.uniform(0.8, 2.5, n) * np.clip((0.6 - z) / 0.4, 0, 1)
-    return np.where(qso_host, host_size, intrinsic), qso_host
+    return np.where(qso_host, host_size, intrinsic)
 
 
 def _early_type(true: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
@@ -410,8 +314,6 @@ def _observe_photometry(
     mags["i"] = r - true["ri"].to_numpy()
     mags["z"] = mags["i"] - true["iz"].to_numpy()
     re = half_light_radius(shapes["petroRad_r"].to_numpy())
-    host = shapes["qso_host"].to_numpy()
-    _redden_quasar_hosts(mags, host, re, rng)
     area_noise = np.sqrt(1 + (re / 1.0) ** 2)
     fiber_true = mags["g"] + _fiber_offset(re, shapes["fracDeV_r"].to_numpy())
     fiber_true = fiber_true + rng.normal(0, 0.05, n)
@@ -422,22 +324,14 @@ def _observe_photometry(
     return observed
 
 
-def _redden_quasar_hosts(
-    mags: dict[str, np.ndarray], host: np.ndarray, re: np.ndarray, rng: np.random.Generator
-) -> None:
-    """A nearby quasar's host galaxy adds red light: it drifts towards galaxy colours."""
-    w = np.where(host, np.clip(re / 1.2, 0, 1) * rng.uniform(0.3, 1.0, len(re)), 0.0)
-    shift = {"u": 0.0, "g": -0.0, "r": -0.35, "i": -0.5, "z": -0.6}
-    for band, dm in shift.items():
-        mags[band] = mags[band] + w * dm
-    mags["u"] = mags["u"] + w * 0.5
-
-
 def _noisy_luptitude(
     mag: np.ndarray, band: str, noise_scale: np.ndarray, rng: np.random.Generator
 ) -> np.ndarray:
     b = ASINH_SOFTENING[band]
-    flux = 10 ** (-0.4 * mag) * (1 + rng.normal(0, CALIBRATION_ERROR_MAG, len(mag)))
+    # The inverse of the asinh magnitude: a magnitude fainter than the softening's
+    # (u ~ 24.6) is a negative flux, as in the real catalog, and stays that faint.
+    flux = 2 * b * np.sinh(-mag * math.log(10) / 2.5 - math.log(b))
+    flux = flux * (1 + rng.normal(0, CALIBRATION_ERROR_MAG, len(mag)))
     flux = flux + rng.normal(0, 1, len(mag)) * NOISE_FACTOR * b * noise_scale
     return -2.5 / math.log(10) * (np.arcsinh(flux / (2 * b)) + math.log(b))
 

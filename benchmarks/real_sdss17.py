@@ -1,0 +1,230 @@
+"""The classical baselines and the tabular net on the real SDSS DR17 sample.
+
+Splits the shared 30k sample (``--real``) the way the ``clean`` stage splits a
+catalog (stratified, seeded: test 20 %, val 15 %), then for the features
+``u g r i z`` and ``u g r i z redshift``:
+
+- fits each baseline of :func:`skysort.stages.baselines.make_baseline` on the train
+  rows, as the ``baselines`` stage does (``skysort.labels.tabular_matrix``: the
+  features plus adjacent colours), and scores it on the test rows;
+- trains the project's tabular net (:func:`skysort.models.build_model` with
+  ``Train(model="tabular")``, its loss, ``tf.data`` input and early stopping on the
+  validation loss, as the ``train`` stage does; train rows oversampled as the
+  ``balance`` stage does by default) and scores it on the same test rows.
+
+    python benchmarks/real_sdss17.py [--real PATH] [--epochs 40] [--set dense_units=128,64]
+
+``--set KEY=VALUE`` overrides a ``Train`` field (validated like ``params.yaml``);
+``--colours`` feeds the net the baselines' matrix (features + colours) instead of the
+features alone. The sample's ids are ruined (scientific notation): rows are keyed by
+position. Prints one table: model, feature set, accuracy, macro-F1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from imblearn.over_sampling import RandomOverSampler
+from threadpoolctl import threadpool_limits
+
+from skysort.config import Balance, Baselines, Clean, Train
+from skysort.labels import encode, feature_matrix, tabular_matrix
+from skysort.metrics import classification_scores
+from skysort.stages.baselines import make_baseline
+from skysort.stages.clean import assign_splits
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_REAL = REPO / "../shared/data/sdss17_star_classification_30k.csv"
+CLASSES = ("GALAXY", "QSO", "STAR")
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "u g r i z": ("u", "g", "r", "i", "z"),
+    "u g r i z + redshift": ("u", "g", "r", "i", "z", "redshift"),
+}
+
+
+def load_real(path: Path) -> pd.DataFrame:
+    """The real sample's photometry, redshift and class, keyed by row position."""
+    df = pd.read_csv(path, usecols=["u", "g", "r", "i", "z", "redshift", "class"])
+    return df.reset_index(drop=True)
+
+
+def fit_baseline(
+    name: str, X: np.ndarray, y: np.ndarray, split: np.ndarray, seed: int
+) -> dict[str, float]:
+    model = make_baseline(name, seed)
+    train, test = split == "train", split == "test"
+    model.fit(X[train], y[train])
+    return classification_scores(
+        y[test], model.predict(X[test]), CLASSES, model.predict_proba(X[test])
+    )
+
+
+def oversampled_train_rows(y: np.ndarray, split: np.ndarray, seed: int) -> np.ndarray:
+    """Train rows with minority classes repeated, as the ``balance`` stage does by default."""
+    rows = np.flatnonzero(split == "train")
+    sampler = RandomOverSampler(sampling_strategy=Balance().sampling_strategy, random_state=seed)
+    sampler.fit_resample(rows.reshape(-1, 1), y[rows])
+    return np.random.default_rng(seed).permutation(rows[sampler.sample_indices_])
+
+
+def fit_tabular_net(
+    X: np.ndarray, y: np.ndarray, split: np.ndarray, train: Train, seed: int, oversample: bool
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Train the project's tabular net like the train stage; scores on test, and run facts."""
+    import keras
+
+    from skysort.losses import make_loss
+    from skysort.models import build_model
+    from skysort.stages.train import configure_tensorflow
+    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
+
+    configure_tensorflow(train, seed)
+    rows = (
+        oversampled_train_rows(y, split, seed) if oversample else np.flatnonzero(split == "train")
+    )
+    val_rows, test_rows = np.flatnonzero(split == "val"), np.flatnonzero(split == "test")
+    unique = np.unique(rows)
+    model = build_model(
+        train, X.shape[1], len(CLASSES), 64, X[unique].mean(axis=0), X[unique].var(axis=0)
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(train.learning_rate),
+        loss=make_loss(train, len(CLASSES)),
+        metrics=["accuracy"],
+    )
+    no_images = np.zeros((len(X), 1, 1, 3), dtype=np.uint8)  # a tabular model reads none
+    inputs = INPUTS_BY_MODEL["tabular"]
+    train_ds = make_dataset(
+        no_images, X, rows, inputs, train.batch_size, y=y, shuffle=True, seed=seed
+    )
+    val_ds = make_dataset(no_images, X, val_rows, inputs, train.batch_size, y=y)
+    class_weight = None
+    if train.class_weight == "balanced":
+        counts = np.bincount(y[rows], minlength=len(CLASSES)).astype(float)
+        class_weight = {i: float(len(rows) / (len(counts) * c)) for i, c in enumerate(counts)}
+    started = time.perf_counter()
+    history = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=train.epochs,
+        class_weight=class_weight,
+        # As the train stage: early stopping on val loss, the best epoch kept.
+        callbacks=[
+            keras.callbacks.TerminateOnNaN(),
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=train.patience, restore_best_weights=True
+            ),
+        ],
+        verbose=0,
+        shuffle=False,
+    )
+    fit_s = time.perf_counter() - started
+    test_ds = make_dataset(no_images, X, test_rows, inputs, 1024)
+    proba = model.predict(test_ds, verbose=0)
+    scores = classification_scores(y[test_rows], proba.argmax(axis=1), CLASSES, proba)
+    val_loss = history.history["val_loss"]
+    facts = {
+        "best_epoch": int(np.argmin(val_loss)) + 1,
+        "epochs_run": len(val_loss),
+        "fit_s": fit_s,
+        "parameters": model.count_params(),
+    }
+    return scores, facts
+
+
+def parse_overrides(items: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        field = Train.model_fields.get(key)
+        if field is None:
+            raise SystemExit(f"--set {item}: Train has no field {key!r}")
+        out[key] = tuple(int(v) for v in value.split(",")) if key == "dense_units" else value
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--real", type=Path, default=DEFAULT_REAL, help="the SDSS17 sample CSV")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--epochs", type=int, default=Train().epochs)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides")
+    ap.add_argument(
+        "--colours", action="store_true", help="net input = features + colours (as baselines)"
+    )
+    ap.add_argument(
+        "--asinh-redshift",
+        action="store_true",
+        help="net input: asinh(redshift / 0.001) instead of redshift (resolves z ~ 0)",
+    )
+    ap.add_argument(
+        "--no-oversample", action="store_true", help="train the net on the train rows as they are"
+    )
+    ap.add_argument("--baselines", default=",".join(Baselines().models))
+    ap.add_argument("--only", choices=list(FEATURE_SETS), action="append")
+    args = ap.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.basicConfig(level=logging.WARNING)
+
+    train = Train.model_validate(
+        {"model": "tabular", "epochs": args.epochs, **parse_overrides(args.overrides)}
+    )
+    real = load_real(args.real)
+    clean = Clean()
+    split = assign_splits(real["class"], clean.test_fraction, clean.val_fraction, args.seed)
+    y = encode(real["class"], CLASSES)
+    counts = pd.Series(split).value_counts().to_dict()
+    print(f"{args.real.name}: {len(real)} rows; split {counts}; seed {args.seed}")
+    print(
+        f"tabular net: dense_units={list(train.dense_units)} dropout={train.dropout} "
+        f"lr={train.learning_rate} batch={train.batch_size} epochs<={train.epochs} "
+        f"patience={train.patience} class_weight={train.class_weight} "
+        f"oversample={not args.no_oversample} input={'features+colours' if args.colours else 'features'}"
+        f"{' asinh(z/0.001)' if args.asinh_redshift else ''}"
+    )
+    print()
+    print("| model | features | accuracy | macro-F1 | F1 GALAXY | F1 QSO | F1 STAR | note |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for set_name, features in FEATURE_SETS.items():
+        if args.only and set_name not in args.only:
+            continue
+        X_base = tabular_matrix(real, features)
+        results: list[tuple[str, dict, str]] = []
+        # One OpenMP thread, as the baselines stage (spin-waiting on a shared machine).
+        with threadpool_limits(limits=1, user_api="openmp"):
+            for name in filter(None, args.baselines.split(",")):
+                started = time.perf_counter()
+                s = fit_baseline(name, X_base, y, split, args.seed)
+                results.append((name, s, f"fit {time.perf_counter() - started:.0f} s"))
+        net_input = real.copy()
+        if args.asinh_redshift:
+            net_input["redshift"] = np.arcsinh(real["redshift"] / 0.001)
+        X_net = (
+            tabular_matrix(net_input, features)
+            if args.colours
+            else feature_matrix(net_input, features)
+        )
+        s, facts = fit_tabular_net(X_net, y, split, train, args.seed, not args.no_oversample)
+        note = (
+            f"best epoch {facts['best_epoch']}/{facts['epochs_run']}, "
+            f"{facts['parameters']} params, fit {facts['fit_s']:.0f} s"
+        )
+        results.append(("tabular net", s, note))
+        for name, s, note in results:
+            f1 = {c: s["per_class"][c]["f1"] for c in CLASSES}
+            print(
+                f"| {name} | {set_name} | {s['accuracy']:.3f} | {s['f1_macro']:.3f} | "
+                + " | ".join(f"{f1[c]:.3f}" for c in CLASSES)
+                + f" | {note} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
