@@ -27,7 +27,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/fakesky.py and tests/factories.py
 
-from skysort.config import Clean, ConfigError, Cutouts, Data, Params, Paths, SkyServerSource, load_params  # noqa: E402
+from skysort.config import (  # noqa: E402
+    Clean,
+    Cutouts,
+    Data,
+    Params,
+    Paths,
+    SkyServerSource,
+    load_params,
+)
 from skysort.fetch import fetch_cutouts  # noqa: E402
 from skysort.io import write_parquet  # noqa: E402
 from skysort.registry import run_stage  # noqa: E402
