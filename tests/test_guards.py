@@ -155,10 +155,12 @@ def test_edges_follow_the_data():
     assert registry.upstream("query") == ()
 
 
-def test_a_stage_cannot_read_a_parameter_dvc_does_not_track():
+def test_a_stage_cannot_read_a_parameter_dvc_does_not_track(tmp_path):
+    from skysort.config import Paths
     from skysort.stage import Stage
 
     def work(catalog, report, *, data, seed):  # reads `data`, which params leave out
+        Path(report).write_text(f"{len(data.features)} features, seed {seed}")
         return {}
 
     def make(params, reads=("catalog",)):
@@ -170,7 +172,11 @@ def test_a_stage_cannot_read_a_parameter_dvc_does_not_track():
     with pytest.raises(ValueError, match="takes 2 paths, but the stage reads and writes 1"):
         make(("seed", "data"), reads=())
     stage = make(("seed", "data.features"))
-    assert stage.run(Params()) == {}
+    params = Params(paths=Paths().under(tmp_path), seed=7)
+    assert stage.run(params) == {}
+    assert params.paths.metrics.read_text() == "6 features, seed 7"
+    assert sorted(p.name for p in params.paths.metrics.parent.iterdir()) == ["metrics.json"]
+
 
 
 def test_skysort_deps_write_leaves_a_synced_dvc_yaml_unchanged():

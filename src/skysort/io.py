@@ -49,6 +49,14 @@ def _new_temp_file(path: Path, suffix: str) -> Path:
     raise FileExistsError(f"no free temp file name beside {path}")
 
 
+def remove_temp_files_of(path: Path | str) -> None:
+    """Remove the temp files a killed :func:`atomic_path` write of ``path`` left beside it."""
+    path = Path(path)
+    if path.parent.is_dir():
+        for leftover in path.parent.glob(f".{path.name}.*.tmp*"):
+            leftover.unlink(missing_ok=True)
+
+
 def write_bytes(path: Path | str, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

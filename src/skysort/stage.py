@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from skysort.config import Params
+from skysort.outputs import replaced_together
 from skysort.progress import Progress
 
 Report = dict[str, Any]
@@ -126,13 +127,16 @@ class Stage:
         if self.shards is not None:
             return self.shards.run_local(params, progress)
         assert self.function is not None
-        args = [getattr(params.paths, k) for k in self.reads + self.writes]
+        reads = [getattr(params.paths, k) for k in self.reads]
         kwargs = {
             name: self._keyword(name, params, progress)
             for name, p in inspect.signature(self.function).parameters.items()
             if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
-        return self.function(*args, **kwargs)
+        # The function writes under staged names; all its outputs are then swapped in
+        # together, so a failure or a kill never leaves a mix of old and new outputs.
+        with replaced_together([getattr(params.paths, k) for k in self.writes]) as writes:
+            return self.function(*reads, *writes, **kwargs)
 
     def upstream(self, stages: tuple[Stage, ...]) -> tuple[str, ...]:
         """The names of the ``stages`` that write what this stage reads."""

@@ -27,6 +27,7 @@ from skysort import io, sharding
 from skysort.config import Clean, Data, Params, Source
 from skysort.images import BadImage, cutout_path, read_cutout
 from skysort.labels import label_matrix
+from skysort.outputs import replaced_together
 from skysort.progress import Progress
 from skysort.schema import check_catalog, check_manifest
 from skysort.stage import Artifact, Shards, Stage, Table, counts_table
@@ -382,20 +383,21 @@ def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
             yield from images
 
     try:
-        return write_outputs(
-            catalog,
-            reasons,
-            kept_images(),
-            p.dataset,
-            p.images,
-            p.clean_report,
-            data=params.data,
-            clean=params.clean,
-            seed=params.seed,
-            image_size=_image_size(params),
-            details=catalog["objid"].map(manifest.set_index("objid")["error"].astype("object")),
-            task=params.task,
-        )
+        with replaced_together([p.dataset, p.images, p.clean_report]) as (dataset, images, report):
+            return write_outputs(
+                catalog,
+                reasons,
+                kept_images(),
+                dataset,
+                images,
+                report,
+                data=params.data,
+                clean=params.clean,
+                seed=params.seed,
+                image_size=_image_size(params),
+                details=catalog["objid"].map(manifest.set_index("objid")["error"].astype("object")),
+                task=params.task,
+            )
     finally:
         sharding.remove_work_dir(p.images)
 
