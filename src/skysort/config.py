@@ -483,7 +483,15 @@ class Train(Section):
 
 
 class Evaluate(Section):
+    """Scoring on the test split, and the explanations of a sample of its objects.
+
+    ``explain``: how many test objects get a Grad-CAM and a LIME picture (0 = none);
+    each costs about ``lime_samples`` extra model calls on perturbed cutouts.
+    """
+
     batch_size: int = Field(256, ge=1, le=65536)
+    explain: int = Field(0, ge=0, le=1000)
+    lime_samples: int = Field(200, ge=10, le=10000)
 
 
 # Prefect names: what `prefect deployment run FLOW/NAME` and `prefect worker start --pool` accept.

@@ -229,3 +229,32 @@ def label_gallery_png(
         "Test cutouts: true (T) and predicted (P) labels; red: a known label wrong", fontsize=8
     )
     _save(fig, path)
+
+
+def explanation_png(
+    image: np.ndarray,
+    rows: list[tuple[str, np.ndarray, np.ndarray]],
+    title: str,
+    path: Path,
+) -> None:
+    """One object's explanations: per row (what is explained, Grad-CAM heatmap, LIME mask)
+    the cutout, the heatmap over it, and the cutout with LIME's superpixels outlined and
+    the rest dimmed."""
+    fig, axes = plt.subplots(len(rows), 3, figsize=(7.2, 2.5 * len(rows)), squeeze=False)
+    for r, (name, heatmap, mask) in enumerate(rows):
+        ax_img, ax_cam, ax_lime = axes[r]
+        ax_img.imshow(image)
+        ax_img.set_ylabel(name, fontsize=8)
+        ax_cam.imshow(image)
+        ax_cam.imshow(heatmap, cmap="jet", alpha=0.45, vmin=0.0, vmax=1.0)
+        dimmed = image.astype("float32") * np.where(mask, 1.0, 0.35)[..., None]
+        ax_lime.imshow(dimmed.astype(np.uint8))
+        if mask.any() and not mask.all():
+            ax_lime.contour(mask, levels=[0.5], colors="yellow", linewidths=0.8)
+        for ax, label in ((ax_img, "cutout"), (ax_cam, "Grad-CAM"), (ax_lime, "LIME")):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(label, fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

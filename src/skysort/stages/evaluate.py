@@ -2,12 +2,18 @@
 
 Multilabel: each label is decided at the threshold the train stage tuned on val and
 saved next to the model; every score uses the known (observed) test labels only.
+
+``evaluate.explain`` > 0: that many test objects, drawn with ``seed``, get a picture
+of where the model looked (Grad-CAM) and which superpixels raised its output (LIME),
+for the predicted class or each positive label, in ``plots/explain/<objid>.png``.
+They are listed in the stage's report (not in metrics.json).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +29,8 @@ from skysort.tfenv import quiet_tensorflow_info
 from skysort.training.inputs import load_survey
 
 log = logging.getLogger(__name__)
+
+EXPLAIN_DIR = "explain"  # under paths.plots
 
 
 def evaluate(
@@ -40,6 +48,7 @@ def evaluate(
     train: Train,
     evaluate: Evaluate,
     task: str = "multiclass",
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Write metrics.json, predictions.parquet and the plots (PNG + CSV for ``dvc plots``)."""
     if task == "multilabel":
@@ -56,6 +65,7 @@ def evaluate(
             data=data,
             train=train,
             evaluate=evaluate,
+            seed=seed,
         )
     quiet_tensorflow_info()
     import keras
@@ -88,20 +98,22 @@ def evaluate(
         }
     )
     io.write_parquet(out_predictions, predictions)
-    _write_plots(
-        Path(out_plots), predictions, y[test], proba, images, test, data, train_report_path, plots
-    )
+    tmp = _fresh_dir(Path(out_plots))
+    _write_plots(tmp, predictions, y[test], proba, images, test, data, train_report_path, plots)
+    targets = [[(int(k), f"{data.classes[k]} (p={proba[i, k]:.2f})")] for i, k in enumerate(pred)]
+    explained = _explain(model, survey, test, targets, tmp, train, evaluate, seed)
+    _swap_in(tmp, Path(out_plots))
     log.info(
         "evaluate: test accuracy %.4f macro-F1 %.4f on %d objects",
         scores["accuracy"],
         scores["f1_macro"],
         len(test),
     )
-    return metrics
+    return {**metrics, "explanations": explained}
 
 
 def _write_plots(
-    out: Path,
+    tmp: Path,
     predictions: pd.DataFrame,
     y: np.ndarray,
     proba: np.ndarray,
@@ -111,10 +123,7 @@ def _write_plots(
     train_report_path: Path,
     plots: Any,
 ) -> None:
-    # Rebuild the folder in a temp sibling, then swap it in, so a failure keeps the old plots.
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    """The multiclass plots, into ``tmp`` (the fresh folder swapped in when all is written)."""
     predictions[["observed", "predicted"]].to_csv(tmp / "confusion.csv", index=False)
     rows = []
     for k, c in enumerate(data.classes):
@@ -139,9 +148,6 @@ def _write_plots(
         list(predictions["predicted"]),
         tmp / "gallery.png",
     )
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
 
 
 def load_thresholds(path: Path, labels: tuple[str, ...]) -> dict[str, float]:
@@ -169,6 +175,7 @@ def evaluate_multilabel(
     data: Data,
     train: Train,
     evaluate: Evaluate,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Per-label and overall scores at the saved thresholds, predictions, and the plots."""
     quiet_tensorflow_info()
@@ -238,6 +245,12 @@ def evaluate_multilabel(
         data.labels,
         tmp / "gallery.png",
     )
+    targets = []
+    for i in range(len(test)):
+        # each positive label; the most probable one where none is positive
+        positive = np.flatnonzero(pred[i]).tolist() or [int(proba[i].argmax())]
+        targets.append([(k, f"{data.labels[k]} (p={proba[i, k]:.2f})") for k in positive])
+    explained = _explain(model, survey, test, targets, tmp, train, evaluate, seed)
     _swap_in(tmp, Path(out_plots))
     log.info(
         "evaluate: macro ROC-AUC %s, Hamming loss %.4f on %d objects",
@@ -245,7 +258,57 @@ def evaluate_multilabel(
         scores["hamming_loss"],
         len(test),
     )
-    return metrics
+    return {**metrics, "explanations": explained}
+
+
+def _explain(
+    model: Any,
+    survey: Any,
+    test: np.ndarray,
+    targets: list[list[tuple[int, str]]],
+    plots_dir: Path,
+    train: Train,
+    evaluate: Evaluate,
+    seed: int,
+) -> dict[str, Any]:
+    """Explain ``evaluate.explain`` test objects drawn with ``seed`` into ``plots_dir/explain``.
+
+    ``targets[i]`` are the outputs to explain for test row ``test[i]``.
+    """
+    if evaluate.explain == 0:
+        return {"objects": 0}
+    if train.model == "tabular":
+        log.info("evaluate: a tabular model has no image branch: no explanations")
+        return {"objects": 0, "skipped": "tabular model: no image branch to explain"}
+    from skysort.explain import write_explanations
+
+    n = min(evaluate.explain, len(test))
+    chosen = np.sort(np.random.default_rng(seed).choice(len(test), size=n, replace=False))
+    rows = test[chosen]
+    order = np.argsort(rows)  # read the memory-mapped cutouts in file order
+    images = np.empty((n, *survey.images.shape[1:]), dtype=survey.images.dtype)
+    images[order] = survey.images[rows[order]]
+    started = time.perf_counter()
+    written = write_explanations(
+        model,
+        images,
+        survey.features[rows],
+        survey.dataset["objid"].to_numpy()[rows],
+        [targets[i] for i in chosen],
+        plots_dir / EXPLAIN_DIR,
+        lime_samples=evaluate.lime_samples,
+        seed=seed,
+        batch_size=evaluate.batch_size,
+    )
+    per_object = (time.perf_counter() - started) / n
+    log.info("evaluate: explained %d test objects, %.2f s each", n, per_object)
+    return {
+        "objects": n,
+        "lime_samples": evaluate.lime_samples,
+        "seconds_per_object": round(per_object, 3),
+        "files": [f"{EXPLAIN_DIR}/{w['file']}" for w in written],
+        "explained": {str(w["objid"]): w["explained"] for w in written},
+    }
 
 
 def _fresh_dir(out: Path) -> Path:
@@ -285,6 +348,7 @@ def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
             str(params.paths.plots),
             "Confusion matrix, ROC/PR, gallery",
         ),
+        *_explanation_artifacts(report, params),
     ]
 
 
@@ -314,6 +378,43 @@ def _summarize_multilabel(report: dict[str, Any], params: Params) -> list[Artifa
             str(params.paths.plots),
             "Per-label confusion, ROC/PR, training curves, gallery",
         ),
+        *_explanation_artifacts(report, params),
+    ]
+
+
+def _explanation_artifacts(report: dict[str, Any], params: Params) -> list[Artifact]:
+    """The explanation PNGs as a list (with links) and a link to their folder; none when off."""
+    ex = report.get("explanations") or {}
+    if ex.get("skipped"):
+        text = f"# Explanations\n\nNone: {ex['skipped']}."
+        return [Markdown("evaluate-explanations", text, "Explanations (Grad-CAM, LIME)")]
+    if not ex.get("objects"):
+        return []
+    folder = params.paths.plots / EXPLAIN_DIR
+    md = [
+        "# Explanations: where the model looked",
+        "",
+        f"{ex['objects']} test objects, LIME with {ex['lime_samples']} perturbed cutouts "
+        f"each, {ex['seconds_per_object']:.2f} s per object. Each picture, per explained "
+        "class or positive label: the cutout, the Grad-CAM heatmap over it, and the "
+        "superpixels LIME found raising that output (the rest dimmed).",
+        "",
+        "| objid | explained | picture |",
+        "| --- | --- | --- |",
+        *[
+            f"| {objid} | {', '.join(what)} | "
+            f"[{name}]({(params.paths.plots / name).resolve().as_uri()}) |"
+            for (objid, what), name in zip(ex["explained"].items(), ex["files"])
+        ],
+    ]
+    return [
+        Markdown("evaluate-explanations", "\n".join(md), "Explanations (Grad-CAM, LIME)"),
+        Link(
+            "evaluate-explanations-folder",
+            folder.resolve().as_uri(),
+            str(folder),
+            "Grad-CAM and LIME pictures, one PNG per explained test object",
+        ),
     ]
 
 
@@ -322,6 +423,7 @@ STAGE = Stage(
     reads=("dataset", "images", "labels", "model", "train_report", "thresholds"),
     writes=("metrics", "plots", "predictions"),
     params=(
+        "seed",
         "task",
         "data.features",
         "data.classes",
