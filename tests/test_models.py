@@ -146,15 +146,10 @@ def test_small_cnn_at_defaults_is_about_100k_parameters() -> None:
     assert all(layer.trainable for layer in encoder.layers)
 
 
-# Building a keras.applications backbone costs 2-8 s each even eagerly: all are slow but the
-# smallest, MobileNetV3Small, which the quick tier keeps as the stand-in for the others.
-QUICK_BACKBONES = {"mobilenetv3small"}
-
-
-@pytest.mark.parametrize(
-    "encoder",
-    [b if b in QUICK_BACKBONES else pytest.param(b, marks=pytest.mark.slow) for b in BACKBONES],
-)
+# Building a keras.applications backbone and stepping it costs 2-8 s each even eagerly. The
+# quick tier keeps the smallest (MobileNetV3Small) in the freezing, weights and fusion tests.
+@pytest.mark.slow
+@pytest.mark.parametrize("encoder", BACKBONES)
 def test_backbone_builds_preprocesses_like_keras_and_trains_one_step(encoder: str) -> None:
     keras.utils.set_random_seed(0)
     train = Train(model="image", image_encoder=encoder, **TINY)
