@@ -50,18 +50,30 @@ def prepared(tmp_path_factory):
     return prepare_training_inputs(root, make_catalog(90), Impute(enabled=False))
 
 
-@pytest.mark.parametrize(("kind", "n_cpus", "model", "replicas"),
-                         [("mirrored", 2, "fusion", 2), ("multiworker", 1, "tabular", 1)])
-def test_training_under_a_strategy_records_it_and_its_replicas(prepared, kind, n_cpus, model,
-                                                               replicas):
+@pytest.mark.slow  # trains in a subprocess per strategy
+@pytest.mark.parametrize(
+    ("kind", "n_cpus", "model", "replicas"),
+    [("mirrored", 2, "fusion", 2), ("multiworker", 1, "tabular", 1)],
+)
+def test_training_under_a_strategy_records_it_and_its_replicas(
+    prepared, kind, n_cpus, model, replicas
+):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.pop("TF_CONFIG", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(prepared), kind, str(n_cpus), model],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(prepared), kind, str(n_cpus), model],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("REPORT "))
     assert json.loads(line.removeprefix("REPORT ")) == {
-        "distribute": kind, "replicas": replicas, "epochs_run": 2}
+        "distribute": kind,
+        "replicas": replicas,
+        "epochs_run": 2,
+    }
     saved = json.loads((prepared / kind / "train.json").read_text())
     assert saved["distribute"] == kind and saved["replicas"] == replicas
     assert (prepared / kind / "model.keras").stat().st_size > 0
@@ -73,8 +85,10 @@ def test_only_the_chief_writes_outputs():
     assert is_chief(json.dumps(worker))
     worker["task"]["index"] = 1
     assert not is_chief(json.dumps(worker))
-    with_chief = {"cluster": {"chief": ["c:1"], "worker": ["a:1"]},
-                  "task": {"type": "worker", "index": 0}}
+    with_chief = {
+        "cluster": {"chief": ["c:1"], "worker": ["a:1"]},
+        "task": {"type": "worker", "index": 0},
+    }
     assert not is_chief(json.dumps(with_chief))
     with_chief["task"] = {"type": "chief", "index": 0}
     assert is_chief(json.dumps(with_chief))

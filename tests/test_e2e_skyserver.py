@@ -9,6 +9,7 @@ import pytest
 from skysort.config import load_params
 from skysort.images import encode_jpeg
 from skysort.io import read_json
+from skysort.labels import observed
 from skysort.registry import run_stage
 from skysort.skyserver import SkyServerError
 from skysort.synthetic import render_cutout, simulate_catalog
@@ -39,17 +40,33 @@ def test_pipeline_runs_against_a_local_skyserver(tmp_path, prefect_server, monke
     catalog, images = sky_from_simulation(260)
     # a few objects fail the way the real service does
     objids = catalog["objid"].tolist()
-    faults = {objids[0]: ["404"], objids[1]: ["500", "500"], objids[2]: ["html200"] * 10,
-              objids[3]: ["blank"], objids[4]: ["429"]}
-    with FakeSkyServer(catalog=catalog, images=images, object_faults=faults,
-                       retry_after="0") as sky:
-        root = make_project(tmp_path / "proj", {
-            "source": {"kind": "skyserver", "skyserver": {
-                "base_url": sky.url, "data_release": 17, "timeout_s": 20,
-                "max_rows_per_request": 100, "min_query_interval_s": 0}},
-            "query": {"n_objects": 1000},  # more than the server has: all of it
-            "cutouts": {"backoff_s": 0.01, "retries": 3, "concurrency": 4},
-        })
+    faults = {
+        objids[0]: ["404"],
+        objids[1]: ["500", "500"],
+        objids[2]: ["html200"] * 10,
+        objids[3]: ["blank"],
+        objids[4]: ["429"],
+    }
+    with FakeSkyServer(
+        catalog=catalog, images=images, object_faults=faults, retry_after="0"
+    ) as sky:
+        root = make_project(
+            tmp_path / "proj",
+            {
+                "source": {
+                    "kind": "skyserver",
+                    "skyserver": {
+                        "base_url": sky.url,
+                        "data_release": 17,
+                        "timeout_s": 20,
+                        "max_rows_per_request": 100,
+                        "min_query_interval_s": 0,
+                    },
+                },
+                "query": {"n_objects": 1000},  # more than the server has: all of it
+                "cutouts": {"backoff_s": 0.01, "retries": 3, "concurrency": 4},
+            },
+        )
         monkeypatch.chdir(root)
         from skysort.flows.pipeline import pipeline
 
@@ -68,18 +85,27 @@ def test_pipeline_runs_against_a_local_skyserver(tmp_path, prefect_server, monke
     assert (manifest["status"] == "ok").sum() == len(manifest) - 3
     dropped = read_json(root / "reports/clean.json")["dropped_by_reason"]
     assert dropped["missing_image"] == 1 and dropped["fetch_error"] == 2
-    assert 0 < result["accuracy"] <= 1
+    # scored on every observed test label, and the flow returns what evaluate wrote
     metrics = read_json(root / "reports/metrics.json")
-    assert metrics["n"] > 0
+    labels = pd.read_parquet(root / "data/processed/labels.parquet")
+    assert metrics["n"] == observed(labels, "test").sum() > 0
+    assert result == {"accuracy": metrics["accuracy"], "f1_macro": metrics["f1_macro"]}
 
 
 def test_empty_query_result_is_a_clear_error_and_writes_no_catalog(tmp_path, monkeypatch):
     catalog, _ = sky_from_simulation(20)
     with FakeSkyServer(catalog=catalog) as sky:
         monkeypatch.chdir(tmp_path)
-        params = load_params(ROOT / "params.yaml", [
-            "source.kind=skyserver", f"source.skyserver.base_url={sky.url}",
-            "query.r_min=14.0", "query.r_max=14.001", "source.skyserver.min_query_interval_s=0"])
+        params = load_params(
+            ROOT / "params.yaml",
+            [
+                "source.kind=skyserver",
+                f"source.skyserver.base_url={sky.url}",
+                "query.r_min=14.0",
+                "query.r_max=14.001",
+                "source.skyserver.min_query_interval_s=0",
+            ],
+        )
         with pytest.raises(SkyServerError, match="returned no rows; widen query"):
             run_stage("query", params)
     assert not (tmp_path / "data/raw/catalog.parquet").exists()

@@ -146,14 +146,10 @@ def test_small_cnn_at_defaults_is_about_100k_parameters() -> None:
     assert all(layer.trainable for layer in encoder.layers)
 
 
-# Larger siblings of a family already covered by default (3-7 s each even eagerly).
-SLOW_BACKBONES = {"efficientnetb1", "efficientnetb2", "mobilenetv3large"}
-
-
-@pytest.mark.parametrize(
-    "encoder",
-    [pytest.param(b, marks=pytest.mark.slow) if b in SLOW_BACKBONES else b for b in BACKBONES],
-)
+# Building a keras.applications backbone and stepping it costs 2-8 s each even eagerly. The
+# quick tier keeps the smallest (MobileNetV3Small) in the freezing, weights and fusion tests.
+@pytest.mark.slow
+@pytest.mark.parametrize("encoder", BACKBONES)
 def test_backbone_builds_preprocesses_like_keras_and_trains_one_step(encoder: str) -> None:
     keras.utils.set_random_seed(0)
     train = Train(model="image", image_encoder=encoder, **TINY)
@@ -206,6 +202,7 @@ def test_trainable_layers_leaves_exactly_the_top_n_weighted_layers_and_freezes_b
             np.testing.assert_array_equal(w.numpy(), frozen[w.path], err_msg=w.path)
 
 
+@pytest.mark.slow  # builds VGG16 three times
 @pytest.mark.parametrize("n", [-1, 0, 5])
 def test_trainable_layers_counts_on_vgg16(n: int) -> None:
     train = Train(model="image", image_encoder="vgg16", trainable_layers=n, **TINY)
@@ -370,7 +367,10 @@ def test_focal_loss_rejects_bad_parameters() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "encoder", "loss"),
-    [("fusion", "small_cnn", "focal"), ("image", "vgg16", "crossentropy")],
+    [
+        ("fusion", "small_cnn", "focal"),
+        pytest.param("image", "vgg16", "crossentropy", marks=pytest.mark.slow),
+    ],
 )
 def test_saved_model_loads_without_custom_objects_and_predicts_the_same(
     kind: str, encoder: str, loss: str, tmp_path: Path

@@ -10,17 +10,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import pytest
 
 from skysort.registry import NAMES as STAGES
 from tests.project import make_project, tool_env
+from tests.waiting import holds_throughout, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -44,15 +43,9 @@ def _client():
     return get_client(sync_client=True)
 
 
-def _wait_for(what: str, probe: Callable[[], Any], timeout: float, logs: list[Path]) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(1.0)
-    tails = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs if p.exists())
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
+def _tail(log: Path):
+    """A ``context`` for wait_for: the end of a subprocess's log."""
+    return lambda: f"--- {log.name}\n{log.read_text()[-3000:]}" if log.exists() else ""
 
 
 @contextmanager
@@ -110,6 +103,20 @@ def _stage_of(task_run) -> str:
     return task_run.name.split(":")[0]
 
 
+def _stage_runs(run_id: UUID, stages) -> dict:
+    """The run's stage task runs by stage, once every one of ``stages`` has a final state.
+
+    Task runs are recorded from events the flow's process sends: they lag the flow run.
+    """
+
+    def settled(tasks: list) -> bool:
+        final = {_stage_of(t) for t in tasks if t.state is not None and t.state.is_final()}
+        return set(stages) <= final
+
+    tasks = wait_for(lambda: _task_runs(run_id), settled, what=f"final task runs of {stages}")
+    return {_stage_of(t): t for t in tasks}
+
+
 def _artifact_keys(run_id: UUID) -> set[str]:
     import httpx
 
@@ -145,25 +152,30 @@ def test_served_deployment_runs_the_whole_pipeline_when_triggered(tmp_path, pref
     root = make_project(tmp_path / "proj", SMALL)
     log = tmp_path / "serve.log"
     with _background(["skysort", "serve"], root, log, _env()):
-        dep = _wait_for("the served deployment", lambda: _deployment(
-            "skysort-pipeline/scheduled-serve"), 120, [log])  # fmt: skip
+        dep = wait_for(lambda: _deployment("skysort-pipeline/scheduled-serve"), timeout=120,
+                       what="the served deployment", context=_tail(log))  # fmt: skip
         (sched,) = dep.schedules
         assert isinstance(sched.schedule, CronSchedule) and sched.active
         assert (sched.schedule.cron, sched.schedule.timezone) == ("17 4 29 2 *", "Europe/Paris")
         assert {"skysort", "scheduled", "served"} <= set(dep.tags)
         run_id = _trigger(dep.id)
-        run = _wait_for("the triggered run", lambda: _finished(run_id), 420, [log])
+        run = wait_for(lambda: _finished(run_id), timeout=420, what="the triggered run",
+                       context=_tail(log))  # fmt: skip
+        assert run.state.is_completed(), f"{run.state.message}\n{log.read_text()[-4000:]}"
+        # read what the run sent while `serve` (and the run's process) still lives
+        by_stage = _stage_runs(run_id, STAGES)
+        keys = wait_for(lambda: _artifact_keys(run_id), lambda k: k >= STAGE_ARTIFACTS,
+                        what=f"artifacts {sorted(STAGE_ARTIFACTS)}")  # fmt: skip
 
-    assert run.state.is_completed(), f"{run.state.message}\n{log.read_text()[-4000:]}"
     assert run.name == "pipeline: synthetic, 200 objects, fusion/small_cnn"
     assert {"source:synthetic", "model:fusion", "skysort", "served"} <= set(run.tags)
     # one task run per stage, all Completed, with names that say what they did
     tasks = [t for t in _task_runs(run_id) if _stage_of(t) in STAGES]
     assert sorted(_stage_of(t) for t in tasks) == sorted(STAGES)
-    assert all(t.state.is_completed() for t in tasks)
+    assert all(t.state.is_completed() for t in by_stage.values())
     names = {t.name for t in tasks}
     assert {"query: 200 objects from synthetic", "train: fusion/small_cnn, 2 epochs"} <= names
-    assert _artifact_keys(run_id) >= STAGE_ARTIFACTS
+    assert keys >= STAGE_ARTIFACTS
     # the run happened in the project, and recorded its outputs in DVC
     for out in (
         "models/model.keras",
@@ -173,7 +185,9 @@ def test_served_deployment_runs_the_whole_pipeline_when_triggered(tmp_path, pref
     ):
         assert (root / out).is_file(), out
     # stopping `serve` pauses the deployment: nothing is left to run it
-    assert not dep.paused and _deployment("skysort-pipeline/scheduled-serve").paused
+    assert not dep.paused
+    wait_for(lambda: _deployment("skysort-pipeline/scheduled-serve"), lambda d: d.paused,
+             what="the served deployment to be paused", context=_tail(log))  # fmt: skip
 
 
 def test_prefect_yaml_deployment_runs_on_a_worker_and_a_failing_stage_says_why(
@@ -207,20 +221,27 @@ def test_prefect_yaml_deployment_runs_on_a_worker_and_a_failing_stage_says_why(
     log = tmp_path / "worker.log"
     worker = ["prefect", "worker", "start", "--pool", "skysort-process", "--type", "process"]
     with _background(worker, root, log, env):
-        run = _wait_for("the worker's run", lambda: _finished(run_id), 240, [log])
+        run = wait_for(lambda: _finished(run_id), timeout=240, what="the worker's run",
+                       context=_tail(log))  # fmt: skip
+        # the run's process may still be sending its last log batch and task-run events:
+        # poll for them before the worker (and its process group) is stopped
+        by_stage = _stage_runs(run_id, ["query", "cutouts"])
+        # the run's logs hold the traceback of the cause, at ERROR level
+        wait_for(
+            lambda: [rec.message for rec in _logs(run_id) if rec.level >= 40],
+            lambda errors: any("FileExistsError" in m and "Traceback" in m for m in errors),
+            what="an ERROR log with the FileExistsError traceback",
+            context=_tail(log),
+        )
 
     assert run.state.is_failed()
     message = run.state.message or ""
     assert "stage 'cutouts' failed: FileExistsError" in message, message
     assert "data/raw/cutouts" in message
-    by_stage = {_stage_of(t): t for t in _task_runs(run_id)}
     assert by_stage["query"].state.is_completed()
     assert by_stage["cutouts"].state.is_failed()
     assert "stage 'cutouts' failed" in (by_stage["cutouts"].state.message or "")
     assert "clean" not in by_stage  # nothing ran after the failure
-    # the run's logs hold the traceback of the cause, at ERROR level
-    errors = [rec.message for rec in _logs(run_id) if rec.level >= 40]
-    assert any("FileExistsError" in m and "Traceback" in m for m in errors), errors
 
 
 def test_corrupt_input_file_fails_its_stage_with_the_cause(tmp_path, prefect_server, monkeypatch):
@@ -241,8 +262,9 @@ def test_corrupt_input_file_fails_its_stage_with_the_cause(tmp_path, prefect_ser
         run = client.read_flow_run(run_id)
     assert run.name == "stage-clean" and run.state.is_failed()
     assert {"stage:clean", "source:synthetic"} <= set(run.tags)
-    (task,) = _task_runs(run_id)
+    task = _stage_runs(run_id, ["clean"])["clean"]
     assert task.name.startswith("clean:") and task.state.is_failed()
+    assert len(_task_runs(run_id)) == 1
     assert not (root / "data/interim/dataset.parquet").exists()
 
 
@@ -258,4 +280,5 @@ def test_bad_parameter_fails_the_flow_run_naming_the_key(tmp_path, prefect_serve
     run_id = state.state_details.flow_run_id
     with _client() as client:
         assert client.read_flow_run(run_id).name == "pipeline: params.yaml (invalid parameters)"
-    assert _task_runs(run_id) == []  # it failed before any stage started
+    # it failed before any stage started: no task run arrives (one read could not tell)
+    holds_throughout(lambda: _task_runs(run_id), lambda tasks: tasks == [], seconds=3)

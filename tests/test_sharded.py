@@ -15,6 +15,8 @@ from skysort.config import load_params, validate_params
 from skysort.io import read_json
 from skysort.registry import run_stage
 
+pytestmark = pytest.mark.slow  # a Prefect server and a Dask cluster
+
 N_OBJECTS = 150
 SHARD_SIZE = 40  # 4 shards, the last one short
 

@@ -12,6 +12,8 @@ from skysort.stages.evaluate import evaluate
 from skysort.stages.train import train
 from tests.factories import make_catalog, prepare_training_inputs
 
+pytestmark = pytest.mark.slow  # every test trains a Keras model
+
 DATA = Data(image_size=64)
 TINY = {"epochs": 2, "batch_size": 32, "conv_filters": (8, 16), "dense_units": (16,),
         "learning_rate": 0.005, "patience": 2}
