@@ -168,6 +168,7 @@ def test_the_allow_list_is_params_yamls_own(tmp_path, monkeypatch):
         refuse_disallowed("params.yaml", ["train.epochs=2"], "params.yaml")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_run_of_a_registered_deployment_with_a_disallowed_override_fails_naming_it(
     tmp_path, monkeypatch, prefect_server

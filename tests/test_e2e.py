@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from skysort.config import STAGES
 from skysort.io import read_json
+from skysort.registry import NAMES as STAGES
 from tests.project import dvc, make_project
 from tests.waiting import wait_for
 

@@ -132,6 +132,7 @@ def _run(root, out, evaluate_too=True, **kw):
     return report, run_evaluate
 
 
+@pytest.mark.slow  # trains a Keras model
 def test_multilabel_train_tunes_thresholds_and_evaluate_uses_the_saved_ones(prepared, tmp_path):
     import json
 
@@ -165,6 +166,7 @@ def test_multilabel_train_tunes_thresholds_and_evaluate_uses_the_saved_ones(prep
     assert json.loads((tmp_path / "metrics.json").read_text())["thresholds"] == forced
 
 
+@pytest.mark.slow  # trains a Keras model
 @pytest.mark.parametrize("kw", [{"loss": "focal", "lr_schedule": "cosine", "optimizer": "adagrad"},
                                 {"lr_schedule": "plateau", "optimizer": "adadelta",
                                  "model": "tabular", "flips": ("horizontal",)}])  # fmt: skip
