@@ -52,8 +52,10 @@ def main() -> None:
         os.chdir(roots["local"])
         run_stage("query", load_params("params.yaml"))
         shutil.copytree(roots["local"] / "data", roots["dask"] / "data")
-        print(f"{args.objects} simulated objects, {os.cpu_count()} CPUs, dask: "
-              f"{args.workers} worker processes, shards of {args.shard_size}")
+        print(
+            f"{args.objects} simulated objects, {os.cpu_count()} CPUs, dask: "
+            f"{args.workers} worker processes, shards of {args.shard_size}"
+        )
         for kind, root in roots.items():
             os.chdir(root)
             for name in ("cutouts", "clean"):
@@ -65,8 +67,9 @@ def main() -> None:
             pd.read_parquet(a / rel).equals(pd.read_parquet(b / rel))
             for rel in ("data/raw/cutouts.parquet", "data/interim/dataset.parquet")
         )
-        same &= np.array_equal(np.load(a / "data/interim/images.npy"),
-                               np.load(b / "data/interim/images.npy"))
+        same &= np.array_equal(
+            np.load(a / "data/interim/images.npy"), np.load(b / "data/interim/images.npy")
+        )
         cmp = filecmp.dircmp(a / "data/raw/cutouts", b / "data/raw/cutouts")
         same &= not (cmp.left_only or cmp.right_only)
         print("identical outputs:", same)

@@ -28,9 +28,14 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
-    params = load_params(ROOT / "params.yaml", [f"query.n_objects={args.objects}",
-                                                f"train.epochs={args.epochs}",
-                                                f"train.patience={args.epochs}"])
+    params = load_params(
+        ROOT / "params.yaml",
+        [
+            f"query.n_objects={args.objects}",
+            f"train.epochs={args.epochs}",
+            f"train.patience={args.epochs}",
+        ],
+    )
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory(prefix="skysort-bench-") as tmp:
         os.chdir(tmp)
@@ -46,13 +51,21 @@ def main() -> None:
                 extra = f"{report['kept_rows'] / seconds:8.0f} images decoded+packed/s"
             elif stage == "train":
                 rows = report["train_rows"]
-                extra = (f"{rows / report['seconds_per_epoch']:8.0f} samples/s after the first "
-                         f"epoch ({report['first_epoch_seconds']:.1f} s)")
+                extra = (
+                    f"{rows / report['seconds_per_epoch']:8.0f} samples/s after the first "
+                    f"epoch ({report['first_epoch_seconds']:.1f} s)"
+                )
             elif stage == "evaluate":
                 extra = f"accuracy {report['accuracy']:.3f} macro-F1 {report['f1_macro']:.3f}"
             print(f"{stage:10s} {seconds:7.2f} s  {extra}")
-        print("train report:", {k: v for k, v in read_json(params.paths.train_report).items()
-                                if k in ("parameters", "seconds_per_epoch", "best_epoch")})
+        print(
+            "train report:",
+            {
+                k: v
+                for k, v in read_json(params.paths.train_report).items()
+                if k in ("parameters", "seconds_per_epoch", "best_epoch")
+            },
+        )
 
 
 if __name__ == "__main__":

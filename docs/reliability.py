@@ -81,7 +81,10 @@ BAD_OVERRIDES = [
     ("source.skyserver.base_url=https://", "a URL without a host"),
     ("cutouts.retries=-1", "a negative retry count"),
     ("clean.max_drop_fraction=2", "a drop budget above 1"),
-    ("task=multilabel --set train.monitor=val_accuracy", "accuracy to watch in the multilabel task"),
+    (
+        "task=multilabel --set train.monitor=val_accuracy",
+        "accuracy to watch in the multilabel task",
+    ),
 ]
 
 
@@ -117,8 +120,14 @@ def sql_rows() -> list[tuple[str, str, str]]:
     cases = [
         ("HTTP 500", lambda: parse_response(500, "<html>oops</html>", url)),
         ("HTTP 429 (rate limited)", lambda: parse_response(429, "slow down", url)),
-        ("an HTML page with status 200", lambda: parse_response(200, "<html><body>Error</body></html>", url)),
-        ("an SQL error text", lambda: parse_response(200, "error_message: Incorrect syntax near 'FROM'", url)),
+        (
+            "an HTML page with status 200",
+            lambda: parse_response(200, "<html><body>Error</body></html>", url),
+        ),
+        (
+            "an SQL error text",
+            lambda: parse_response(200, "error_message: Incorrect syntax near 'FROM'", url),
+        ),
         ("a body that is not CSV", lambda: parse_response(200, "hello there", url)),
     ]
     rows = [(what, "SQL search", _error(fn)) for what, fn in cases]
@@ -136,7 +145,9 @@ def sql_rows() -> list[tuple[str, str, str]]:
 
     rows.append(("nothing listening on the server's port", "query stage", _error(unreachable)))
     with FakeSkyServer(catalog=make_sky_catalog(20)) as sky:
-        rows.append(("a query that matches no objects", "query stage", _error(lambda: empty(sky.url))))
+        rows.append(
+            ("a query that matches no objects", "query stage", _error(lambda: empty(sky.url)))
+        )
     return rows
 
 
@@ -198,7 +209,9 @@ def clean_rows(tmp: Path) -> list[tuple[str, str, str]]:
     (tmp / "cutouts" / f"{catalog.objid[7]}.jpg").write_bytes(bomb_jpeg())
     good = (tmp / "cutouts" / f"{catalog.objid[9]}.jpg").read_bytes()
     (tmp / "cutouts" / f"{catalog.objid[8]}.jpg").write_bytes(good)
-    dropped = {d: r for d, r in (tuple(x.values())[:2] for x in _clean(tmp, catalog, manifest)["dropped"])}
+    dropped = {
+        d: r for d, r in (tuple(x.values())[:2] for x in _clean(tmp, catalog, manifest)["dropped"])
+    }
     what = {
         1: "the server had no image (404)",
         2: "a truncated JPEG on disk",
@@ -209,7 +222,10 @@ def clean_rows(tmp: Path) -> list[tuple[str, str, str]]:
         7: "a JPEG whose header claims 60000×60000 pixels",
         8: "a file replaced after the fetch (sha256 differs)",
     }
-    rows = [(w, "clean stage", f"row dropped, reason `{dropped[int(catalog.objid[i])]}`") for i, w in what.items()]
+    rows = [
+        (w, "clean stage", f"row dropped, reason `{dropped[int(catalog.objid[i])]}`")
+        for i, w in what.items()
+    ]
     rows.append(("a manifest listing 10 of 40 objects", "clean stage",
                  _error(lambda: _clean(tmp, catalog, manifest.iloc[:10]))))  # fmt: skip
     return rows
@@ -236,7 +252,10 @@ def build() -> str:
                 ("Bad parameters (refused at load time, before anything runs)", parameter_rows()),
                 ("Bad parameter files", params_file_rows(Path(tmp))),
                 ("SkyServer's SQL search", sql_rows()),
-                ("Cutout downloads (a loopback SkyServer with injected faults)", cutout_rows(Path(tmp))),
+                (
+                    "Cutout downloads (a loopback SkyServer with injected faults)",
+                    cutout_rows(Path(tmp)),
+                ),
                 ("Damaged or missing files at the clean stage", clean_rows(Path(tmp))),
             ]
         finally:

@@ -25,9 +25,7 @@ def _sharded(name: str, params: Params) -> dict[str, Any]:
     bounds = tasks.prepare(params)
     futures = [tasks.shard.submit(params, i, a, b) for i, (a, b) in enumerate(bounds)]
     total = bounds[-1][1] if bounds else 0
-    bar = (
-        StageProgress(f"{name}-progress", stage.progress) if stage.progress else nullcontext()
-    )
+    bar = StageProgress(f"{name}-progress", stage.progress) if stage.progress else nullcontext()
     with bar as progress:
         done = 0
         sizes = {id(f): b - a for f, (a, b) in zip(futures, bounds)}

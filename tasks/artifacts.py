@@ -14,9 +14,7 @@ def publish(stage: Stage, report: dict[str, Any], params: Params) -> None:
     """Create the artifacts of ``stage.summarize`` (keys are lowercase and dashes)."""
     for artifact in stage.summarize(report, params):
         if isinstance(artifact, Table):
-            create_table_artifact(
-                artifact.rows, key=artifact.key, description=artifact.description
-            )
+            create_table_artifact(artifact.rows, key=artifact.key, description=artifact.description)
         elif isinstance(artifact, Markdown):
             create_markdown_artifact(
                 artifact.text, key=artifact.key, description=artifact.description

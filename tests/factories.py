@@ -125,11 +125,22 @@ def prepare_training_inputs(
         clean_report=root / "clean.json",
     )
     run_stage("clean", Params(paths=paths, data=data, seed=0))
-    impute(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
-           root / "impute.json", data=data,
-           impute=impute_params, seed=0)
-    balance(root / "labels.parquet", root / "index.npy", root / "balance.json",
-            balance=Balance(), seed=0)
+    impute(
+        root / "dataset.parquet",
+        root / "images.npy",
+        root / "labels.parquet",
+        root / "impute.json",
+        data=data,
+        impute=impute_params,
+        seed=0,
+    )
+    balance(
+        root / "labels.parquet",
+        root / "index.npy",
+        root / "balance.json",
+        balance=Balance(),
+        seed=0,
+    )
     return root
 
 
@@ -152,8 +163,9 @@ def make_multilabel_catalog(n: int = 120, seed: int = 0, missing: float = 0.2) -
     return df
 
 
-def prepare_multilabel_inputs(root: Path, catalog: pd.DataFrame, impute_params,
-                              balance_params=None) -> Path:
+def prepare_multilabel_inputs(
+    root: Path, catalog: pd.DataFrame, impute_params, balance_params=None
+) -> Path:
     """clean, impute and balance for the multilabel task (labels ``ML_LABELS``) into ``root``."""
     from skysort.config import Balance, Data, Params, Paths
     from skysort.io import write_parquet
@@ -165,13 +177,33 @@ def prepare_multilabel_inputs(root: Path, catalog: pd.DataFrame, impute_params,
     manifest = write_cutouts(catalog, root / "cutouts", size=64)
     write_parquet(root / "catalog.parquet", catalog)
     write_parquet(root / "manifest.parquet", manifest)
-    paths = Paths(catalog=root / "catalog.parquet", manifest=root / "manifest.parquet",
-                  cutouts_dir=root / "cutouts", dataset=root / "dataset.parquet",
-                  images=root / "images.npy", clean_report=root / "clean.json")
+    paths = Paths(
+        catalog=root / "catalog.parquet",
+        manifest=root / "manifest.parquet",
+        cutouts_dir=root / "cutouts",
+        dataset=root / "dataset.parquet",
+        images=root / "images.npy",
+        clean_report=root / "clean.json",
+    )
     run_stage("clean", Params(paths=paths, data=data, seed=0, task="multilabel"))
-    impute(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
-           root / "impute.json", data=data, impute=impute_params, seed=0, task="multilabel")
-    balance(root / "labels.parquet", root / "index.npy", root / "balance.json",
-            balance=balance_params or Balance(), seed=0, task="multilabel", labels=ML_LABELS,
-            missing_labels=impute_params.missing_labels)
+    impute(
+        root / "dataset.parquet",
+        root / "images.npy",
+        root / "labels.parquet",
+        root / "impute.json",
+        data=data,
+        impute=impute_params,
+        seed=0,
+        task="multilabel",
+    )
+    balance(
+        root / "labels.parquet",
+        root / "index.npy",
+        root / "balance.json",
+        balance=balance_params or Balance(),
+        seed=0,
+        task="multilabel",
+        labels=ML_LABELS,
+        missing_labels=impute_params.missing_labels,
+    )
     return root

@@ -16,21 +16,38 @@ TINY_OVERRIDES: dict[str, dict] = {
     "query": {"n_objects": 300},
     "impute": {"n_estimators": 40, "max_iter": 3},
     "baselines": {"cv_folds": 2, "models": ["logreg", "tree", "gboost"]},
-    "train": {"epochs": 3, "batch_size": 32, "conv_filters": [8, 16], "dense_units": [16],
-              "patience": 2, "learning_rate": 0.005},
+    "train": {
+        "epochs": 3,
+        "batch_size": 32,
+        "conv_filters": [8, 16],
+        "dense_units": [16],
+        "patience": 2,
+        "learning_rate": 0.005,
+    },
 }
 
 
 def git(*args: str, cwd: Path) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True,
-                          text=True).stdout
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True,
-                          text=True, env=tool_env())
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -39,8 +56,11 @@ def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
 def tool_env() -> dict[str, str]:
     """The environment for subprocesses: this interpreter's bin dir (``skysort``) on PATH."""
     bindir = str(Path(sys.executable).parent)
-    return {**os.environ, "DVC_NO_ANALYTICS": "1",
-            "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
 
 
 def make_project(dest: Path, overrides: dict[str, dict] | None = None) -> Path:

@@ -121,6 +121,7 @@ def test_a_short_manifest_fails_the_stage_naming_the_counts(tmp_path):
     assert _previous_outputs(tmp_path) == before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(before)  # no work dir
 
+
 def test_files_deleted_from_disk_are_their_own_reason_and_count_against_the_budget(tmp_path):
     catalog = make_catalog(50)
     manifest = write_cutouts(catalog, tmp_path / "cutouts", size=64)

@@ -40,16 +40,33 @@ def test_grid_collapses_combinations_that_differ_in_nothing():
     by_name = {v.name: v for v in grid}
     assert by_name["study-tabular"].overrides == {"train.epochs": 7, "train.model": "tabular"}
     assert by_name["study-fusion-resnet50-top10"].set_args() == [
-        "-S", "train.epochs=7", "-S", "train.model=fusion", "-S", "train.image_encoder=resnet50",
-        "-S", "train.trainable_layers=10",
+        "-S",
+        "train.epochs=7",
+        "-S",
+        "train.model=fusion",
+        "-S",
+        "train.image_encoder=resnet50",
+        "-S",
+        "train.trainable_layers=10",
     ]
 
 
 def test_dvc_set_args_write_lists_and_booleans_as_yaml():
-    v = Variant("x", "fusion", "small_cnn", None,
-                {"train.conv_filters": [8, 16], "train.augment": False, "train.weights": "none"})
-    assert v.set_args() == ["-S", "train.conv_filters=[8, 16]", "-S", "train.augment=false",
-                            "-S", "train.weights=none"]
+    v = Variant(
+        "x",
+        "fusion",
+        "small_cnn",
+        None,
+        {"train.conv_filters": [8, 16], "train.augment": False, "train.weights": "none"},
+    )
+    assert v.set_args() == [
+        "-S",
+        "train.conv_filters=[8, 16]",
+        "-S",
+        "train.augment=false",
+        "-S",
+        "train.weights=none",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -79,25 +96,48 @@ def test_a_bad_grid_override_names_the_run_and_the_key_before_anything_runs():
 
 
 def _metrics(acc, f1s):
-    return {"accuracy": acc, "f1_macro": sum(f1s.values()) / len(f1s),
-            "per_class": {c: {"f1": f} for c, f in f1s.items()}}
+    return {
+        "accuracy": acc,
+        "f1_macro": sum(f1s.values()) / len(f1s),
+        "per_class": {c: {"f1": f} for c, f in f1s.items()},
+    }
 
 
 def test_table_has_one_line_per_run_with_its_figures():
-    report = {"best_epoch": 4, "epochs_run": 9, "train_val_accuracy_gap": 0.0312,
-              "seconds_per_epoch": 1.234, "parameters": 1000}
+    report = {
+        "best_epoch": 4,
+        "epochs_run": 9,
+        "train_val_accuracy_gap": 0.0312,
+        "seconds_per_epoch": 1.234,
+        "parameters": 1000,
+    }
     rows = [
-        keras_row(Variant("study-tabular", "tabular", None, None), report,
-                  _metrics(0.81, {"GALAXY": 0.9, "QSO": 0.6, "STAR": 0.7})),
-        keras_row(Variant("study-fusion-resnet50-top3", "fusion", "resnet50", 3), report,
-                  _metrics(0.9, {"GALAXY": 0.95, "QSO": 0.8, "STAR": 0.85})),
+        keras_row(
+            Variant("study-tabular", "tabular", None, None),
+            report,
+            _metrics(0.81, {"GALAXY": 0.9, "QSO": 0.6, "STAR": 0.7}),
+        ),
+        keras_row(
+            Variant("study-fusion-resnet50-top3", "fusion", "resnet50", 3),
+            report,
+            _metrics(0.9, {"GALAXY": 0.95, "QSO": 0.8, "STAR": 0.85}),
+        ),
     ]
     lines = format_table(rows, ("GALAXY", "QSO", "STAR")).splitlines()
     assert len(lines) == 4  # header, rule, two runs
     tabular, fusion = lines[2].split(), lines[3].split()
     assert tabular[:6] == ["study-tabular", "tabular", "-", "-", "0.8100", "0.7333"]
-    assert fusion[:9] == ["study-fusion-resnet50-top3", "fusion", "resnet50", "top3", "0.9000",
-                          "0.8667", "0.9500", "0.8000", "0.8500"]
+    assert fusion[:9] == [
+        "study-fusion-resnet50-top3",
+        "fusion",
+        "resnet50",
+        "top3",
+        "0.9000",
+        "0.8667",
+        "0.9500",
+        "0.8000",
+        "0.8500",
+    ]
     assert fusion[9:] == ["4/9", "+0.0312", "1.23", "s/epoch"]
     md = format_table(rows, ("GALAXY", "QSO", "STAR"), markdown=True).splitlines()
     assert md[0].startswith("| run |") and len(md) == 4
@@ -120,24 +160,40 @@ def test_compare_runs_two_experiments_prints_their_table_and_restores_the_worksp
 ):
     root = make_project(
         tmp_path / "proj",
-        {"compare": {"models": ["tabular", "fusion"], "image_encoders": ["small_cnn"],
-                     "overrides": {"train.epochs": 2}}},
+        {
+            "compare": {
+                "models": ["tabular", "fusion"],
+                "image_encoders": ["small_cnn"],
+                "overrides": {"train.epochs": 2},
+            }
+        },
     )
     dvc("repro", cwd=root)
     dvc("commit", "--force", cwd=root)
     params_before = (root / "params.yaml").read_text()
     metrics_before = (root / "reports/metrics.json").read_text()
 
-    out = subprocess.run([sys.executable, "-m", "skysort.flows.cli", "compare"], cwd=root,
-                         capture_output=True, text=True, env=tool_env())
+    out = subprocess.run(
+        [sys.executable, "-m", "skysort.flows.cli", "compare"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+    )
     assert out.returncode == 0, out.stderr[-3000:]
 
     table = out.stdout.splitlines()
     runs = [line.split()[0] for line in table[2:] if line.startswith(("study-", "baseline-"))]
-    assert runs == ["baseline-logreg", "baseline-tree", "baseline-gboost", "study-tabular",
-                    "study-fusion-small_cnn"]
-    rows = {r["run"]: r for r in
-            json.loads((root / "reports/compare/compare.json").read_text())["rows"]}
+    assert runs == [
+        "baseline-logreg",
+        "baseline-tree",
+        "baseline-gboost",
+        "study-tabular",
+        "study-fusion-small_cnn",
+    ]
+    rows = {
+        r["run"]: r for r in json.loads((root / "reports/compare/compare.json").read_text())["rows"]
+    }
     recorded = _exp_metrics(root)
     # every Keras row is a DVC experiment, and the table shows what DVC recorded for it
     for name in ("study-tabular", "study-fusion-small_cnn"):
@@ -174,16 +230,27 @@ def test_a_failed_run_is_recorded_and_the_study_goes_on_from_the_base_params(tmp
         (cwd / "dvc.lock").write_text("run lock\n")
         if "train.model=image" in args:
             return 1, "ERROR: failed to reproduce 'train': boom\n"
-        write_json(cwd / "reports/train.json", {"best_epoch": 2, "epochs_run": 3,
-                   "train_val_accuracy_gap": 0.1, "seconds_per_epoch": 0.5,
-                   "parameters": 10, "history": {"val_loss": [1.0, 0.5, 0.6]}})
-        write_json(cwd / "reports/metrics.json",
-                   _metrics(0.8, {"GALAXY": 0.9, "QSO": 0.5, "STAR": 0.7}))
+        write_json(
+            cwd / "reports/train.json",
+            {
+                "best_epoch": 2,
+                "epochs_run": 3,
+                "train_val_accuracy_gap": 0.1,
+                "seconds_per_epoch": 0.5,
+                "parameters": 10,
+                "history": {"val_loss": [1.0, 0.5, 0.6]},
+            },
+        )
+        write_json(
+            cwd / "reports/metrics.json", _metrics(0.8, {"GALAXY": 0.9, "QSO": 0.5, "STAR": 0.7})
+        )
         return 0, ""
 
     rows = run_study(tmp_path, params, grid, tmp_path / "out", runner=runner)
-    assert [(r["run"], r["status"]) for r in rows] == [("study-tabular", "ok"),
-                                                       ("study-image-small_cnn", "failed")]
+    assert [(r["run"], r["status"]) for r in rows] == [
+        ("study-tabular", "ok"),
+        ("study-image-small_cnn", "failed"),
+    ]
     assert rows[1]["error"] == "ERROR: failed to reproduce 'train': boom"
     # each run started from the base parameters; the workspace ends as it began
     runs = [text for args, text in seen if args == ["exp", "run"]]

@@ -178,7 +178,6 @@ def test_a_stage_cannot_read_a_parameter_dvc_does_not_track(tmp_path):
     assert sorted(p.name for p in params.paths.metrics.parent.iterdir()) == ["metrics.json"]
 
 
-
 def test_skysort_deps_write_leaves_a_synced_dvc_yaml_unchanged():
     """`skysort deps --write` rewrites only code-dep lines: on a synced file it is a no-op."""
     text = (ROOT / "dvc.yaml").read_text()

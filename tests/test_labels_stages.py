@@ -26,9 +26,15 @@ def dataset_path(tmp_path):
 
 
 def _impute(tmp_path, dataset_path, **kw):
-    return impute(dataset_path, tmp_path / "images.npy", tmp_path / "labels.parquet",
-                  tmp_path / "impute.json", data=DATA,
-                  impute=Impute(n_estimators=30, **kw), seed=0)
+    return impute(
+        dataset_path,
+        tmp_path / "images.npy",
+        tmp_path / "labels.parquet",
+        tmp_path / "impute.json",
+        data=DATA,
+        impute=Impute(n_estimators=30, **kw),
+        seed=0,
+    )
 
 
 def test_impute_fills_train_labels_and_records_provenance(tmp_path, dataset_path):
@@ -70,8 +76,13 @@ def test_balance_oversamples_by_row_index(tmp_path):
         }
     )
     write_parquet(tmp_path / "labels.parquet", labels)
-    report = balance(tmp_path / "labels.parquet", tmp_path / "index.npy", tmp_path / "b.json",
-                     balance=Balance(), seed=0)
+    report = balance(
+        tmp_path / "labels.parquet",
+        tmp_path / "index.npy",
+        tmp_path / "b.json",
+        balance=Balance(),
+        seed=0,
+    )
     index = np.load(tmp_path / "index.npy")
     assert report["before"] == {"GALAXY": 20, "STAR": 10, "QSO": 3}
     assert report["after"] == {"GALAXY": 20, "STAR": 20, "QSO": 20}
@@ -89,8 +100,13 @@ def test_balance_none_keeps_rows_once(tmp_path):
         }
     )
     write_parquet(tmp_path / "labels.parquet", labels)
-    balance(tmp_path / "labels.parquet", tmp_path / "index.npy", tmp_path / "b.json",
-            balance=Balance(method="none"), seed=0)
+    balance(
+        tmp_path / "labels.parquet",
+        tmp_path / "index.npy",
+        tmp_path / "b.json",
+        balance=Balance(method="none"),
+        seed=0,
+    )
     assert sorted(np.load(tmp_path / "index.npy").tolist()) == [0, 1, 2, 3]
 
 

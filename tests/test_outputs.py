@@ -95,7 +95,10 @@ def test_a_kill_at_any_rename_leaves_the_old_set_or_the_new_one(tmp_path):
 
 def test_a_failure_inside_the_stage_keeps_the_previous_outputs(tmp_path):
     (tmp_path / "m.json").write_text("old metrics")
-    with pytest.raises(RuntimeError), replaced_together([tmp_path / "m.json", tmp_path / "p"]) as (m, p):
+    with (
+        pytest.raises(RuntimeError),
+        replaced_together([tmp_path / "m.json", tmp_path / "p"]) as (m, p),
+    ):
         m.write_text("new metrics")
         raise RuntimeError("plotting failed")
     assert (tmp_path / "m.json").read_text() == "old metrics"
@@ -123,9 +126,7 @@ def _clean_outputs(root: Path) -> tuple:
     images = hashlib.sha256((out / "images.npy").read_bytes()).hexdigest()
     # the shards' work folder (.images.npy.shards) is not an output: the next run empties it
     listed = sorted(p.name for p in out.iterdir() if not p.name.endswith(".shards"))
-    return tuple(listed) == tuple(sorted(names)), (
-        report["split_counts"]["test"], split, images
-    )
+    return tuple(listed) == tuple(sorted(names)), (report["split_counts"]["test"], split, images)
 
 
 @pytest.mark.slow
@@ -135,7 +136,9 @@ def test_the_clean_stage_killed_mid_write_leaves_one_complete_set(tmp_path):
 
     catalog = make_catalog(40)
     write_parquet(tmp_path / "catalog.parquet", catalog)
-    write_parquet(tmp_path / "manifest.parquet", write_cutouts(catalog, tmp_path / "cutouts", size=64))
+    write_parquet(
+        tmp_path / "manifest.parquet", write_cutouts(catalog, tmp_path / "cutouts", size=64)
+    )
     assert _run_killed(CLEAN_STAGE.format(seed=1), 10_000, tmp_path) == 0
     clean_old = _clean_outputs(tmp_path)
     finals = [tmp_path / "out" / n for n in ("dataset.parquet", "images.npy", "clean.json")]

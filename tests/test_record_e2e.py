@@ -78,5 +78,6 @@ def test_run_is_pushed_committed_and_a_fresh_clone_pulls_the_same_results(
     (clone / "reports/metrics.json").unlink()
     params = load_params(clone / "params.yaml")
     run_stage("evaluate", params.model_copy(update={"paths": params.paths.under(clone)}))
-    _assert_same_metrics(read_json(root / "reports/metrics.json"),
-                         read_json(clone / "reports/metrics.json"))
+    _assert_same_metrics(
+        read_json(root / "reports/metrics.json"), read_json(clone / "reports/metrics.json")
+    )

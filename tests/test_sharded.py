@@ -95,8 +95,11 @@ def test_stage_flows_on_a_dask_cluster_equal_the_local_stages(
     root = tmp_path / "dask"
     root.mkdir()
     _params(root, kind="dask", n_workers=2, processes=False)
-    shutil.copytree(local_outputs / "data/raw", root / "data/raw",
-                    ignore=shutil.ignore_patterns("cutouts", "cutouts.parquet"))
+    shutil.copytree(
+        local_outputs / "data/raw",
+        root / "data/raw",
+        ignore=shutil.ignore_patterns("cutouts", "cutouts.parquet"),
+    )
     monkeypatch.chdir(root)
     workers: list[str] = []
     clean = registry.get("clean").shards

@@ -15,23 +15,42 @@ from tests.factories import make_catalog, prepare_training_inputs
 pytestmark = pytest.mark.slow  # every test trains a Keras model
 
 DATA = Data(image_size=64)
-TINY = {"epochs": 2, "batch_size": 32, "conv_filters": (8, 16), "dense_units": (16,),
-        "learning_rate": 0.005, "patience": 2}
+TINY = {
+    "epochs": 2,
+    "batch_size": 32,
+    "conv_filters": (8, 16),
+    "dense_units": (16,),
+    "learning_rate": 0.005,
+    "patience": 2,
+}
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("prepared")
-    return prepare_training_inputs(root, make_catalog(150, missing_labels=10),
-                                   Impute(n_estimators=20, max_iter=2), missing=(3,))
+    return prepare_training_inputs(
+        root,
+        make_catalog(150, missing_labels=10),
+        Impute(n_estimators=20, max_iter=2),
+        missing=(3,),
+    )
 
 
 def _train(root, out, **kw):
     cfg = Train(**{**TINY, **kw})
-    report = train(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
-                   root / "index.npy", out / "model.keras", out / "dvclive", out / "train.json",
-                   out / "thresholds.json",
-                   data=DATA, train=cfg, seed=0)
+    report = train(
+        root / "dataset.parquet",
+        root / "images.npy",
+        root / "labels.parquet",
+        root / "index.npy",
+        out / "model.keras",
+        out / "dvclive",
+        out / "train.json",
+        out / "thresholds.json",
+        data=DATA,
+        train=cfg,
+        seed=0,
+    )
     return cfg, report
 
 
@@ -40,12 +59,20 @@ def test_train_then_evaluate_writes_model_metrics_and_plots(prepared, tmp_path):
     assert (tmp_path / "model.keras").exists()
     assert report["epochs_run"] == 2 and 1 <= report["best_epoch"] <= 2
     assert read_json(tmp_path / "dvclive" / "metrics.json")["step"] == 1
-    metrics = evaluate(prepared / "dataset.parquet", prepared / "images.npy",
-                       prepared / "labels.parquet", tmp_path / "model.keras",
-                       tmp_path / "train.json", tmp_path / "thresholds.json",
-                       tmp_path / "metrics.json", tmp_path / "plots",
-                       tmp_path / "predictions.parquet", data=DATA, train=cfg,
-                       evaluate=Evaluate())
+    metrics = evaluate(
+        prepared / "dataset.parquet",
+        prepared / "images.npy",
+        prepared / "labels.parquet",
+        tmp_path / "model.keras",
+        tmp_path / "train.json",
+        tmp_path / "thresholds.json",
+        tmp_path / "metrics.json",
+        tmp_path / "plots",
+        tmp_path / "predictions.parquet",
+        data=DATA,
+        train=cfg,
+        evaluate=Evaluate(),
+    )
     labels = pd.read_parquet(prepared / "labels.parquet")
     n_test = ((labels["split"] == "test") & (labels["label_source"] == "observed")).sum()
     preds = pd.read_parquet(tmp_path / "predictions.parquet")
@@ -53,8 +80,15 @@ def test_train_then_evaluate_writes_model_metrics_and_plots(prepared, tmp_path):
     assert np.allclose(preds[["p_GALAXY", "p_QSO", "p_STAR"]].sum(axis=1), 1.0, atol=1e-4)
     assert metrics["accuracy"] == pytest.approx((preds["observed"] == preds["predicted"]).mean())
     assert np.array(metrics["confusion_matrix"]).sum() == n_test
-    for name in ("confusion.png", "roc.png", "pr.png", "training.png", "gallery.png",
-                 "confusion.csv", "roc.csv"):
+    for name in (
+        "confusion.png",
+        "roc.png",
+        "pr.png",
+        "training.png",
+        "gallery.png",
+        "confusion.csv",
+        "roc.csv",
+    ):
         assert (tmp_path / "plots" / name).stat().st_size > 0, name
 
 
@@ -65,12 +99,20 @@ def test_same_seed_gives_the_same_training_history_and_test_metrics(prepared, tm
     scores = []
     for run in ("a", "b"):
         cfg, report = _train(prepared, tmp_path / run, model=model)
-        metrics = evaluate(prepared / "dataset.parquet", prepared / "images.npy",
-                           prepared / "labels.parquet", tmp_path / run / "model.keras",
-                           tmp_path / run / "train.json", tmp_path / run / "thresholds.json",
-                           tmp_path / run / "metrics.json",
-                           tmp_path / run / "plots", tmp_path / run / "predictions.parquet",
-                           data=DATA, train=cfg, evaluate=Evaluate())
+        metrics = evaluate(
+            prepared / "dataset.parquet",
+            prepared / "images.npy",
+            prepared / "labels.parquet",
+            tmp_path / run / "model.keras",
+            tmp_path / run / "train.json",
+            tmp_path / run / "thresholds.json",
+            tmp_path / run / "metrics.json",
+            tmp_path / run / "plots",
+            tmp_path / run / "predictions.parquet",
+            data=DATA,
+            train=cfg,
+            evaluate=Evaluate(),
+        )
         scores.append((report["history"], metrics))
     assert scores[0][0] == scores[1][0]
     assert scores[0][1] == scores[1][1]

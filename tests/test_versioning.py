@@ -18,8 +18,9 @@ def git_identity(monkeypatch):
 
 
 def _git(*args, cwd):
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def test_commits_dvc_lock_alone_and_leaves_other_changes_staged(tmp_path, git_identity):
@@ -36,7 +37,15 @@ def test_commits_dvc_lock_alone_and_leaves_other_changes_staged(tmp_path, git_id
 
     assert sha == _git("rev-parse", "HEAD", cwd=tmp_path).strip()
     assert _git("show", "--name-only", "--format=%s", "HEAD", cwd=tmp_path).split() == [
-        "skysort", "run", "pipeline-x:", "record", "outputs", "in", "dvc.lock", "dvc.lock"]
+        "skysort",
+        "run",
+        "pipeline-x:",
+        "record",
+        "outputs",
+        "in",
+        "dvc.lock",
+        "dvc.lock",
+    ]
     assert _git("diff", "--cached", "--name-only", cwd=tmp_path).split() == ["a.txt"]
     assert "?? b.txt" in _git("status", "--porcelain", cwd=tmp_path)
     # unchanged lock: nothing to commit, no empty commit
@@ -66,8 +75,13 @@ def test_missing_lock_and_missing_identity_fail_clearly(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "none"))
-    for var in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME",
-                "GIT_COMMITTER_EMAIL", "EMAIL"):
+    for var in (
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "EMAIL",
+    ):
         monkeypatch.delenv(var, raising=False)
     _git("config", "user.useConfigOnly", "true", cwd=tmp_path)
     with pytest.raises(GitError, match="git commit dvc.lock` failed"):
@@ -90,7 +104,9 @@ def test_only_outputs_made_from_dvc_params_are_recorded(tmp_path):
     base = load_params(root / "params.yaml")
     assert lineage_mismatch(root, root / "params.yaml", base) is None
     assert lineage_mismatch(root, same, load_params(same)) is None
-    assert "other.yaml differs from params.yaml" in lineage_mismatch(root, other, load_params(other))
+    assert "other.yaml differs from params.yaml" in lineage_mismatch(
+        root, other, load_params(other)
+    )
     assert "--set" in lineage_mismatch(root, root / "params.yaml", base, ["train.epochs=7"])
     (root / "params.yaml").unlink()
     assert "does not exist" in lineage_mismatch(root, same, load_params(same))

@@ -58,9 +58,7 @@ def _with_parents(module: str) -> list[str]:
 def _has_code(path: Path) -> bool:
     """False for a file that holds only a docstring (an empty package ``__init__``)."""
     body = ast.parse(path.read_text()).body
-    return not all(
-        isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body
-    )
+    return not all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
 
 
 def code_deps(module: str) -> list[Path]:

@@ -28,6 +28,7 @@ from skysort.config import Compare, Params, apply_overrides, validate_params
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Variant:
     """One run of the study: its experiment name and the dotted overrides it applies."""

@@ -223,7 +223,6 @@ def request_fingerprint(data: Data, cutouts: Cutouts, skyserver: SkyServerSource
     )
 
 
-
 def cutout_params(ra: float, dec: float, data: Data, cutouts: Cutouts) -> dict[str, str]:
     """Query parameters of one cutout (numbers as ``repr`` of floats: reproducible URLs)."""
     return {

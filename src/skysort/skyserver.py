@@ -111,7 +111,6 @@ class SkyServerUnavailable(SkyServerError, TransientError):
     """SkyServer did not answer (network, timeout, 429 or 5xx): trying again later may work."""
 
 
-
 def sample_key(objid: int) -> int:
     """The pseudo-random ordering key of an object (same arithmetic as the SQL)."""
     return ((int(objid) % SAMPLE_MODULUS) * SAMPLE_MULTIPLIER) % SAMPLE_MODULUS
