@@ -185,29 +185,22 @@ def baselines_multilabel(
 
 
 def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
-    if report.get("task") == "multilabel":
-        rows = [
-            {
-                "model": name,
-                "roc_auc_macro": fmt(m["roc_auc_macro"]),
-                "pr_auc_macro": fmt(m["pr_auc_macro"]),
-                **{f"auc_{k}": fmt(v["roc_auc"]) for k, v in m["per_label"].items()},
-                "fit_seconds": m["fit_seconds"],
-            }
-            for name, m in report["models"].items()
-        ]
-        return [Table("baselines-metrics", rows, "Classical baselines per label (test split)")]
+    multilabel = report.get("task") == "multilabel"
+
+    def scores(m: dict[str, Any]) -> dict[str, str]:
+        if multilabel:
+            per_label = {f"auc_{k}": fmt(v["roc_auc"]) for k, v in m["per_label"].items()}
+            return {"roc_auc_macro": fmt(m["roc_auc_macro"]),
+                    "pr_auc_macro": fmt(m["pr_auc_macro"]), **per_label}  # fmt: skip
+        per_class = {f"f1_{c}": fmt(v["f1"]) for c, v in m["per_class"].items()}
+        return {"accuracy": fmt(m["accuracy"]), "f1_macro": fmt(m["f1_macro"]), **per_class}
+
     rows = [
-        {
-            "model": name,
-            "accuracy": fmt(m["accuracy"]),
-            "f1_macro": fmt(m["f1_macro"]),
-            **{f"f1_{c}": fmt(v["f1"]) for c, v in m["per_class"].items()},
-            "fit_seconds": m["fit_seconds"],
-        }
+        {"model": name, **scores(m), "fit_seconds": m["fit_seconds"]}
         for name, m in report["models"].items()
     ]
-    return [Table("baselines-metrics", rows, "Classical baselines on the test split")]
+    what = "per label (test split)" if multilabel else "on the test split"
+    return [Table("baselines-metrics", rows, f"Classical baselines {what}")]
 
 
 STAGE = Stage(

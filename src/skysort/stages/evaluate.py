@@ -340,16 +340,12 @@ def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
             for c, v in report["per_class"].items()
         ],
     ]
-    return [
+    return _with_plots(
         Markdown("evaluate-metrics", "\n".join(md), "Test metrics"),
-        Link(
-            "evaluate-plots",
-            params.paths.plots.resolve().as_uri(),
-            str(params.paths.plots),
-            "Confusion matrix, ROC/PR, gallery",
-        ),
-        *_explanation_artifacts(report, params),
-    ]
+        "Confusion matrix, ROC/PR, gallery",
+        report,
+        params,
+    )
 
 
 def _summarize_multilabel(report: dict[str, Any], params: Params) -> list[Artifact]:
@@ -370,14 +366,22 @@ def _summarize_multilabel(report: dict[str, Any], params: Params) -> list[Artifa
             for name, v in report["per_label"].items()
         ],
     ]
-    return [
+    return _with_plots(
         Markdown("evaluate-metrics", "\n".join(md), "Test metrics per label"),
-        Link(
-            "evaluate-plots",
-            params.paths.plots.resolve().as_uri(),
-            str(params.paths.plots),
-            "Per-label confusion, ROC/PR, training curves, gallery",
-        ),
+        "Per-label confusion, ROC/PR, training curves, gallery",
+        report,
+        params,
+    )
+
+
+def _with_plots(
+    metrics: Artifact, plots: str, report: dict[str, Any], params: Params
+) -> list[Artifact]:
+    """The metrics artifact, a link to the plots folder, and the explanations (if any)."""
+    folder = params.paths.plots
+    return [
+        metrics,
+        Link("evaluate-plots", folder.resolve().as_uri(), str(folder), plots),
         *_explanation_artifacts(report, params),
     ]
 
