@@ -140,3 +140,20 @@ def test_a_file_changed_since_the_fetch_is_caught_by_its_sha256(tmp_path):
     swapped.write_bytes((tmp_path / "cutouts" / f"{catalog.objid[5]}.jpg").read_bytes())
     report = _run(tmp_path, catalog, manifest)
     assert report["dropped_by_reason"] == {"changed_on_disk": 1}
+
+
+def test_rows_left_out_by_design_do_not_count_against_the_drop_budget(tmp_path):
+    from skysort.stages.clean import write_outputs
+
+    catalog = make_catalog(10)
+    reasons = pd.Series([np.nan] * 10, index=catalog.index, dtype="object")
+    reasons.iloc[:6] = "not_a_label_class"  # stars in a galaxy-morphology task
+    reasons.iloc[6] = "missing_image"
+    kept = int(reasons.isna().sum())
+    images = (np.zeros((64, 64, 3), np.uint8) for _ in range(kept))
+    out = [tmp_path / n for n in ("d.parquet", "i.npy", "r.json")]
+    report = write_outputs(catalog, reasons, images, *out, data=DATA, clean=Clean(), seed=1)
+    assert report["kept_rows"] == 3  # 1 of the 4 eligible rows dropped: 25 %, within budget
+    reasons.iloc[7] = "missing_image"
+    with pytest.raises(TooManyDroppedError, match="drop 2 of 4 rows"):
+        write_outputs(catalog, reasons, iter([]), *out, data=DATA, clean=Clean(), seed=1)

@@ -41,6 +41,10 @@ class NoUsableRowsError(ValueError):
     """Cleaning left nothing to train on."""
 
 
+BY_DESIGN = frozenset({"not_a_label_class"})
+"""Drop reasons that are a choice, not a fault: they do not count against the drop budget."""
+
+
 class TooManyDroppedError(ValueError):
     """Cleaning would drop more rows than ``clean.max_drop_fraction``: something upstream broke."""
 
@@ -117,10 +121,12 @@ def write_outputs(
     counts = {str(k): int(v) for k, v in reasons.value_counts().items()}
     if kept.empty:
         raise NoUsableRowsError(f"no usable rows remain out of {len(catalog)} (dropped: {counts})")
-    dropped_fraction = 1 - len(kept) / len(catalog)
+    # Rows left out by design (stars in a galaxy-morphology task) are not lost data.
+    eligible = int((~reasons.isin(BY_DESIGN)).sum())
+    dropped_fraction = 1 - len(kept) / max(eligible, 1)
     if dropped_fraction > clean.max_drop_fraction:
         raise TooManyDroppedError(
-            f"clean would drop {len(catalog) - len(kept)} of {len(catalog)} rows "
+            f"clean would drop {eligible - len(kept)} of {eligible} rows "
             f"({dropped_fraction:.0%}, more than clean.max_drop_fraction "
             f"{clean.max_drop_fraction:.0%}): {counts}; fix the inputs (rerun cutouts?) or "
             "raise clean.max_drop_fraction"
