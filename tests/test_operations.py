@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from uuid import UUID
@@ -43,9 +43,16 @@ def _client():
     return get_client(sync_client=True)
 
 
-def _tail(log: Path):
+def _tail(log: Path) -> Callable[[], str]:
     """A ``context`` for wait_for: the end of a subprocess's log."""
     return lambda: f"--- {log.name}\n{log.read_text()[-3000:]}" if log.exists() else ""
+
+
+def _default_sigint() -> None:
+    # Tests started in the background by a script (`pytest ... &`) inherit SIGINT ignored, and
+    # an ignored signal survives exec: `serve` would never see the SIGINT that stops it, and
+    # killed 20 s later it never pauses its deployment.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @contextmanager
@@ -53,7 +60,7 @@ def _background(cmd: list[str], cwd: Path, log: Path, env: dict[str, str]) -> It
     """Run ``cmd`` in its own process group; interrupt, then kill that group on exit."""
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+                                start_new_session=True, preexec_fn=_default_sigint)  # fmt: skip
         try:
             yield
         finally:
@@ -128,13 +135,15 @@ def _artifact_keys(run_id: UUID) -> set[str]:
     return {a["key"] for a in resp.json() if a.get("key")}
 
 
-def _logs(run_id: UUID) -> list:
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+def _logs(run_id: UUID, min_level: int = 0) -> list:
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId, LogFilterLevel
     from prefect.client.schemas.sorting import LogSort
 
     with _client() as client:
         return client.read_logs(
-            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
+            log_filter=LogFilter(
+                flow_run_id=LogFilterFlowRunId(any_=[run_id]), level=LogFilterLevel(ge_=min_level)
+            ),
             limit=200,
             offset=0,
             sort=LogSort.TIMESTAMP_ASC,
@@ -228,7 +237,7 @@ def test_prefect_yaml_deployment_runs_on_a_worker_and_a_failing_stage_says_why(
         by_stage = _stage_runs(run_id, ["query", "cutouts"])
         # the run's logs hold the traceback of the cause, at ERROR level
         wait_for(
-            lambda: [rec.message for rec in _logs(run_id) if rec.level >= 40],
+            lambda: [rec.message for rec in _logs(run_id, min_level=40)],
             lambda errors: any("FileExistsError" in m and "Traceback" in m for m in errors),
             what="an ERROR log with the FileExistsError traceback",
             context=_tail(log),
