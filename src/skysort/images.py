@@ -104,8 +104,8 @@ def _check_header(dimensions: tuple[int, int], exact_size: int | None) -> None:
         )
 
 
-def read_cutout(path: Path, size: int | None, min_pixel_std: float) -> np.ndarray:
-    """Read and validate one cutout file; a missing file is :class:`BadImage` ``missing_image``."""
+def read_cutout_bytes(path: Path) -> bytes:
+    """The bytes of one cutout file, refused (:class:`BadImage`) if missing, oversized or empty."""
     try:
         nbytes = path.stat().st_size
     except FileNotFoundError:
@@ -118,7 +118,12 @@ def read_cutout(path: Path, size: int | None, min_pixel_std: float) -> np.ndarra
         raise BadImage("missing_image", f"{path} does not exist") from None
     if not data:
         raise BadImage("unreadable_image", f"{path} is empty")
-    return decode_jpeg(data, size=size, min_pixel_std=min_pixel_std)
+    return data
+
+
+def read_cutout(path: Path, size: int | None, min_pixel_std: float) -> np.ndarray:
+    """Read and validate one cutout file; a missing file is :class:`BadImage` ``missing_image``."""
+    return decode_jpeg(read_cutout_bytes(path), size=size, min_pixel_std=min_pixel_std)
 
 
 def encode_jpeg(array: np.ndarray, quality: int = 90) -> bytes:

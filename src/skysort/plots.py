@@ -56,15 +56,7 @@ def curves_png(
         else:
             prec, rec, _ = precision_recall_curve(truth, proba[:, k])
             ax.plot(rec, prec, label=f"{name} (AUC {auc(rec, prec):.3f})")
-    if kind == "roc":
-        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-    else:
-        ax.set_xlabel("recall")
-        ax.set_ylabel("precision")
-    ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=8)
-    ax.set_title(f"{kind.upper()} curves (test, one vs rest)")
+    _finish_curves(ax, kind, f"{kind.upper()} curves (test, one vs rest)", fontsize=8)
     _save(fig, path)
 
 
@@ -153,6 +145,12 @@ def label_curves_png(
             prec, rec, _ = precision_recall_curve(truth, score)
             ap = average_precision_score(truth, score)
             ax.plot(rec, prec, label=f"{name} (AP {ap:.3f}, base {truth.mean():.2f})")
+    _finish_curves(ax, kind, f"{kind.upper()} curves per label (test, known labels)", fontsize=7)
+    _save(fig, path)
+
+
+def _finish_curves(ax: plt.Axes, kind: str, title: str, fontsize: int) -> None:
+    """Axes, chance line (ROC), legend and title of a ROC or PR figure."""
     if kind == "roc":
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
         ax.set_xlabel("false positive rate")
@@ -160,9 +158,8 @@ def label_curves_png(
     else:
         ax.set_xlabel("recall")
         ax.set_ylabel("precision")
-    ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=7)
-    ax.set_title(f"{kind.upper()} curves per label (test, known labels)")
-    _save(fig, path)
+    ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize=fontsize)
+    ax.set_title(title)
 
 
 def label_confusion_png(per_label: dict[str, dict], path: Path) -> None:

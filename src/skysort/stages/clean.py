@@ -25,7 +25,7 @@ from numpy.lib.format import open_memmap
 
 from skysort import io, sharding
 from skysort.config import Clean, Data, Params, Source
-from skysort.images import BadImage, cutout_path, read_cutout
+from skysort.images import BadImage, cutout_path, decode_jpeg, read_cutout_bytes
 from skysort.labels import label_matrix
 from skysort.outputs import replaced_together
 from skysort.progress import Progress
@@ -229,11 +229,12 @@ def _load_images(
         path = cutout_path(cutouts_dir, objid)
         if not path.exists():
             return "file_deleted"
-        try:
-            image = read_cutout(path, size, clean.min_pixel_std)
+        try:  # one read: the same bytes are decoded and hashed
+            data = read_cutout_bytes(path)
+            image = decode_jpeg(data, size=size, min_pixel_std=clean.min_pixel_std)
         except BadImage as exc:
             return exc.reason
-        if isinstance(expected, str) and hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        if isinstance(expected, str) and hashlib.sha256(data).hexdigest() != expected:
             return "changed_on_disk"
         return image
 
