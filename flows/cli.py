@@ -185,13 +185,9 @@ def deps(
     """Print the source files each stage's code imports: its code deps in dvc.yaml."""
     from skysort import codedeps, registry
 
-    root = Path(codedeps.SRC).parents[1]
-    found = {
-        s.name: [str(p.relative_to(root)) for p in codedeps.code_deps(s.module)]
-        for s in registry.STAGES
-    }
+    found = codedeps.deps_by_stage(registry.STAGES)
     if write:
-        path = root / "dvc.yaml"
+        path = codedeps.ROOT / "dvc.yaml"
         path.write_text(codedeps.sync_deps(path.read_text(), found))
         typer.echo(f"updated the code deps in {path}")
         return

@@ -86,11 +86,15 @@ def test_dvc_data_deps_outs_and_params_are_the_stages_wiring(stage):
 
 
 def _code_dep_problems(stage, deps: set[str]) -> list[str]:
-    want = {str(p.relative_to(ROOT)) for p in codedeps.code_deps(stage.module)}
+    want = set(codedeps.deps_by_stage([stage])[stage.name])
     have = {d for d in deps if d.startswith("src/")}
-    covered = {w for w in want if any(w == h or w.startswith(h.rstrip("/") + "/") for h in have)}
+
+    def covers(h: str, w: str) -> bool:  # a file, or a folder holding it
+        return w == h or w.startswith(h.rstrip("/") + "/")
+
+    covered = {w for w in want if any(covers(h, w) for h in have)}
     problems = [f"add {w} (imported by the {stage.name} stage)" for w in sorted(want - covered)]
-    stale = [h for h in have if not any(w == h or w.startswith(h.rstrip("/") + "/") for w in want)]
+    stale = [h for h in have if not any(covers(h, w) for w in want)]
     problems += [f"remove {h} (the {stage.name} stage does not import it)" for h in sorted(stale)]
     return problems
 
@@ -181,10 +185,7 @@ def test_a_stage_cannot_read_a_parameter_dvc_does_not_track(tmp_path):
 def test_skysort_deps_write_leaves_a_synced_dvc_yaml_unchanged():
     """`skysort deps --write` rewrites only code-dep lines: on a synced file it is a no-op."""
     text = (ROOT / "dvc.yaml").read_text()
-    found = {
-        s.name: [str(p.relative_to(ROOT)) for p in codedeps.code_deps(s.module)]
-        for s in registry.STAGES
-    }
+    found = codedeps.deps_by_stage(registry.STAGES)
     assert codedeps.sync_deps(text, found) == text
     dropped = {**found, "impute": [f for f in found["impute"] if not f.endswith("labels.py")]}
     assert (

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only for the annotation: the stages import this package's modules
+    from skysort.stage import Stage
 
 PACKAGE = "skysort"
 SRC = Path(__file__).resolve().parent
+ROOT = SRC.parents[1]
+"""The project root: ``dvc.yaml`` names code deps relative to it."""
 
 
 def module_file(module: str) -> Path | None:
@@ -78,6 +85,11 @@ def code_deps(module: str) -> list[Path]:
             todo.extend(_imported_modules(module_file(name), name))  # type: ignore[arg-type]
     files = {module_file(m) for m in seen}
     return sorted(f for f in files if f is not None and _has_code(f))
+
+
+def deps_by_stage(stages: Iterable[Stage]) -> dict[str, list[str]]:
+    """Each stage's code deps as ``dvc.yaml`` writes them (paths relative to the project root)."""
+    return {s.name: [str(p.relative_to(ROOT)) for p in code_deps(s.module)] for s in stages}
 
 
 def sync_deps(dvc_yaml: str, deps: dict[str, list[str]]) -> str:
