@@ -207,3 +207,73 @@ def prepare_multilabel_inputs(
         missing_labels=impute_params.missing_labels,
     )
     return root
+
+
+SHARED_SDSS17 = (
+    Path(__file__).resolve().parents[2] / "shared/data/sdss17_star_classification_30k.csv"
+)
+"""The real SDSS17 sample beside the repository (``../shared``); tests using it skip without it."""
+if not SHARED_SDSS17.is_file():  # the worktree layout: /work/wt-*/ beside /work/shared/
+    SHARED_SDSS17 = Path("/work/shared/data/sdss17_star_classification_30k.csv")
+
+
+def shared_sdss17_head(rows: int) -> bytes:
+    """The header and the first ``rows`` rows of the shared SDSS17 sample, byte for byte (CRLF)."""
+    with SHARED_SDSS17.open("rb") as f:
+        return b"".join(f.readline() for _ in range(rows + 1))
+
+
+MORPHOLOGY_LABELS = ("elliptical", "spiral", "edge_on", "merger")
+"""Four binary labels, as the origin multi-label system's CSV had."""
+
+
+def write_multilabel_folder(
+    folder: Path,
+    csv: Path,
+    n: int = 60,
+    missing_files: tuple[int, ...] = (3, 11, 17),
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The origin multi-label system's data in miniature: non-square JPEGs + a CSV.
+
+    ``folder/<id>.jpg`` (ids 7000..; two aspect ratios, neither square), except the rows
+    in ``missing_files``, which the CSV lists all the same. ``csv``: ``id, flux_a,
+    flux_b`` and the four ``MORPHOLOGY_LABELS`` (0 / 1, some blank or ``NaN``). The
+    images and the fluxes follow the labels, so a model can learn something. Returns
+    the labels as written (NaN where unknown), indexed by id.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    header = ["id", "flux_a", "flux_b", *MORPHOLOGY_LABELS]
+    lines, truth = [",".join(header)], {}
+    for i in range(n):
+        ident = 7000 + i
+        labels = (rng.random(4) < (0.5, 0.35, 0.25, 0.15)).astype(int)
+        if i not in missing_files:
+            Image.fromarray(_morphology_image(labels, i % 2 == 1, rng)).save(
+                folder / f"{ident}.jpg"
+            )
+        cells = [str(v) for v in labels]
+        for k in np.flatnonzero(rng.random(4) < 0.12):  # no votes: blank or NaN
+            cells[k] = "" if k % 2 else "NaN"
+        truth[ident] = [float(c) if c not in ("", "NaN") else np.nan for c in cells]
+        fluxes = labels[:2] + rng.normal(0, 0.4, 2)
+        lines.append(f"{ident},{fluxes[0]:.3f},{fluxes[1]:.3f}," + ",".join(cells))
+    csv.write_text("\n".join(lines) + "\n")
+    return pd.DataFrame.from_dict(truth, orient="index", columns=list(MORPHOLOGY_LABELS))
+
+
+def _morphology_image(labels: np.ndarray, wide: bool, rng: np.random.Generator) -> np.ndarray:
+    """A noisy blob: larger if elliptical, bluer if spiral, flattened if edge-on, doubled if merger."""
+    height, width = (60, 90) if wide else (70, 50)
+    yy, xx = np.mgrid[:height, :width].astype(float)
+    sigma = 4.0 + 6.0 * labels[0]
+    flat = 4.0 if labels[2] else 1.0
+    blob = np.exp(-((xx - width / 2) ** 2 + flat * (yy - height / 2) ** 2) / (2 * sigma**2))
+    if labels[3]:
+        blob += 0.7 * np.exp(-((xx - width / 2 - 12) ** 2 + (yy - height / 2 - 8) ** 2) / 18)
+    colour = np.array([0.7, 0.85, 1.0]) if labels[1] else np.array([1.0, 0.8, 0.6])
+    pixels = 200 * blob[..., None] * colour + rng.normal(25, 6, (height, width, 3))
+    return np.clip(pixels, 0, 255).astype(np.uint8)

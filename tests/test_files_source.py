@@ -24,12 +24,7 @@ from skysort.file_images import fit_square
 from skysort.files import FilesError
 from skysort.io import read_json
 from skysort.registry import run_stage
-
-SHARED_SDSS17 = (
-    Path(__file__).resolve().parents[2] / "shared/data/sdss17_star_classification_30k.csv"
-)
-if not SHARED_SDSS17.is_file():  # the worktree layout: /work/wt-*/ beside /work/shared/
-    SHARED_SDSS17 = Path("/work/shared/data/sdss17_star_classification_30k.csv")
+from tests.factories import SHARED_SDSS17
 
 LABELS = ("elliptical", "spiral", "edge_on", "merger")
 DATA = Data(features=("flux_a", "flux_b"), classes=("cat", "dog"), image_size=64)
@@ -258,6 +253,72 @@ def test_image_paths_from_a_column_relative_to_the_images_folder(tmp_path):
     assert run_stage("cutouts", params)["status_counts"] == {"ok": 6}
     with Image.open(tmp_path / "out/data/raw/cutouts/100.jpg") as cutout:
         assert cutout.size == (64, 64) and cutout.format == "JPEG"
+
+
+def _multilabel_raw(**files) -> dict:
+    return {
+        "task": "multilabel",
+        "source": {"kind": "files", "files": {"id_column": "id", "label_column": None,
+                                              "images": "folder", **files}},
+        "data": {"features": ["flux_a", "flux_b"], "labels": list(LABELS)},
+    }  # fmt: skip
+
+
+def test_multilabel_task_reads_the_data_labels_columns_from_the_file(tmp_path):
+    """task: multilabel takes its label columns from data.labels: no second list to keep."""
+    csv = _multilabel_folder(tmp_path)
+    params = validate_params(_multilabel_raw())
+    paths = Paths().under(tmp_path / "out")
+    params = params.model_copy(update={"paths": paths.model_copy(update={
+        "source_catalog": csv, "source_images": tmp_path / "images"})})  # fmt: skip
+    run_stage("query", params)
+    catalog = pd.read_parquet(tmp_path / "out/data/raw/catalog.parquet")
+    assert catalog["spiral"].isna().sum() == 7 and catalog["class"].isna().all()
+    run_stage("cutouts", params)
+    report = run_stage("clean", params)  # no class column: nothing dropped as another class
+    assert report["dropped_by_reason"] == {"missing_image": 1, "unreadable_image": 1}
+    assert set(report["label_counts_by_split"]["train"]) == set(LABELS)
+
+
+def test_label_columns_that_differ_from_data_labels_are_refused_at_load():
+    raw = _multilabel_raw(label_columns=["elliptical", "spiral"])
+    with pytest.raises(ConfigError) as exc:
+        validate_params(raw)
+    assert "source.files.label_columns: ['elliptical', 'spiral'] differ from data.labels" in str(
+        exc.value
+    )
+    assert validate_params(_multilabel_raw(label_columns=list(LABELS[::-1])))  # same columns
+
+
+def test_a_class_column_with_no_label_class_is_refused_at_load():
+    """label_classes keeps rows of those classes: none of the file's would be kept."""
+    raw = _multilabel_raw(label_column="kind")
+    raw["data"]["classes"] = ["cat", "dog"]
+    with pytest.raises(ConfigError, match=r"data.label_classes: \['GALAXY'\] are not in data"):
+        validate_params(raw)
+    raw["data"]["label_classes"] = ["cat"]
+    assert validate_params(raw).data.label_classes == ("cat",)
+
+
+def test_the_multiclass_task_needs_a_class_column():
+    raw = {"source": {"kind": "files", "files": {"label_column": None}},
+           "data": {"features": ["x"]}, "train": {"model": "tabular"}}  # fmt: skip
+    with pytest.raises(ConfigError, match="source.files.label_column: the multiclass task needs"):
+        validate_params(raw)
+
+
+def test_a_missing_label_column_is_named_with_its_key(tmp_path):
+    csv = _multilabel_folder(tmp_path)
+    raw = _multilabel_raw(label_column="class")
+    raw["data"]["labels"] = ["elliptical", "Spiral", "edge_on", "merger"]
+    params = validate_params(raw)
+    paths = Paths().under(tmp_path / "out").model_copy(update={"source_catalog": csv})
+    with pytest.raises(FilesError) as exc:
+        run_stage("query", params.model_copy(update={"paths": paths}))
+    message = str(exc.value)
+    assert "no column 'Spiral' (data.labels) (did you mean 'spiral'?)" in message
+    assert "no column 'class' (source.files.label_column)" in message
+    assert "a class column is optional: set it to null" in message
 
 
 def test_image_paths_may_not_leave_the_images_folder(tmp_path):

@@ -227,9 +227,11 @@ class FilesSource(Section):
     ``id_column``: 64-bit integer object ids; null numbers the rows 1..N instead.
     ``bad_ids``: what ids that are not exact integers (``1.23766E+18``, blanks) or
     repeat do: ``error``, or ``row_ids`` (a warning naming them, then row numbers).
-    ``label_column``: the class of each row (multiclass; empty = unknown);
-    ``label_columns``: binary label columns (multi-label; empty or NaN = unknown),
-    stored under their own names. ``ra_column`` / ``dec_column``: optional sky
+    ``label_column``: the class of each row (multiclass; empty = unknown; optional in
+    the multilabel task, where ``data.label_classes`` then keeps rows of those classes);
+    ``label_columns``: binary label columns (empty or NaN = unknown), stored under their
+    own names. The multilabel task reads ``data.labels``: leave ``label_columns`` empty,
+    or list the same columns. ``ra_column`` / ``dec_column``: optional sky
     positions. ``images``: ``none`` (tabular only), ``folder`` (``image_pattern``
     under ``paths.source_images``, with ``{id}``, ``{row}`` or ``{COLUMN}`` taken
     from the row as written) or ``column`` (``image_column`` holds each row's path,
@@ -253,8 +255,6 @@ class FilesSource(Section):
 
     @model_validator(mode="after")
     def _check(self) -> FilesSource:
-        if self.label_column is None and not self.label_columns:
-            raise ValueError("label_column: give a label column, or label_columns (multi-label)")
         if len(set(self.label_columns)) != len(self.label_columns):
             raise ValueError("label_columns: a column is listed twice")
         if self.images == "column" and not self.image_column:
@@ -687,7 +687,9 @@ class Params(Section):
             )
         if self.source.kind != "files":
             self.data.check_sdss_names()
-        elif not self.source.has_images and self.train.model != "tabular":
+        else:
+            self._check_files_labels()
+        if not self.source.has_images and self.train.model != "tabular":
             raise ValueError(
                 f"train.model: {self.train.model!r} needs images, but source.files.images is "
                 "'none' (tabular-only data): use train.model: tabular (the baselines run too), "
@@ -706,6 +708,32 @@ class Params(Section):
         if self.task == "multiclass" and self.train.monitor == "val_auc":
             raise ValueError("train.monitor: val_auc is for the multilabel task")
         return self
+
+    def _check_files_labels(self) -> None:
+        """The files source's label columns agree with the task's targets (``data.*``)."""
+        files, data = self.source.files, self.data
+        if self.task == "multiclass":
+            if files.label_column is None:
+                raise ValueError(
+                    "source.files.label_column: the multiclass task needs the column of "
+                    "classes (data.classes); for binary label columns set task: multilabel "
+                    "and data.labels"
+                )
+            return
+        if files.label_columns and set(files.label_columns) != set(data.labels):
+            raise ValueError(
+                f"source.files.label_columns: {list(files.label_columns)} differ from data.labels "
+                f"{list(data.labels)}, which the multilabel task trains on: list your label "
+                "columns in data.labels and leave source.files.label_columns empty ([])"
+            )
+        outside = [c for c in data.label_classes if c not in data.classes]
+        if files.label_column is not None and outside:
+            raise ValueError(
+                f"data.label_classes: {list(outside)} are not in data.classes "
+                f"{list(data.classes)}, so clean would drop every row of a known class in "
+                f"source.files.label_column {files.label_column!r}: name the classes your "
+                "labels describe, or set source.files.label_column: null (no class column)"
+            )
 
 
 def is_parameter(key: str) -> bool:

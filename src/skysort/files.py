@@ -72,17 +72,21 @@ class _Table:
         return ", ".join(shown) + more
 
 
-def load_catalog(path: Path, files: FilesSource, data: Data) -> tuple[pd.DataFrame, dict[str, Any]]:
+def load_catalog(
+    path: Path, files: FilesSource, data: Data, labels: tuple[str, ...] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read the user's catalog file into the catalog contract; the catalog and a report.
 
-    Features and labels keep their own names. Contract columns the file does not
+    ``labels``: the binary label columns to read (default ``files.label_columns``; the
+    multilabel task passes ``data.labels``). Features and labels keep their own names. Contract columns the file does not
     provide are null (photometry, ra/dec) or 0 (``zWarning``). Missing or sentinel
     feature values become null and are reported: the clean stage drops those rows
     (reason ``missing_features``).
     """
+    labels = files.label_columns if labels is None else tuple(labels)
     table = read_table(Path(path))
     frame = table.frame
-    _check_columns(table, files, data)
+    _check_columns(table, files, data, labels)
     report: dict[str, Any] = {"file": str(path), "file_rows": len(frame), "notes": table.notes}
     objid, report["ids"] = _object_ids(table, files)
     catalog = pd.DataFrame({"objid": objid})
@@ -98,12 +102,12 @@ def load_catalog(path: Path, files: FilesSource, data: Data) -> tuple[pd.DataFra
             catalog[column] = np.nan
     catalog["zWarning"] = np.int64(0)
     catalog["class"] = _classes(table, files.label_column, data.classes)
-    for label in files.label_columns:
-        catalog[label] = _binary_labels(table, label)
+    for label in labels:
+        catalog[label] = _binary_labels(table, label, _labels_key(files))
     catalog[IMAGE_SOURCE] = _image_sources(table, files)
     catalog[SOURCE_ROW] = np.arange(1, len(frame) + 1, dtype=np.int64)
     catalog["provenance"] = f"files:{Path(path).name} sha256:{_sha256(Path(path))[:16]}"
-    used = _used_columns(files, data)
+    used = _used_columns(files, data, labels)
     report["unused_columns"] = [c for c in frame.columns if c not in used]
     _log_missing(table, report["missing_features"])
     return conform(catalog, CATALOG_COLUMNS), report
@@ -168,14 +172,19 @@ def _strip_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return frame.set_axis(names, axis=1)
 
 
-def _used_columns(files: FilesSource, data: Data) -> dict[str, str]:
+def _labels_key(files: FilesSource) -> str:
+    """The parameter that names the label columns read (to name it in messages)."""
+    return "source.files.label_columns" if files.label_columns else "data.labels"
+
+
+def _used_columns(files: FilesSource, data: Data, labels: tuple[str, ...]) -> dict[str, str]:
     """Each column the parameters name, and the key that names it."""
     used: dict[str, str] = {}
     for key in ("id_column", "label_column", "ra_column", "dec_column", "image_column"):
         value = getattr(files, key)
         if value and not (key == "image_column" and files.images != "column"):
             used[value] = f"source.files.{key}"
-    used.update({c: "source.files.label_columns" for c in files.label_columns})
+    used.update({c: _labels_key(files) for c in labels})
     used.update({f: "data.features" for f in data.features})
     if files.images == "folder":
         for field in _pattern_fields(files.image_pattern) - {"id", "row"}:
@@ -187,19 +196,21 @@ def _pattern_fields(pattern: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(pattern) if f}
 
 
-def _check_columns(table: _Table, files: FilesSource, data: Data) -> None:
+def _check_columns(table: _Table, files: FilesSource, data: Data, labels: tuple[str, ...]) -> None:
     """Every column the parameters name exists, and none takes a name the catalog reserves."""
     have = list(table.frame.columns)
     problems = []
-    for column, key in _used_columns(files, data).items():
+    for column, key in _used_columns(files, data, labels).items():
         if column in have:
             continue
         close = [h for h in have if h.lower() == column.lower()]
         close = close or difflib.get_close_matches(column, have, n=2, cutoff=0.7)
         hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        if key == "source.files.label_column" and labels:
+            hint += " (with binary label columns a class column is optional: set it to null)"
         problems.append(f"no column {column!r} ({key}){hint}")
     for name, key in [*((f, "data.features") for f in data.features),
-                      *((c, "source.files.label_columns") for c in files.label_columns)]:  # fmt: skip
+                      *((c, _labels_key(files)) for c in labels)]:  # fmt: skip
         if name in RESERVED - set(PHOTOMETRY_COLUMNS):
             problems.append(f"{key} may not use the name {name!r}: the catalog uses it itself")
     if problems:
@@ -338,7 +349,7 @@ def _classes(table: _Table, column: str | None, classes: tuple[str, ...]) -> pd.
     return pd.Series(text.where(~blank, None), dtype="string").reset_index(drop=True)
 
 
-def _binary_labels(table: _Table, column: str) -> np.ndarray:
+def _binary_labels(table: _Table, column: str, key: str) -> np.ndarray:
     """A multi-label column as float 0 / 1, NaN where unknown; anything else is an error."""
     values, _ = _numbers(table, column, "a label column")
     text = _text(table, column)
@@ -346,7 +357,7 @@ def _binary_labels(table: _Table, column: str) -> np.ndarray:
     bad = np.union1d(bad, np.flatnonzero(np.isnan(values) & ~_missing(text)))
     if len(bad):
         raise FilesError(
-            f"{table.path}: column {column!r} (source.files.label_columns) must hold 0, 1 or "
+            f"{table.path}: column {column!r} ({key}) must hold 0, 1 or "
             f"a blank / NaN (unknown), but has {table.places(bad, text)}"
         )
     return values

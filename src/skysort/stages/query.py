@@ -39,7 +39,9 @@ def query(
     if source.kind == "files":
         from skysort.files import load_catalog
 
-        catalog, details = load_catalog(source_catalog, source.files, data)
+        # the multilabel task's targets are data.labels, whatever the source
+        labels = data.labels if task == "multilabel" else source.files.label_columns
+        catalog, details = load_catalog(source_catalog, source.files, data, labels)
     elif source.kind == "synthetic":
         from skysort.synthetic import simulate_catalog
 
@@ -113,7 +115,7 @@ STAGE = Stage(
     name="query",
     reads=("source_catalog",),
     writes=("catalog",),
-    params=("seed", "task", "source", "query", "data.features", "data.classes"),
+    params=("seed", "task", "source", "query", "data.features", "data.classes", "data.labels"),
     function=query,
     describe=lambda p: f"query: {p.query.n_objects} objects from {p.source.kind}",
     summarize=_summarize,
