@@ -321,6 +321,47 @@ def test_a_missing_label_column_is_named_with_its_key(tmp_path):
     assert "a class column is optional: set it to null" in message
 
 
+def test_image_only_data_needs_the_image_model():
+    """No feature column (the origin multi-label system's CSV): only images to learn from."""
+    raw = _multilabel_raw()
+    raw["data"]["features"] = []
+    with pytest.raises(ConfigError, match="train.model: 'fusion' needs tabular features"):
+        validate_params(raw)
+    raw["train"] = {"model": "image"}
+    assert validate_params(raw).data.features == ()
+    with pytest.raises(ConfigError, match="impute.image_features: false leaves"):
+        validate_params({**raw, "impute": {"image_features": False}})
+    with pytest.raises(ConfigError, match="data.features: at least one feature is needed"):
+        validate_params({"data": {"features": []}, "train": {"model": "image"}})
+
+
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+def test_image_only_data_through_impute_and_baselines(tmp_path, task):
+    """Nothing tabular to fit: the baselines say so, the multiclass imputer fills nothing."""
+    csv = _multilabel_folder(tmp_path)
+    raw = _multilabel_raw(label_column="kind" if task == "multiclass" else None)
+    raw["task"] = task
+    raw["data"].update(features=[], classes=["cat", "dog"], label_classes=["cat", "dog"])
+    raw["train"] = {"model": "image"}
+    raw["impute"] = {"n_estimators": 10, "max_iter": 1}
+    params = validate_params(raw)
+    paths = Paths().under(tmp_path / "out")
+    params = params.model_copy(update={"paths": paths.model_copy(update={
+        "source_catalog": csv, "source_images": tmp_path / "images"})})  # fmt: skip
+    text = csv.read_text().replace(",dog,", ",,", 2)  # two unknown classes
+    csv.write_text(text)
+    for stage in ("query", "cutouts", "clean"):
+        run_stage(stage, params)
+    impute = run_stage("impute", params)
+    if task == "multiclass":
+        assert "nothing to impute from" in impute["note"] and impute["imputed"] == 0
+    else:  # the morphology of the images is enough for the multilabel imputer
+        assert set(impute["per_label"]) == set(LABELS)
+    baselines = run_stage("baselines", params)
+    assert baselines["models"] == {} and "data.features is empty" in baselines["skipped"]
+    assert read_json(tmp_path / "out/reports/baselines.json") == baselines
+
+
 def test_image_paths_may_not_leave_the_images_folder(tmp_path):
     csv = _write_csv(tmp_path / "labels.csv", "objid,class,image,flux_a,flux_b\n1,cat,../x.jpg,1,2")
     files = FilesSource(id_column="objid", images="column", image_column="image")

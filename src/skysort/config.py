@@ -101,7 +101,8 @@ class Data(Section):
     class are dropped by ``clean`` (Galaxy Zoo describes galaxies, not stars).
     With SkyServer or the simulated survey, features are catalog photometry columns
     and classes SDSS's; with ``source.kind: files`` they are any column and class
-    names of the user's catalog (checked against the file when it is read).
+    names of the user's catalog (checked against the file when it is read), and
+    ``features`` may be empty for image-only data (``train.model: image``).
     """
 
     features: tuple[str, ...] = ("u", "g", "r", "i", "z", "fiberMag_g")
@@ -112,8 +113,6 @@ class Data(Section):
 
     @model_validator(mode="after")
     def _check(self) -> Data:
-        if not self.features:
-            raise ValueError("at least one feature is needed")
         if len(set(self.features)) != len(self.features):
             raise ValueError("features are listed twice")
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
@@ -689,6 +688,8 @@ class Params(Section):
             self.data.check_sdss_names()
         else:
             self._check_files_labels()
+        if not self.data.features:
+            self._check_image_only()
         if not self.source.has_images and self.train.model != "tabular":
             raise ValueError(
                 f"train.model: {self.train.model!r} needs images, but source.files.images is "
@@ -708,6 +709,29 @@ class Params(Section):
         if self.task == "multiclass" and self.train.monitor == "val_auc":
             raise ValueError("train.monitor: val_auc is for the multilabel task")
         return self
+
+    def _check_image_only(self) -> None:
+        """No tabular features: only images can be learnt from, so only the image model."""
+        if self.source.kind != "files" or not self.source.has_images:
+            raise ValueError(
+                "data.features: at least one feature is needed (image-only data, with no "
+                "feature columns, needs source.kind: files with images)"
+            )
+        if self.train.model != "image":
+            raise ValueError(
+                f"train.model: {self.train.model!r} needs tabular features, but data.features "
+                "is empty (image-only data): use train.model: image, or name numeric columns "
+                "of your catalog in data.features"
+            )
+        if (
+            self.task == "multilabel"
+            and self.impute.missing_labels == "impute"
+            and not self.impute.image_features
+        ):
+            raise ValueError(
+                "impute.image_features: false leaves the multilabel imputer nothing to learn "
+                "from, as data.features is empty: set it to true, or impute.missing_labels: mask"
+            )
 
     def _check_files_labels(self) -> None:
         """The files source's label columns agree with the task's targets (``data.*``)."""

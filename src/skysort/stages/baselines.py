@@ -4,6 +4,8 @@ Cross-validated on the train split, scored once on the test split's observed lab
 Multilabel: one binary model per label and baseline, fitted on the train rows where
 that label is known (observed or imputed), scored on the observed test labels at 0.5
 (ROC-AUC and PR-AUC do not depend on the threshold); no cross-validation.
+Image-only data (``data.features`` empty) has nothing for them to fit: the report
+says so and lists no models.
 """
 
 from __future__ import annotations
@@ -65,6 +67,17 @@ def baselines(
     task: str = "multiclass",
 ) -> dict[str, Any]:
     """Fit each baseline on train rows (observed + imputed labels), score on observed test rows."""
+    if not data.features:
+        report = {
+            **({"task": "multilabel"} if task == "multilabel" else {}),
+            "features": [],
+            "models": {},
+            "skipped": "no tabular features (data.features is empty): nothing for the "
+            "classical baselines to fit",
+        }
+        log.info("baselines: %s", report["skipped"])
+        io.write_json(out_report, report)
+        return report
     if task == "multilabel":
         return baselines_multilabel(
             dataset_path, labels_path, out_report, data=data, baselines=baselines, seed=seed
@@ -200,6 +213,9 @@ def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
         for name, m in report["models"].items()
     ]
     what = "per label (test split)" if multilabel else "on the test split"
+    if not rows:
+        return [Table("baselines-metrics", [{"model": "none", "note": report["skipped"]}],
+                      "Classical baselines: none")]  # fmt: skip
     return [Table("baselines-metrics", rows, f"Classical baselines {what}")]
 
 

@@ -1,6 +1,7 @@
 """Stage ``impute``: fill missing labels by self-training on the train split.
 
-Multiclass: one self-trained random forest on the photometry fills ``class``.
+Multiclass: one self-trained random forest on the photometry fills ``class`` (image-only
+data, with no tabular features, leaves it unknown).
 Multilabel: per label, a binary random forest on cheap morphology features of the
 cutout (:mod:`skysort.morphology`) and the photometry is fitted on the train rows
 where that label is known, predicts the unknown ones, accepts those whose
@@ -66,7 +67,11 @@ def impute(
         "missing_labels": int((~observed).sum()),
         "missing_labels_train": int(missing_train.sum()),
     }
-    if impute.enabled and missing_train.any():
+    if impute.enabled and missing_train.any() and not data.features:
+        report["note"] = "no tabular features (data.features is empty): nothing to impute from"
+        log.warning("impute: %s; %d unknown train labels stay unknown", report["note"],
+                    int(missing_train.sum()))  # fmt: skip
+    if impute.enabled and missing_train.any() and data.features:
         report["holdout"] = _masked_holdout(X[is_train], y[is_train], data, impute, seed)
         model = _self_trainer(impute, seed).fit(X[is_train], y[is_train])
         proba = model.predict_proba(X[missing_train])
@@ -293,6 +298,7 @@ def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
         "",
         f"Masked hold-out accuracy: **{fmt(hold.get('accuracy', 'n/a'))}** "
         f"on {hold.get('hidden', 0)} hidden labels.",
+        *(["", f"Nothing imputed: {report['note']}."] if "note" in report else []),
     ]
     return [Markdown("impute-report", "\n".join(md), "Imputation")]
 
