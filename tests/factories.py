@@ -237,16 +237,16 @@ def write_multilabel_folder(
     """The origin multi-label system's data in miniature: non-square JPEGs + a CSV.
 
     ``folder/<id>.jpg`` (ids 7000..; two aspect ratios, neither square), except the rows
-    in ``missing_files``, which the CSV lists all the same. ``csv``: ``id, flux_a,
-    flux_b`` and the four ``MORPHOLOGY_LABELS`` (0 / 1, some blank or ``NaN``). The
-    images and the fluxes follow the labels, so a model can learn something. Returns
-    the labels as written (NaN where unknown), indexed by id.
+    in ``missing_files``, which the CSV lists all the same. ``csv``: ``id`` and the four
+    ``MORPHOLOGY_LABELS`` (0 / 1, some blank or ``NaN``), no other column. The images
+    follow the labels, so a model can learn something. Returns the labels as written
+    (NaN where unknown), indexed by id.
     """
     from PIL import Image
 
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
-    header = ["id", "flux_a", "flux_b", *MORPHOLOGY_LABELS]
+    header = ["id", *MORPHOLOGY_LABELS]
     lines, truth = [",".join(header)], {}
     for i in range(n):
         ident = 7000 + i
@@ -259,8 +259,7 @@ def write_multilabel_folder(
         for k in np.flatnonzero(rng.random(4) < 0.12):  # no votes: blank or NaN
             cells[k] = "" if k % 2 else "NaN"
         truth[ident] = [float(c) if c not in ("", "NaN") else np.nan for c in cells]
-        fluxes = labels[:2] + rng.normal(0, 0.4, 2)
-        lines.append(f"{ident},{fluxes[0]:.3f},{fluxes[1]:.3f}," + ",".join(cells))
+        lines.append(f"{ident}," + ",".join(cells))
     csv.write_text("\n".join(lines) + "\n")
     return pd.DataFrame.from_dict(truth, orient="index", columns=list(MORPHOLOGY_LABELS))
 

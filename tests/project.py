@@ -73,7 +73,7 @@ def make_project(dest: Path, overrides: dict[str, dict] | None = None) -> Path:
             shutil.copy2(src, dest / rel)
     params = yaml.safe_load((dest / "params.yaml").read_text())
     for section, values in {**TINY_OVERRIDES, **(overrides or {})}.items():
-        _merge(params.setdefault(section, {}), values)
+        merge(params.setdefault(section, {}), values)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git("init", "-q", cwd=dest)
     git("add", "-A", cwd=dest)
@@ -81,9 +81,10 @@ def make_project(dest: Path, overrides: dict[str, dict] | None = None) -> Path:
     return dest
 
 
-def _merge(into: dict, values: dict) -> None:
+def merge(into: dict, values: dict) -> None:
+    """Set every key of ``values`` in ``into``, descending into sections present in both."""
     for k, v in values.items():
         if isinstance(v, dict) and isinstance(into.get(k), dict):
-            _merge(into[k], v)
+            merge(into[k], v)
         else:
             into[k] = v
