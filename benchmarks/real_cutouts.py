@@ -11,13 +11,14 @@ that catalog with ``source.kind: files`` (``images: column``): ``query``, ``cuto
 and ``train`` + ``evaluate`` with ``train.model: image`` and the small CNN, scored
 on the same held-out test rows.
 
-    python benchmarks/real_cutouts.py [--cutouts PATH] [--objects 3000] [--epochs 15]
-        [--image-size 64] [--crop 0] [--set train.augment=false ...]
+    python benchmarks/real_cutouts.py [--cutouts PATH] [--objects 6000] [--epochs 40]
+        [--image-size 128] [--center-crop 32] [--set train.lr_schedule=constant ...]
 
-``--crop N`` feeds the CNN the central N x N pixels of each cutout at native scale
-(0.4 arcsec / pixel) instead of the whole 51 arcsec field resized to
-``--image-size``; ``--set`` passes any ``params.yaml`` override. Prints one table:
-model, accuracy, macro-F1 and the F1 of each class.
+``--center-crop N`` (``train.center_crop``) feeds the CNN the central N x N pixels of
+each cutout (0 = the whole cutout); at ``--image-size 128`` the cutouts keep their
+native scale (0.4 arcsec / pixel), so 32 pixels are the central 12.8 arcsec.
+``--set`` passes any ``params.yaml`` override. Prints one table: model, accuracy,
+macro-F1 and the F1 of each class.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def hand_features(path: Path) -> dict[str, float]:
 
 
 def build_workdir(
-    cutouts: Path, work: Path, objects: int, crop: int, seed: int
+    cutouts: Path, work: Path, objects: int, seed: int
 ) -> tuple[pd.DataFrame, list[str]]:
     """Write the catalog (hand features as columns) and the images the pipeline reads."""
     labels = pd.read_csv(cutouts / "labels.csv", dtype={"objid": str})
@@ -78,17 +79,8 @@ def build_workdir(
     feats = pd.DataFrame([hand_features(cutouts / p) for p in subset["image"]])
     catalog = pd.concat([subset, feats], axis=1)
     images = work / "data/external/images"
-    if crop:
-        for rel in subset["image"]:
-            src = Image.open(cutouts / rel).convert("RGB")
-            w, h = src.size
-            left, top = (w - crop) // 2, (h - crop) // 2
-            dst = images / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            src.crop((left, top, left + crop, top + crop)).save(dst, quality=95)
-    else:
-        images.parent.mkdir(parents=True, exist_ok=True)
-        images.symlink_to(cutouts.resolve(), target_is_directory=True)
+    images.parent.mkdir(parents=True, exist_ok=True)
+    images.symlink_to(cutouts.resolve(), target_is_directory=True)
     catalog.to_csv(work / "data/external/catalog.csv", index=False)
     return catalog, list(feats.columns)
 
@@ -96,10 +88,12 @@ def build_workdir(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cutouts", type=Path, default=DEFAULT_CUTOUTS)
-    ap.add_argument("--objects", type=int, default=3000, help="class-balanced subset size")
-    ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--image-size", type=int, default=64)
-    ap.add_argument("--crop", type=int, default=0, help="central crop in native pixels (0 = off)")
+    ap.add_argument("--objects", type=int, default=6000, help="class-balanced subset size")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--image-size", type=int, default=128, help="128 = native scale")
+    ap.add_argument(
+        "--center-crop", type=int, default=32, help="train.center_crop: central pixels (0 = all)"
+    )
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--keep", type=Path, default=None, help="working directory to keep")
@@ -115,7 +109,7 @@ def main() -> None:
     work = args.keep or Path(tempfile.mkdtemp(prefix="real_cutouts_"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    _, features = build_workdir(cutouts, work, args.objects, args.crop, args.seed)
+    _, features = build_workdir(cutouts, work, args.objects, args.seed)
     overrides = [
         f"seed={args.seed}",
         "source.kind=files",
@@ -136,6 +130,8 @@ def main() -> None:
         "train.model=image",
         "train.image_encoder=small_cnn",
         f"train.epochs={args.epochs}",
+        f"train.center_crop={args.center_crop}",
+        "train.lr_schedule=cosine",
         *args.set,
     ]
     params = load_params(REPO / "params.yaml", overrides)
@@ -153,9 +149,9 @@ def main() -> None:
     finally:
         os.chdir(cwd)
 
-    crop = f"central {args.crop} px" if args.crop else "whole 128 px field"
+    crop = f"central {args.center_crop} px" if args.center_crop else "whole field"
     print(
-        f"\n{args.objects} objects ({crop} -> {args.image_size} px), {args.epochs} epochs, "
+        f"\n{args.objects} objects ({args.image_size} px cutouts, {crop}), {args.epochs} epochs, "
         f"test n = {cnn['n']}, rows dropped by clean: {clean['dropped_rows']}, "
         f"features {prep_s:.0f} s, work dir {work}"
     )

@@ -61,6 +61,17 @@ def test_gradcam_heatmap_has_the_image_shape_is_finite_and_non_negative(kind):
     assert np.isfinite(heat).all() and (heat >= 0).all() and heat.max() <= 1.0
 
 
+def test_gradcam_of_a_center_crop_model_is_zero_outside_the_crop():
+    model = _model("image", center_crop=8)
+    branch = split_at_feature_map(model)
+    check_split(model, branch, _image()[None], None)
+    heat = gradcam(branch, _image(), None, target=1)
+    assert branch.crop == 8 and heat.shape == (SIZE, SIZE)
+    outside = np.ones((SIZE, SIZE), bool)
+    outside[4:12, 4:12] = False  # CenterCrop's window: (16 - 8) // 2 from top and left
+    assert (heat[outside] == 0).all() and heat[~outside].max() > 0
+
+
 def test_gradcam_changes_when_the_conv_weights_change():
     model = _model("image")
     branch = split_at_feature_map(model)

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 
-from skysort.config import IMAGE_ENCODERS, Train
+from skysort.config import IMAGE_ENCODERS, Params, Train
 from skysort.losses import SparseCategoricalFocalLoss, make_loss
 from skysort.models import (
     ENCODERS,
@@ -302,6 +302,28 @@ def test_model_resizes_when_the_encoder_wants_another_size() -> None:
     assert backbone_of(model).input.shape[1:] == (16, 16, 3)
     same = build_model(Train(model="image", **TINY), N_FEATURES, N_CLASSES, 32)
     assert "resize" not in [layer.name for layer in same.get_layer("image_encoder").layers]
+
+
+def test_a_center_crop_model_sees_only_the_central_pixels() -> None:
+    train = Train(model="image", center_crop=8, **TINY)
+    model = build_model(train, N_FEATURES, N_CLASSES, 32)
+    assert backbone_of(model).input.shape[1:] == (8, 8, 3)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    changed = images.copy()
+    changed[:, :12] = 0.0  # rows 0-11: outside the central 8 (rows 12-19)
+    changed[:, :, 20:] = 255.0  # columns 20-31
+    inside = images.copy()
+    inside[:, 16, 16] = 255.0 - inside[:, 16, 16]
+    out = model.predict(images, verbose=0)
+    np.testing.assert_allclose(model.predict(changed, verbose=0), out, atol=1e-6)
+    assert not np.allclose(model.predict(inside, verbose=0), out, atol=1e-6)
+
+
+def test_a_center_crop_larger_than_the_cutouts_is_refused_at_load() -> None:
+    with pytest.raises(ValueError, match="train.center_crop: 96 pixels is larger than the cutouts"):
+        Params(train={"center_crop": 96}, data={"image_size": 64})
+    assert Params(train={"center_crop": 32}, data={"image_size": 64}).train.center_crop == 32
 
 
 def test_tabular_encoder_standardises_with_the_given_statistics() -> None:

@@ -417,6 +417,10 @@ class Train(Section):
     trainable (-1 = all); it does not apply to ``small_cnn``, which always trains.
     ``backbone_input_size`` resizes cutouts in the input pipeline (0 = the
     backbone's own minimum, or the cutout size when that is larger).
+    ``center_crop`` feeds the encoder only the central N x N pixels of each cutout, at
+    the cutout's own scale (0 = the whole cutout): the object sits at the centre, and
+    what lies further out is mostly sky and unrelated neighbours. On the real SDSS
+    cutouts (0.4 arcsec/px) the central 32 pixels beat the whole 128 (see the README).
     """
 
     model: Literal["fusion", "tabular", "image"] = "fusion"
@@ -424,6 +428,7 @@ class Train(Section):
     weights: str = "none"
     trainable_layers: int = Field(-1, ge=-1, le=10_000)
     backbone_input_size: int = Field(0, ge=0, le=1024)
+    center_crop: int = Field(0, ge=0, le=2048, description="central N x N pixels (0 = all)")
     head_conv_filters: tuple[Annotated[int, Field(ge=1, le=4096)], ...] = ()
     loss: Literal["crossentropy", "focal"] = "crossentropy"
     focal_gamma: float = Field(2.0, ge=0, le=10)
@@ -695,6 +700,12 @@ class Params(Section):
                 f"train.model: {self.train.model!r} needs images, but source.files.images is "
                 "'none' (tabular-only data): use train.model: tabular (the baselines run too), "
                 "or point source.files.images at your image files"
+            )
+        if self.train.center_crop > self.data.image_size:
+            raise ValueError(
+                f"train.center_crop: {self.train.center_crop} pixels is larger than the "
+                f"cutouts (data.image_size: {self.data.image_size}); use at most "
+                f"{self.data.image_size}, or 0 for the whole cutout"
             )
         if isinstance(self.impute.confidence, dict):
             unknown = sorted(set(self.impute.confidence) - set(self.data.labels))

@@ -32,6 +32,7 @@ class ImageBranch:
 
     feature_map: Callable[[Any], Any]  # raw images (n, h, w, 3) -> maps (n, h', w', k)
     head: Callable[[Any, Any], Any]  # (maps, features or None) -> the model's outputs
+    crop: int = 0  # side of the central square the map covers (train.center_crop; 0 = all)
 
 
 def split_at_feature_map(model: keras.Model) -> ImageBranch | None:
@@ -58,6 +59,8 @@ def split_at_feature_map(model: keras.Model) -> ImageBranch | None:
     else:
         to_map, tail = backbone, chain[at + 1 :]
     before = chain[:at]
+    crops = [layer for layer in before if isinstance(layer, keras.layers.CenterCrop)]
+    crop = int(crops[0].height) if crops else 0
 
     def feature_map(images: Any) -> Any:
         x = images
@@ -77,7 +80,7 @@ def split_at_feature_map(model: keras.Model) -> ImageBranch | None:
             x = layers["head_dense"](x)
         return layers["probabilities"](x)
 
-    return ImageBranch(feature_map, head)
+    return ImageBranch(feature_map, head, crop)
 
 
 def model_inputs(images: np.ndarray, features: np.ndarray | None) -> dict[str, np.ndarray]:
@@ -112,8 +115,9 @@ def gradcam(
     """Grad-CAM heatmap of output ``target`` for one cutout: (h, w), in [0, 1].
 
     The map's channels weighted by the mean gradient of the output over each
-    channel, summed, ReLU'd, resized bilinearly to the cutout and scaled to a
-    maximum of 1 (all zeros where nothing pushes the output up).
+    channel, summed, ReLU'd, resized bilinearly to the cutout (to its central
+    square when the model sees only that, zero outside) and scaled to a maximum of 1
+    (all zeros where nothing pushes the output up).
     """
     import tensorflow as tf
 
@@ -126,7 +130,15 @@ def gradcam(
     grads = tape.gradient(score, maps)[0]
     weights = tf.reduce_mean(grads, axis=(0, 1))
     cam = tf.nn.relu(tf.reduce_sum(maps[0] * weights, axis=-1))
-    cam = tf.image.resize(cam[..., None], image.shape[:2], method="bilinear")[..., 0].numpy()
+    height, width = image.shape[:2]
+    side = (branch.crop, branch.crop) if branch.crop else (height, width)
+    cam = tf.image.resize(cam[..., None], side, method="bilinear")[..., 0].numpy()
+    if branch.crop:
+        # keras CenterCrop's offsets: (height - crop) // 2 from the top and the left.
+        top, left = (height - branch.crop) // 2, (width - branch.crop) // 2
+        full = np.zeros((height, width), dtype=cam.dtype)
+        full[top : top + branch.crop, left : left + branch.crop] = cam
+        cam = full
     cam = np.clip(np.nan_to_num(cam, nan=0.0, posinf=0.0), 0.0, None)
     top = float(cam.max())
     return (cam / top if top > 0 else cam).astype("float32")

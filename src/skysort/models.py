@@ -132,16 +132,20 @@ def encoder_input_size(train: Train, image_size: int) -> int:
 
 
 def build_image_encoder(train: Train, image_size: int) -> keras.Model:
-    """Raw 0-255 cutouts → a feature vector: resize, the backbone's preprocessing, the backbone.
+    """Raw 0-255 cutouts → a feature vector: crop, resize, preprocessing, the backbone.
 
     The backbone is a nested model named ``backbone``; a weights file given as
     ``train.weights`` must hold that model's weights (a keras.applications model built
     with ``include_top=False``, or our small CNN).
     """
     spec = ENCODERS[train.image_encoder]
-    size = encoder_input_size(train, image_size)
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
     x = inputs
+    if train.center_crop and train.center_crop < image_size:
+        crop = train.center_crop
+        x = keras.layers.CenterCrop(crop, crop, name="center_crop")(x)
+        image_size = crop
+    size = encoder_input_size(train, image_size)
     if size != image_size:
         x = keras.layers.Resizing(size, size, interpolation="bilinear", name="resize")(x)
     x = _preprocess(x, spec.preprocessing)
