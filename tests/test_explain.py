@@ -39,6 +39,8 @@ FEATURES = np.array([0.5, -1.0, 2.0], dtype="float32")
         ("fusion", "multiclass", {}),
         ("fusion", "multilabel", {}),
         ("fusion", "multilabel", {"head_conv_filters": (4,)}),
+        ("image", "multiclass", {"pooling": "flatten", "convs_per_block": 2}),
+        ("fusion", "multiclass", {"pooling": "flatten", "center_crop": 8}),
     ],
 )
 def test_the_split_model_gives_the_models_own_outputs(kind, task, extra):

@@ -320,6 +320,22 @@ def test_a_center_crop_model_sees_only_the_central_pixels() -> None:
     assert not np.allclose(model.predict(inside, verbose=0), out, atol=1e-6)
 
 
+def test_small_cnn_blocks_and_pooling_follow_the_params() -> None:
+    train = Train(model="image", convs_per_block=2, pooling="flatten", **TINY)
+    backbone = backbone_of(build_model(train, N_FEATURES, N_CLASSES, 32))
+    convs = [layer.name for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert convs == ["conv_0", "conv_0_1", "conv_1", "conv_1_1"]
+    assert backbone.output.shape[1:] == (8 * 8 * 8,)  # 32 px, two 2x2 pools, 8 filters
+    plain = backbone_of(build_model(Train(model="image", **TINY), N_FEATURES, N_CLASSES, 32))
+    assert plain.output.shape[1:] == (8,)
+
+
+@pytest.mark.parametrize("field", [{"convs_per_block": 2}, {"pooling": "flatten"}])
+def test_small_cnn_shape_options_are_refused_for_other_encoders(field) -> None:
+    with pytest.raises(ValueError, match="shapes small_cnn only"):
+        Train(image_encoder="resnet50", **field)
+
+
 def test_a_center_crop_larger_than_the_cutouts_is_refused_at_load() -> None:
     with pytest.raises(ValueError, match="train.center_crop: 96 pixels is larger than the cutouts"):
         Params(train={"center_crop": 96}, data={"image_size": 64})

@@ -417,6 +417,9 @@ class Train(Section):
     trainable (-1 = all); it does not apply to ``small_cnn``, which always trains.
     ``backbone_input_size`` resizes cutouts in the input pipeline (0 = the
     backbone's own minimum, or the cutout size when that is larger).
+    ``convs_per_block`` and ``pooling`` shape the small CNN: 3x3 convs before each
+    max-pool, and how its last map becomes a vector (``avg``: global average,
+    position-blind; ``flatten``: every position kept, for centred objects).
     ``center_crop`` feeds the encoder only the central N x N pixels of each cutout, at
     the cutout's own scale (0 = the whole cutout): the object sits at the centre, and
     what lies further out is mostly sky and unrelated neighbours. On the real SDSS
@@ -450,6 +453,8 @@ class Train(Section):
     conv_filters: tuple[Annotated[int, Field(ge=1, le=65_536)], ...] = Field(
         (32, 64, 128), min_length=1
     )
+    convs_per_block: int = Field(1, ge=1, le=4, description="small_cnn: 3x3 convs per block")
+    pooling: Literal["avg", "flatten"] = "avg"
     dense_units: tuple[Annotated[int, Field(ge=1, le=65_536)], ...] = Field((64, 32), min_length=1)
     dropout: Fraction = 0.3
     modality_dropout: float = Field(
@@ -471,6 +476,18 @@ class Train(Section):
                 ".weights.h5 / .h5 file, relative to the project root)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _check_small_cnn_shape(self) -> Train:
+        if self.image_encoder != "small_cnn":
+            if self.convs_per_block != 1:
+                raise ValueError("train.convs_per_block: shapes small_cnn only; leave it at 1")
+            if self.pooling != "avg":
+                raise ValueError(
+                    f"train.pooling: {self.pooling!r} shapes small_cnn only; "
+                    f"{self.image_encoder} pools by global average"
+                )
+        return self
 
     def describe(self) -> str:
         """The model as a person names it: ``tabular``, or ``fusion/small_cnn``."""

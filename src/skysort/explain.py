@@ -52,8 +52,8 @@ def split_at_feature_map(model: keras.Model) -> ImageBranch | None:
     (at,) = [k for k, layer in enumerate(chain) if layer.name == "backbone"]
     backbone = chain[at]
     last = backbone.layers[-1]
-    if isinstance(last, keras.layers.GlobalAveragePooling2D):
-        # The pooled backbone: the map is what its pooling layer reads.
+    if isinstance(last, (keras.layers.GlobalAveragePooling2D, keras.layers.Flatten)):
+        # The pooled (or flattened) backbone: the map is what its last layer reads.
         to_map = keras.Model(backbone.inputs, last.input, name="backbone_feature_map")
         tail = [last, *chain[at + 1 :]]
     else:

@@ -287,7 +287,10 @@ def _pretrained(train: Train, size: int, pooled: bool = True) -> keras.Model:
 
 
 def _small_cnn(train: Train, size: int, pooled: bool = True) -> keras.Model:
-    """A CPU-friendly CNN: per entry of ``train.conv_filters`` a 3x3 conv + ReLU and a 2x2 max-pool.
+    """A CPU-friendly CNN: conv blocks (3x3 convs + ReLU, then a 2x2 max-pool), then pooling.
+
+    One block per entry of ``train.conv_filters``, ``train.convs_per_block`` convs
+    each; ``train.pooling`` turns the last map into a vector (average or flatten).
 
     No BatchNormalization: with a few hundred steps in all, its moving statistics lag
     the weights, and validation loss jumped from 0.33 to 2.4 between epochs on the
@@ -305,9 +308,13 @@ def _small_cnn(train: Train, size: int, pooled: bool = True) -> keras.Model:
     inputs = keras.Input(shape=(size, size, 3), name="pixels")
     x = inputs
     for i, filters in enumerate(train.conv_filters):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{i}")(x)
+        for j in range(train.convs_per_block):
+            name = f"conv_{i}" if j == 0 else f"conv_{i}_{j}"
+            x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)(x)
         x = keras.layers.MaxPooling2D(2, name=f"pool_{i}")(x)
-    if pooled:
+    if pooled and train.pooling == "flatten":
+        x = keras.layers.Flatten(name="flatten")(x)
+    elif pooled:
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     backbone = keras.Model(inputs, x, name="backbone")
     weights = _resolve_weights(train)
