@@ -239,6 +239,28 @@ def test_neighbours_add_light_around_the_object() -> None:
     assert bright_pixels_outside_centre(3) > 1.5 * bright_pixels_outside_centre(0)
 
 
+def test_a_denser_sky_puts_more_field_objects_around_the_object(tmp_path: Path) -> None:
+    catalog = simulate_catalog(Query(n_objects=20), Data(), SyntheticSource(), SEED)
+
+    def light_outside_centre(density: float) -> int:
+        clean = SyntheticSource(
+            neighbour_density=density,
+            missing_cutout_rate=0.0,
+            corrupt_cutout_rate=0.0,
+            blank_cutout_rate=0.0,
+        )
+        folder = tmp_path / f"density-{density}"
+        write_synthetic_cutouts(catalog, folder, Data(), Cutouts(), clean, SEED)
+        count = 0
+        for objid in catalog["objid"]:
+            light = _light(read_cutout(cutout_path(folder, objid), SIZE, 0.0))
+            light[20:44, 20:44] = 0
+            count += int((light > 60).sum())
+        return count
+
+    assert light_outside_centre(0.0) < light_outside_centre(25.0) < light_outside_centre(100.0)
+
+
 # --- cutout files ----------------------------------------------------------------------
 
 FAULTS = SyntheticSource(missing_cutout_rate=0.1, corrupt_cutout_rate=0.05, blank_cutout_rate=0.05)

@@ -161,7 +161,9 @@ class SyntheticSource(Section):
     blank_cutout_rate: Fraction = 0.02
     missing_label_rate: Fraction = 0.10
     missing_feature_rate: Fraction = 0.01
-    neighbour_rate: Fraction = 0.15
+    neighbour_density: float = Field(
+        25.0, ge=0, le=1000, description="field objects per square arcminute around each object"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SyntheticSource:

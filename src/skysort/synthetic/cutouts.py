@@ -33,7 +33,8 @@ from skysort.synthetic.seeding import object_stream, stream
 
 log = logging.getLogger(__name__)
 
-NEIGHBOUR_EXTRA_MEAN = 0.4  # a frame with neighbours has 1 + Poisson(this) of them
+JPEG_QUALITY = 75
+"""SkyServer ImgCutout's JPEG quality (read off the quantisation tables of real cutouts)."""
 
 _RENDER_CHUNK_MAX = 50
 _MAX_WORKERS = 8
@@ -76,7 +77,7 @@ def write_synthetic_cutouts(
     """
     cutouts_dir = Path(cutouts_dir)
     cutouts_dir.mkdir(parents=True, exist_ok=True)
-    jobs = _plan_jobs(catalog, synthetic, seed)
+    jobs = _plan_jobs(catalog, synthetic, seed, field_arcmin2(data.image_size, cutouts.scale))
     if rows is not None:
         jobs = [replace(job, index=k) for k, job in enumerate(jobs[rows])]
 
@@ -91,13 +92,22 @@ def write_synthetic_cutouts(
     return manifest
 
 
-def _plan_jobs(catalog: pd.DataFrame, synthetic: SyntheticSource, seed: int) -> list[_Job]:
-    """Decide each row's fault and neighbour count up front, deterministically from the seed."""
+def field_arcmin2(size: int, scale: float) -> float:
+    """A cutout's field in square arcminutes (``size`` pixels of ``scale`` arcsec a side)."""
+    return (size * scale / 60.0) ** 2
+
+
+def _plan_jobs(
+    catalog: pd.DataFrame, synthetic: SyntheticSource, seed: int, field: float
+) -> list[_Job]:
+    """Decide each row's fault and neighbour count up front, deterministically from the seed.
+
+    Field objects fall at random on the sky (Poisson, ``synthetic.neighbour_density`` per
+    square arcminute), so a wider ``field`` (arcmin²) holds more of them.
+    """
     n = len(catalog)
     faults = plan_cutout_faults(n, synthetic, seed)
-    has_neighbours = stream(seed, "neighbours").random(n) < synthetic.neighbour_rate
-    extra = stream(seed, "neighbour_count").poisson(NEIGHBOUR_EXTRA_MEAN, n)
-    n_neighbours = np.where(has_neighbours, 1 + extra, 0)
+    n_neighbours = stream(seed, "neighbours").poisson(synthetic.neighbour_density * field, n)
     columns = [
         c
         for c in (*MAGNITUDE_COLUMNS, "class", *SHAPE_COLUMNS, *GALAXY_ZOO_LABELS)
@@ -183,8 +193,9 @@ def _cutout_bytes(
     job: _Job, size: int, scale: float, rng: np.random.Generator, fingerprint: str
 ) -> bytes:
     if job.fault == "blank":
-        return with_fingerprint(encode_jpeg(blank_frame(size)), fingerprint)
-    payload = with_fingerprint(encode_jpeg(render_cutout(job.row, size, scale, rng)), fingerprint)
+        return with_fingerprint(encode_jpeg(blank_frame(size), quality=JPEG_QUALITY), fingerprint)
+    image = render_cutout(job.row, size, scale, rng)
+    payload = with_fingerprint(encode_jpeg(image, quality=JPEG_QUALITY), fingerprint)
     if job.fault == "corrupt":
         return truncate(payload, rng)
     return payload
