@@ -78,10 +78,10 @@ def load_catalog(
     """Read the user's catalog file into the catalog contract; the catalog and a report.
 
     ``labels``: the binary label columns to read (default ``files.label_columns``; the
-    multilabel task passes ``data.labels``). Features and labels keep their own names. Contract columns the file does not
-    provide are null (photometry, ra/dec) or 0 (``zWarning``). Missing or sentinel
-    feature values become null and are reported: the clean stage drops those rows
-    (reason ``missing_features``).
+    multilabel task passes ``data.labels``). Features and labels keep their own names.
+    Contract columns the file does not provide are null (photometry, ra/dec) or 0
+    (``zWarning``). Missing or sentinel feature values become null and are reported:
+    the clean stage drops those rows (reason ``missing_features``).
     """
     labels = files.label_columns if labels is None else tuple(labels)
     table = read_table(Path(path))

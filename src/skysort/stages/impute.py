@@ -67,10 +67,6 @@ def impute(
         "missing_labels": int((~observed).sum()),
         "missing_labels_train": int(missing_train.sum()),
     }
-    if impute.enabled and missing_train.any() and not data.features:
-        report["note"] = "no tabular features (data.features is empty): nothing to impute from"
-        log.warning("impute: %s; %d unknown train labels stay unknown", report["note"],
-                    int(missing_train.sum()))  # fmt: skip
     if impute.enabled and missing_train.any() and data.features:
         report["holdout"] = _masked_holdout(X[is_train], y[is_train], data, impute, seed)
         model = _self_trainer(impute, seed).fit(X[is_train], y[is_train])
@@ -85,6 +81,10 @@ def impute(
         report["imputed"] = int(accepted.sum())
         report["left_unknown"] = int((~accepted).sum())
     else:
+        if impute.enabled and missing_train.any():  # image-only data: no features to learn from
+            report["note"] = "no tabular features (data.features is empty): nothing to impute from"
+            log.warning("impute: %s; %d unknown train labels stay unknown", report["note"],
+                        int(missing_train.sum()))  # fmt: skip
         report["imputed"] = 0
         report["left_unknown"] = int(missing_train.sum())
     report["label_source_counts"] = {s: int((source == s).sum()) for s in LABEL_SOURCES}
