@@ -54,6 +54,9 @@ def test_overrides_are_typed_and_validated():
             "schedule.allowed_overrides: 'paths.catalog'",
         ),
         ("schedule.allowed_overrides=[train.epoch]", "'train.epoch' is not the dotted key"),
+        ("data.asinh_scales={redshift: 0.001}", "asinh_scales names ['redshift'], which data"),
+        ("data.asinh_scales={u: 0}", "data.asinh_scales.u: Input should be greater than 0"),
+        ("data.asinh_scales={u: .nan}", "data.asinh_scales.u"),
     ],
 )
 def test_bad_values_name_the_dotted_key(override, needle, monkeypatch):

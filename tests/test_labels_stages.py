@@ -145,3 +145,54 @@ def test_observed_keeps_only_observed_labels_of_the_split():
     )
     assert observed(labels, "test").tolist() == [True, False, False, False]
     assert observed(labels, "val").tolist() == [False, False, True, False]
+
+
+def test_asinh_scales_change_only_the_named_feature_and_not_the_colours():
+    from skysort.labels import feature_matrix, tabular_matrix
+
+    df = pd.DataFrame(
+        {
+            "g": [18.0, 19.5, 20.0],
+            "r": [17.5, 19.0, 19.0],
+            "redshift": [-0.0004, 0.0, 2.5],
+        }
+    )
+    features = ("g", "r", "redshift")
+    plain = feature_matrix(df, features)
+    scaled = feature_matrix(df, features, {"redshift": 0.001})
+    np.testing.assert_array_equal(scaled[:, :2], plain[:, :2])
+    np.testing.assert_allclose(scaled[:, 2], np.arcsinh(df["redshift"] / 0.001), rtol=1e-6)
+    # A star at z = 0 and a galaxy at z = 0.02 are 0.02 apart as read, ~3.7 apart scaled.
+    assert scaled[2, 2] > 8 and scaled[0, 2] < 0 and scaled.dtype == np.float32
+    # Colours come from the magnitudes as read, whatever is scaled.
+    both = tabular_matrix(df, features, {"redshift": 0.001, "g": 10.0})
+    np.testing.assert_allclose(both[:, -1], df["g"] - df["r"], rtol=1e-6)
+    np.testing.assert_allclose(both[:, 0], np.arcsinh(df["g"] / 10.0), rtol=1e-6)
+
+
+def test_baselines_read_the_features_asinh_scaled(tmp_path, dataset_path, monkeypatch):
+    """The stage builds its matrix with data.asinh_scales, as the nets' input does."""
+    import skysort.stages.baselines as stage
+    from skysort.labels import tabular_matrix
+
+    _impute(tmp_path, dataset_path)
+    seen = []
+
+    def spy(df, features, asinh_scales=None):
+        X = tabular_matrix(df, features, asinh_scales)
+        seen.append(X)
+        return X
+
+    monkeypatch.setattr(stage, "tabular_matrix", spy)
+    for scales in ({}, {"u": 0.01}):
+        baselines(
+            dataset_path,
+            tmp_path / "labels.parquet",
+            tmp_path / "baselines.json",
+            data=Data(features=("u", "g", "r", "i", "z"), asinh_scales=scales),
+            baselines=Baselines(models=("logreg",), cv_folds=2),
+            seed=0,
+        )
+    plain, scaled = seen
+    np.testing.assert_allclose(scaled[:, 0], np.arcsinh(plain[:, 0] / 0.01), rtol=1e-5)
+    np.testing.assert_array_equal(scaled[:, 1:], plain[:, 1:])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -29,18 +31,35 @@ def decode(codes: np.ndarray, classes: tuple[str, ...]) -> list[str | None]:
     return [classes[c] if c >= 0 else None for c in np.asarray(codes).tolist()]
 
 
-def feature_matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
-    """The tabular features as a float32 matrix, in the configured order."""
-    return df[list(features)].to_numpy(dtype=np.float32)
+def feature_matrix(
+    df: pd.DataFrame, features: tuple[str, ...], asinh_scales: Mapping[str, float] | None = None
+) -> np.ndarray:
+    """The tabular features as a float32 matrix, in the configured order.
+
+    A feature named in ``asinh_scales`` (``data.asinh_scales``) enters as
+    ``asinh(x / scale)``.
+    """
+    scales = asinh_scales or {}
+    columns = [df[f].to_numpy(np.float64) for f in features]
+    columns = [
+        np.arcsinh(c / scales[f]) if f in scales else c
+        for f, c in zip(features, columns, strict=True)
+    ]
+    if not columns:
+        return np.zeros((len(df), 0), dtype=np.float32)
+    return np.column_stack(columns).astype(np.float32)
 
 
-def tabular_matrix(df: pd.DataFrame, features: tuple[str, ...]) -> np.ndarray:
+def tabular_matrix(
+    df: pd.DataFrame, features: tuple[str, ...], asinh_scales: Mapping[str, float] | None = None
+) -> np.ndarray:
     """The features plus the colours (u-g, g-r, ...) of adjacent bands among them.
 
     Colours carry the class information; magnitudes mostly carry distance. Trees
     cannot form differences themselves, so classical models get them precomputed.
+    Colours are differences of the magnitudes as read, before any asinh scaling.
     """
-    base = feature_matrix(df, features)
+    base = feature_matrix(df, features, asinh_scales)
     bands = [b for b in BANDS if b in features]
     colours = [
         df[a].to_numpy(np.float32) - df[b].to_numpy(np.float32)

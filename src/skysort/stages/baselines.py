@@ -84,7 +84,7 @@ def baselines(
         )
     dataset = pd.read_parquet(dataset_path)
     labels = pd.read_parquet(labels_path)
-    X = tabular_matrix(dataset, data.features)
+    X = tabular_matrix(dataset, data.features, data.asinh_scales)
     y = encode(labels["label"], data.classes)
     train = ((labels["split"] == "train").to_numpy()) & (y >= 0)
     test = observed(labels, "test")
@@ -164,7 +164,7 @@ def baselines_multilabel(
     """Per label and baseline: fit on the known train labels, score on observed test labels."""
     dataset = pd.read_parquet(dataset_path)
     labels = pd.read_parquet(labels_path)
-    X = tabular_matrix(dataset, data.features)
+    X = tabular_matrix(dataset, data.features, data.asinh_scales)
     y_train = label_matrix(labels, data.labels)
     y_test = observed_matrix(labels, data.labels)
     is_train = (labels["split"] == "train").to_numpy()
@@ -223,7 +223,15 @@ STAGE = Stage(
     name="baselines",
     reads=("dataset", "labels"),
     writes=("baselines_report",),
-    params=("seed", "task", "data.features", "data.classes", "data.labels", "baselines"),
+    params=(
+        "seed",
+        "task",
+        "data.features",
+        "data.asinh_scales",
+        "data.classes",
+        "data.labels",
+        "baselines",
+    ),
     function=baselines,
     describe=lambda p: f"baselines: {', '.join(p.baselines.models)}",
     summarize=_summarize,

@@ -430,6 +430,7 @@ STAGE = Stage(
         "seed",
         "task",
         "data.features",
+        "data.asinh_scales",
         "data.classes",
         "data.labels",
         "train.model",

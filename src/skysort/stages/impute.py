@@ -53,7 +53,7 @@ def impute(
         )
     dataset = pd.read_parquet(dataset_path)
     y = encode(dataset["class"], data.classes)
-    X = tabular_matrix(dataset, data.features)
+    X = tabular_matrix(dataset, data.features, data.asinh_scales)
     is_train = (dataset["split"] == "train").to_numpy()
     observed = y >= 0
     missing_train = is_train & ~observed
@@ -221,7 +221,7 @@ def imputer_features(
             )
         parts.append(morphology_features(images))
     if impute.tabular_features or not parts:
-        parts.append(tabular_matrix(dataset, data.features))
+        parts.append(tabular_matrix(dataset, data.features, data.asinh_scales))
     return np.column_stack(parts)
 
 
@@ -313,7 +313,15 @@ STAGE = Stage(
     name="impute",
     reads=("dataset", "images"),
     writes=("labels", "impute_report"),
-    params=("seed", "task", "data.features", "data.classes", "data.labels", "impute"),
+    params=(
+        "seed",
+        "task",
+        "data.features",
+        "data.asinh_scales",
+        "data.classes",
+        "data.labels",
+        "impute",
+    ),
     function=impute,
     describe=_describe,
     summarize=_summarize,

@@ -168,6 +168,7 @@ STAGE = Stage(
         "seed",
         "task",
         "data.features",
+        "data.asinh_scales",
         "data.classes",
         "data.labels",
         "data.image_size",

@@ -83,7 +83,7 @@ def load_survey(
         dataset=dataset,
         labels=labels,
         images=images,
-        features=feature_matrix(dataset, data.features),
+        features=feature_matrix(dataset, data.features, data.asinh_scales),
         y=y,
         task=task,
     )
