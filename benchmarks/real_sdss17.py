@@ -16,8 +16,10 @@ catalog (stratified, seeded: test 20 %, val 15 %), then for the features
 
 ``--set KEY=VALUE`` overrides a ``Train`` field (validated like ``params.yaml``);
 ``--colours`` feeds the net the baselines' matrix (features + colours) instead of the
-features alone. The sample's ids are ruined (scientific notation): rows are keyed by
-position. Prints one table: model, feature set, accuracy, macro-F1.
+features alone; ``--asinh-redshift`` sets ``data.asinh_scales: {redshift: 0.001}`` (every
+model reads ``asinh(redshift / 0.001)``, as the pipeline does with that parameter).
+The sample's ids are ruined (scientific notation): rows are keyed by position.
+Prints one table: model, feature set, accuracy, macro-F1.
 """
 
 from __future__ import annotations
@@ -161,7 +163,7 @@ def main() -> None:
     ap.add_argument(
         "--asinh-redshift",
         action="store_true",
-        help="net input: asinh(redshift / 0.001) instead of redshift (resolves z ~ 0)",
+        help="data.asinh_scales={redshift: 0.001}: every model reads asinh(redshift / 0.001)",
     )
     ap.add_argument(
         "--no-oversample", action="store_true", help="train the net on the train rows as they are"
@@ -194,7 +196,8 @@ def main() -> None:
     for set_name, features in FEATURE_SETS.items():
         if args.only and set_name not in args.only:
             continue
-        X_base = tabular_matrix(real, features)
+        scales = {"redshift": 0.001} if args.asinh_redshift and "redshift" in features else {}
+        X_base = tabular_matrix(real, features, scales)
         results: list[tuple[str, dict, str]] = []
         # One OpenMP thread, as the baselines stage (spin-waiting on a shared machine).
         with threadpool_limits(limits=1, user_api="openmp"):
@@ -202,14 +205,7 @@ def main() -> None:
                 started = time.perf_counter()
                 s = fit_baseline(name, X_base, y, split, args.seed)
                 results.append((name, s, f"fit {time.perf_counter() - started:.0f} s"))
-        net_input = real.copy()
-        if args.asinh_redshift:
-            net_input["redshift"] = np.arcsinh(real["redshift"] / 0.001)
-        X_net = (
-            tabular_matrix(net_input, features)
-            if args.colours
-            else feature_matrix(net_input, features)
-        )
+        X_net = (tabular_matrix if args.colours else feature_matrix)(real, features, scales)
         s, facts = fit_tabular_net(X_net, y, split, train, args.seed, not args.no_oversample)
         note = (
             f"best epoch {facts['best_epoch']}/{facts['epochs_run']}, "

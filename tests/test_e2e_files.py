@@ -46,6 +46,7 @@ paths:
 data:
   features: [u, g, r, i, z, redshift]    # or the five magnitudes alone
   classes: [GALAXY, QSO, STAR]
+  asinh_scales: {redshift: 0.001}        # the net reads asinh(z / 0.001): stars at z ~ 0 stand apart
 source:
   kind: files
   files:

@@ -49,6 +49,15 @@ def test_load_survey_gives_aligned_features_and_codes(tmp_path):
     assert len(s.images) == 4
 
 
+def test_load_survey_reads_asinh_scaled_features_for_the_nets(tmp_path):
+    files = [
+        write_inputs(tmp_path) / f for f in ("dataset.parquet", "images.npy", "labels.parquet")
+    ]
+    s = load_survey(*files, Data(features=("u", "g"), asinh_scales={"u": 0.5}))
+    np.testing.assert_allclose(s.features[:, 0], np.arcsinh(np.array([1.0, 2, 3, 4]) / 0.5))
+    assert s.features[:, 1].tolist() == [0.0, 0.0, 1.0, 1.0]
+
+
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
