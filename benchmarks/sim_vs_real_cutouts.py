@@ -15,11 +15,15 @@ cutouts (``--cutouts``, 128 x 128 gri JPEGs with ``labels.csv``):
    trained and scored on real cutouts (a stratified split as ``clean`` makes it).
 
     python benchmarks/sim_vs_real_cutouts.py [--cutouts PATH] [--sim-per-class 1500]
-        [--real-per-class 1000] [--stats-per-class 500] [--epochs 20] [--crop 64]
-        [--png docs/img/sim_vs_real_cutouts.png] [--no-train]
+        [--real-per-class 1000] [--stats-per-class 500] [--epochs 30] [--crop 32]
+        [--png docs/img/sim_vs_real_cutouts.png] [--no-train] [--save-backbone PATH]
 
-The CNN reads the central ``--crop`` pixels at native scale (as ``real_cutouts.py
---crop``) and uses one TensorFlow thread.
+The CNN is ``real_cutouts.py``'s recipe (two 3x3 convs per block, the last map
+flattened), reads the central ``--crop`` pixels at native scale (as ``real_cutouts.py
+--center-crop``) and uses one TensorFlow thread. ``--save-backbone PATH`` keeps the
+conv layers trained on simulated cutouts as a ``.weights.h5`` file: pre-training for
+``real_cutouts.py --set train.weights=PATH`` (the same crop; the dense head, sized by
+the crop, starts fresh).
 """
 
 from __future__ import annotations
@@ -338,9 +342,17 @@ def score(model, images: np.ndarray, y: np.ndarray, rows: np.ndarray) -> dict:
 
 
 def cnn_table(
-    sim: pd.DataFrame, real: pd.DataFrame, train: Train, crop: int, seed: int
+    sim: pd.DataFrame,
+    real: pd.DataFrame,
+    train: Train,
+    crop: int,
+    seed: int,
+    save_backbone: Path | None = None,
 ) -> list[str]:
-    """The CNN trained on simulated cutouts, and on real ones, each scored on real test rows."""
+    """The CNN trained on simulated cutouts, and on real ones, each scored on real test rows.
+
+    ``save_backbone``: where to write the sim-trained conv layers' weights.
+    """
     clean = Clean()
     sim_x, real_x = load_images(sim["path"], crop), load_images(real["path"], crop)
     sim_y, real_y = encode(sim["class"], CLASSES), encode(real["class"], CLASSES)
@@ -365,6 +377,9 @@ def cnn_table(
     # Trained on simulated cutouts only (early-stopped on simulated val): nothing real is seen.
     train_rows = where(sim_split, "train")
     model, facts = fit_image_net(sim_x, sim_y, train_rows, where(sim_split, "val"), train, seed)
+    if save_backbone is not None:
+        backbone = model.get_layer("image_encoder").get_layer("backbone")
+        backbone.save_weights(str(save_backbone))
     n_sim = f"simulated ({len(train_rows)})"
     real_test = where(real_split, "test")
     rows.append(
@@ -400,8 +415,9 @@ def main() -> None:
     ap.add_argument("--sim-per-class", type=int, default=1500, help="simulated objects per class")
     ap.add_argument("--real-per-class", type=int, default=1000, help="real cutouts per class")
     ap.add_argument("--stats-per-class", type=int, default=500, help="of those, for the table")
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--crop", type=int, default=64, help="CNN input: central N px (0 = whole)")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--crop", type=int, default=32, help="CNN input: central N px (0 = whole)")
+    ap.add_argument("--save-backbone", type=Path, help="write the sim-trained conv weights here")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--png", type=Path, default=DEFAULT_PNG)
     ap.add_argument("--no-train", action="store_true", help="statistics and picture only")
@@ -425,13 +441,20 @@ def main() -> None:
         print(f"\npicture: {args.png} ({args.png.stat().st_size / 1024:.0f} KB)")
         if args.no_train:
             return
-        train = Train(model="image", image_encoder="small_cnn", epochs=args.epochs, threads=1)
+        train = Train(
+            model="image",
+            image_encoder="small_cnn",
+            convs_per_block=2,
+            pooling="flatten",
+            epochs=args.epochs,
+            threads=1,
+        )
         print(
             f"\nsmall_cnn (image only), input {args.crop or SIZE} px "
             f"({'central crop' if args.crop else 'whole field'}), up to {args.epochs} epochs, "
             f"patience {train.patience}, augment {train.augment}, 1 TensorFlow thread\n"
         )
-        print("\n".join(cnn_table(sim, real, train, args.crop, args.seed)))
+        print("\n".join(cnn_table(sim, real, train, args.crop, args.seed, args.save_backbone)))
 
 
 if __name__ == "__main__":

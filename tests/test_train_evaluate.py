@@ -125,3 +125,28 @@ def test_imbalance_options_train(prepared, tmp_path, kw):
     _, report = _train(prepared, tmp_path, model="tabular", epochs=1, **kw)
     assert np.isfinite(report["best_val_loss"])
     assert report["loss"] == kw.get("loss", "crossentropy")
+
+
+def test_colour_inputs_widen_the_tabular_input_and_evaluate_reads_them(prepared, tmp_path):
+    import keras
+
+    cfg, report = _train(prepared, tmp_path, model="tabular", epochs=1, colour_inputs=True)
+    model = keras.models.load_model(tmp_path / "model.keras")
+    # u g r i z fiberMag_g, then the adjacent colours u-g g-r r-i i-z
+    widths = {t.name: t.shape[-1] for t in model.inputs}
+    assert widths == {"features": len(DATA.features) + 4}
+    metrics = evaluate(
+        prepared / "dataset.parquet",
+        prepared / "images.npy",
+        prepared / "labels.parquet",
+        tmp_path / "model.keras",
+        tmp_path / "train.json",
+        tmp_path / "thresholds.json",
+        tmp_path / "metrics.json",
+        tmp_path / "plots",
+        tmp_path / "predictions.parquet",
+        data=DATA,
+        train=cfg,
+        evaluate=Evaluate(),
+    )
+    assert np.array(metrics["confusion_matrix"]).sum() == metrics["n"] > 0

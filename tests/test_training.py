@@ -49,6 +49,15 @@ def test_load_survey_gives_aligned_features_and_codes(tmp_path):
     assert len(s.images) == 4
 
 
+def test_load_survey_appends_adjacent_colours_when_asked(tmp_path):
+    files = [
+        write_inputs(tmp_path) / f for f in ("dataset.parquet", "images.npy", "labels.parquet")
+    ]
+    s = load_survey(*files, DATA, colours=True)
+    assert s.features.shape == (4, 3)
+    assert s.features[:, 2].tolist() == [1.0, 2.0, 2.0, 3.0]  # u - g
+
+
 def test_load_survey_reads_asinh_scaled_features_for_the_nets(tmp_path):
     files = [
         write_inputs(tmp_path) / f for f in ("dataset.parquet", "images.npy", "labels.parquet")

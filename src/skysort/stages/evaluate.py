@@ -74,7 +74,7 @@ def evaluate(
     from skysort import plots
     from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
 
-    survey = load_survey(dataset_path, images_path, labels_path, data)
+    survey = load_survey(dataset_path, images_path, labels_path, data, colours=train.colour_inputs)
     dataset, images, y = survey.dataset, survey.images, survey.y
     test = np.flatnonzero(observed(survey.labels, "test"))
     if len(test) == 0:
@@ -185,7 +185,9 @@ def evaluate_multilabel(
     from skysort import plots
     from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
 
-    survey = load_survey(dataset_path, images_path, labels_path, data, "multilabel")
+    survey = load_survey(
+        dataset_path, images_path, labels_path, data, "multilabel", train.colour_inputs
+    )
     test = survey.scored_rows("test")
     if len(test) == 0:
         raise ValueError(f"{labels_path}: the test split has no observed labels to score on")
@@ -435,6 +437,7 @@ STAGE = Stage(
         "data.labels",
         "train.model",
         "train.image_encoder",
+        "train.colour_inputs",
         "evaluate",
     ),
     function=evaluate,

@@ -54,7 +54,7 @@ def compile_model(
                 ["accuracy"],
             )
         model = build_model(
-            train, len(data.features), n_out, data.image_size, feature_mean, feature_var, task
+            train, len(feature_mean), n_out, data.image_size, feature_mean, feature_var, task
         )
         model.compile(optimizer=make_optimizer(train, steps_per_epoch), loss=loss, metrics=metrics)
     return model

@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 
 from skysort.config import Data, Train
-from skysort.labels import encode, feature_matrix, label_matrix, observed, observed_matrix
+from skysort.labels import (
+    encode,
+    feature_matrix,
+    label_matrix,
+    observed,
+    observed_matrix,
+    tabular_matrix,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -23,7 +30,8 @@ class Survey:
     dataset: pd.DataFrame
     labels: pd.DataFrame
     images: np.ndarray  # (rows, size, size, 3) uint8, memory-mapped
-    features: np.ndarray  # (rows, len(data.features)) float32, in data.features order
+    # (rows, n) float32: data.features in order, then (colours=True) adjacent-band colours
+    features: np.ndarray
     # multiclass: class codes in data.classes order, -1 where unknown; multilabel: a float
     # matrix in data.labels order, NaN where unknown (outside train: NaN unless observed)
     y: np.ndarray
@@ -55,8 +63,13 @@ def load_survey(
     labels_path: Path,
     data: Data,
     task: str = "multiclass",
+    colours: bool = False,
 ) -> Survey:
-    """Read the dataset, labels and memory-mapped images; fail unless their rows align."""
+    """Read the dataset, labels and memory-mapped images; fail unless their rows align.
+
+    ``colours`` (``train.colour_inputs``): the features are followed by the colours of
+    adjacent bands, as the baselines read them.
+    """
     dataset = pd.read_parquet(dataset_path)
     labels = pd.read_parquet(labels_path)
     images = np.load(images_path, mmap_mode="r")
@@ -83,7 +96,9 @@ def load_survey(
         dataset=dataset,
         labels=labels,
         images=images,
-        features=feature_matrix(dataset, data.features, data.asinh_scales),
+        features=(tabular_matrix if colours else feature_matrix)(
+            dataset, data.features, data.asinh_scales
+        ),
         y=y,
         task=task,
     )
@@ -100,7 +115,7 @@ def load_training_inputs(
     task: str = "multiclass",
 ) -> TrainingInputs:
     """The survey, the balanced train rows and the observed val rows, and what they imply."""
-    survey = load_survey(dataset_path, images_path, labels_path, data, task)
+    survey = load_survey(dataset_path, images_path, labels_path, data, task, train.colour_inputs)
     train_rows = np.load(index_path)
     val_rows = survey.scored_rows("val")
     if len(train_rows) == 0 or len(val_rows) == 0:
