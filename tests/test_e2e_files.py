@@ -56,8 +56,11 @@ source:
     ra_column: alpha
     dec_column: delta
     images: none
+balance:
+  method: none                           # learn the catalog's own class mix (accuracy)
 train:
   model: tabular
+  colour_inputs: true                    # the net reads u-g, g-r, ... as well
 """
 MULTILABEL_IMAGES_PARAMS = """
 task: multilabel
