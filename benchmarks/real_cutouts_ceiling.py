@@ -33,6 +33,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import train_test_split
 
+from skysort.labels import tabular_matrix
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CUTOUTS = REPO / "../shared/data/sdss_cutouts"
 DEFAULT_REAL = REPO / "../shared/data/sdss17_star_classification_30k.csv"
@@ -89,8 +91,7 @@ def colour_bound(real: Path) -> None:
     pair = y != CLASSES.index("GALAXY")
     print(f"\n{real.name}: {len(df)} rows, class-balanced; catalog photometry, no image")
     for bands in (("g", "r", "i"), ("u", "g", "r", "i", "z")):
-        colours = [df[a] - df[b] for a, b in zip(bands, bands[1:], strict=False)]
-        X = np.column_stack([df[list(bands)].to_numpy(), *colours])
+        X = tabular_matrix(df, bands)  # the magnitudes, then adjacent colours
         rows = np.arange(len(y))
         train, test = train_test_split(rows, test_size=0.2, stratify=y, random_state=42)
         score(f"{' '.join(bands)} + colours, 3 classes", X, y, train, test)
