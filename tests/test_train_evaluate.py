@@ -54,25 +54,30 @@ def _train(root, out, **kw):
     return cfg, report
 
 
+def _evaluate(root, out, cfg):
+    """Score the model ``_train`` wrote to ``out`` on ``root``'s test rows."""
+    return evaluate(
+        root / "dataset.parquet",
+        root / "images.npy",
+        root / "labels.parquet",
+        out / "model.keras",
+        out / "train.json",
+        out / "thresholds.json",
+        out / "metrics.json",
+        out / "plots",
+        out / "predictions.parquet",
+        data=DATA,
+        train=cfg,
+        evaluate=Evaluate(),
+    )
+
+
 def test_train_then_evaluate_writes_model_metrics_and_plots(prepared, tmp_path):
     cfg, report = _train(prepared, tmp_path)
     assert (tmp_path / "model.keras").exists()
     assert report["epochs_run"] == 2 and 1 <= report["best_epoch"] <= 2
     assert read_json(tmp_path / "dvclive" / "metrics.json")["step"] == 1
-    metrics = evaluate(
-        prepared / "dataset.parquet",
-        prepared / "images.npy",
-        prepared / "labels.parquet",
-        tmp_path / "model.keras",
-        tmp_path / "train.json",
-        tmp_path / "thresholds.json",
-        tmp_path / "metrics.json",
-        tmp_path / "plots",
-        tmp_path / "predictions.parquet",
-        data=DATA,
-        train=cfg,
-        evaluate=Evaluate(),
-    )
+    metrics = _evaluate(prepared, tmp_path, cfg)
     labels = pd.read_parquet(prepared / "labels.parquet")
     n_test = ((labels["split"] == "test") & (labels["label_source"] == "observed")).sum()
     preds = pd.read_parquet(tmp_path / "predictions.parquet")
@@ -135,18 +140,5 @@ def test_colour_inputs_widen_the_tabular_input_and_evaluate_reads_them(prepared,
     # u g r i z fiberMag_g, then the adjacent colours u-g g-r r-i i-z
     widths = {t.name: t.shape[-1] for t in model.inputs}
     assert widths == {"features": len(DATA.features) + 4}
-    metrics = evaluate(
-        prepared / "dataset.parquet",
-        prepared / "images.npy",
-        prepared / "labels.parquet",
-        tmp_path / "model.keras",
-        tmp_path / "train.json",
-        tmp_path / "thresholds.json",
-        tmp_path / "metrics.json",
-        tmp_path / "plots",
-        tmp_path / "predictions.parquet",
-        data=DATA,
-        train=cfg,
-        evaluate=Evaluate(),
-    )
+    metrics = _evaluate(prepared, tmp_path, cfg)
     assert np.array(metrics["confusion_matrix"]).sum() == metrics["n"] > 0
