@@ -440,7 +440,9 @@ class Train(Section):
     ``colour_inputs`` gives the net's tabular input the colours of adjacent bands
     among ``data.features`` (u-g, g-r, ...), the matrix the baselines read: a net can
     form differences itself but learns them slowly; on the real DR17 magnitudes the
-    colours are worth 0.008 in accuracy (see the README).
+    colours are worth 0.008 in accuracy (see the README). An image model has no
+    tabular input and ignores it (as the tabular model ignores the image settings),
+    so one ``params.yaml`` serves every variant of ``skysort compare``.
     """
 
     model: Literal["fusion", "tabular", "image"] = "fusion"
