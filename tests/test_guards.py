@@ -192,3 +192,19 @@ def test_skysort_deps_write_leaves_a_synced_dvc_yaml_unchanged():
         "src/skysort/labels.py"
         not in codedeps.sync_deps(text, dropped).split("  impute:")[1].split("  balance:")[0]
     )
+
+
+@pytest.mark.parametrize(
+    ("heading", "name"),
+    [("### The SDSS17 table", "SDSS17_PARAMS"),
+     ("### Your own images with multi-label columns", "MULTILABEL_IMAGES_PARAMS")],
+)  # fmt: skip
+def test_the_readme_examples_are_the_parameters_the_e2e_tests_run(heading, name):
+    """``tests/test_e2e_files.py`` runs the README's own-data examples "as written there"."""
+    from tests import test_e2e_files
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split(heading, 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
+    assert len(blocks) == 1, f"{heading}: expected one yaml block, found {len(blocks)}"
+    assert yaml.safe_load(blocks[0]) == yaml.safe_load(getattr(test_e2e_files, name))
