@@ -4,7 +4,7 @@ Per class, a Gaussian mixture (full covariances) over the variables the catalog
 simulation draws: r magnitude, redshift and the four adjacent colours u-g, g-r,
 r-i, i-z. It is fitted on the real sample's even rows only, so the odd rows stay
 unseen by the calibration and ``benchmarks/sim_to_real.py`` can score on them.
-The result is written to ``src/skysort/synthetic/dr17_photometry.py`` as plain
+The result is written to ``src/skysort/sources/synthetic/dr17_photometry.py`` as plain
 numbers: the project never reads the real sample at run time.
 
     python benchmarks/calibrate_sim.py [--real PATH] [--components 12]
@@ -28,7 +28,7 @@ from sklearn.mixture import GaussianMixture
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REAL = REPO / "../shared/data/sdss17_star_classification_30k.csv"
-OUT = REPO / "src/skysort/synthetic/dr17_photometry.py"
+OUT = REPO / "src/skysort/sources/synthetic/dr17_photometry.py"
 VARIABLES = ("r", "redshift", "ug", "gr", "ri", "iz")
 TRIM = (0.002, 0.998)
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from skysort.config import load_params
-from skysort.registry import run_stage
+from skysort.pipeline.registry import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 STRATEGIES = ("impute", "mask", "drop")

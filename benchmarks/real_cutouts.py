@@ -104,8 +104,8 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from skysort.config import load_params
-    from skysort.io import read_json
-    from skysort.registry import run_stage
+    from skysort.data.atomic import read_json
+    from skysort.pipeline.registry import run_stage
 
     cutouts = args.cutouts.resolve()
     work = args.keep or Path(tempfile.mkdtemp(prefix="real_cutouts_"))

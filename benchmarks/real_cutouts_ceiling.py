@@ -33,7 +33,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import train_test_split
 
-from skysort.labels import tabular_matrix
+from skysort.data.labels import tabular_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CUTOUTS = REPO / "../shared/data/sdss_cutouts"

@@ -5,11 +5,11 @@ catalog (stratified, seeded: test 20 %, val 15 %), then for the features
 ``u g r i z`` and ``u g r i z redshift``:
 
 - fits each baseline of :func:`skysort.stages.baselines.make_baseline` on the train
-  rows, as the ``baselines`` stage does (``skysort.labels.tabular_matrix``: the
+  rows, as the ``baselines`` stage does (``skysort.data.labels.tabular_matrix``: the
   features plus adjacent colours), and scores it on the test rows;
-- trains the project's tabular net (:func:`skysort.models.build_model` with
+- trains the project's tabular net (:func:`skysort.model.build.build_model` with
   ``Train(model="tabular")``, its loss and ``tf.data`` input, fitted by the train
-  stage's own :func:`skysort.training.fit.fit_model`: early stopping, ``lr_schedule``,
+  stage's own :func:`skysort.model.fit.fit_model`: early stopping, ``lr_schedule``,
   the best epoch kept; train rows oversampled as the ``balance`` stage does by
   default) and scores it on the same test rows.
 
@@ -43,8 +43,8 @@ from imblearn.over_sampling import RandomOverSampler
 from threadpoolctl import threadpool_limits
 
 from skysort.config import Balance, Baselines, Clean, Data, Train
-from skysort.labels import encode, feature_matrix, tabular_matrix
-from skysort.metrics import classification_scores
+from skysort.data.labels import encode, feature_matrix, tabular_matrix
+from skysort.evaluation.metrics import classification_scores
 from skysort.stages.baselines import make_baseline
 from skysort.stages.clean import assign_splits
 
@@ -100,10 +100,10 @@ def fit_tabular_net(
 
     import keras
 
-    from skysort.distribute import make_strategy
+    from skysort.model.distribute import make_strategy
+    from skysort.model.fit import compile_model, fit_model
+    from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
     from skysort.stages.train import configure_tensorflow
-    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
-    from skysort.training.fit import compile_model, fit_model
 
     configure_tensorflow(train, seed)
     rows = (

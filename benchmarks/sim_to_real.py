@@ -1,7 +1,7 @@
 """How real does the simulated survey look? Train on simulated rows, test on real ones.
 
 A gradient-boosting classifier (the project's ``gboost`` baseline on
-``skysort.labels.tabular_matrix``: magnitudes plus adjacent colours) is fitted on
+``skysort.data.labels.tabular_matrix``: magnitudes plus adjacent colours) is fitted on
 ``--objects`` simulated rows and scored on the real SDSS DR17 sample, for the five
 magnitudes alone and with the redshift. For reference it also prints the same
 model trained on real rows (the even ones) and scored on the odd ones, the
@@ -27,9 +27,9 @@ from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 from skysort.config import Data, Query, SyntheticSource
-from skysort.labels import tabular_matrix
+from skysort.data.labels import tabular_matrix
+from skysort.sources.synthetic import simulate_catalog
 from skysort.stages.baselines import make_baseline
-from skysort.synthetic import simulate_catalog
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REAL = REPO / "../shared/data/sdss17_star_classification_30k.csv"

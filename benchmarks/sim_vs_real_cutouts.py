@@ -45,11 +45,11 @@ from real_cutouts import CLASSES, DEFAULT_CUTOUTS
 from scipy import ndimage
 
 from skysort.config import Clean, Cutouts, Data, Query, SyntheticSource, Train
-from skysort.images import cutout_path
-from skysort.labels import encode
-from skysort.metrics import classification_scores
+from skysort.data.images import cutout_path
+from skysort.data.labels import encode
+from skysort.evaluation.metrics import classification_scores
+from skysort.sources.synthetic import simulate_catalog, write_synthetic_cutouts
 from skysort.stages.clean import assign_splits
-from skysort.synthetic import simulate_catalog, write_synthetic_cutouts
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PNG = REPO / "docs/img/sim_vs_real_cutouts.png"
@@ -287,10 +287,10 @@ def fit_image_net(
     """
     import keras
 
-    from skysort.losses import make_loss
-    from skysort.models import build_model
+    from skysort.model.build import build_model
+    from skysort.model.losses import make_loss
+    from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
     from skysort.stages.train import configure_tensorflow
-    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
 
     configure_tensorflow(train, seed)
     model = build_model(train, 0, len(CLASSES), images.shape[1])
@@ -333,7 +333,7 @@ def fit_image_net(
 
 
 def score(model, images: np.ndarray, y: np.ndarray, rows: np.ndarray) -> dict:
-    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
+    from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
 
     features = np.zeros((len(images), 0), dtype=np.float32)
     ds = make_dataset(images, features, rows, INPUTS_BY_MODEL["image"], 256)

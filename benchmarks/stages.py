@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from skysort.config import load_params
-from skysort.io import read_json
-from skysort.registry import NAMES as STAGES
-from skysort.registry import run_stage
+from skysort.data.atomic import read_json
+from skysort.pipeline.registry import NAMES as STAGES
+from skysort.pipeline.registry import run_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,8 +23,8 @@ import typer
 import yaml
 
 from skysort.config import ConfigError, load_params
-from skysort.registry import NAMES as STAGES
-from skysort.urls import redact_text, redact_url
+from skysort.pipeline.registry import NAMES as STAGES
+from skysort.sources.urls import redact_text, redact_url
 
 app = typer.Typer(
     add_completion=False,
@@ -183,7 +183,7 @@ def deps(
     ] = False,
 ) -> None:
     """Print the source files each stage's code imports: its code deps in dvc.yaml."""
-    from skysort import codedeps, registry
+    from skysort.pipeline import codedeps, registry
 
     found = codedeps.deps_by_stage(registry.STAGES)
     if write:
@@ -207,7 +207,7 @@ def compare(
     ),
 ) -> None:
     """Run the study grid (params.yaml `compare`) as DVC experiments and print one table."""
-    from skysort.compare import (
+    from skysort.pipeline.compare import (
         check_variants,
         expand_grid,
         format_table,
@@ -238,7 +238,7 @@ def compare(
         for v in variants:
             typer.echo(f"{v.name}: dvc exp run -n {v.name} {' '.join(v.set_args())}")
         return
-    from skysort.versioning import is_dvc_project
+    from skysort.pipeline.versioning import is_dvc_project
 
     if not is_dvc_project(Path.cwd()):
         typer.secho(

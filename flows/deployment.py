@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from skysort.config import Params, load_params, parse_override
-from skysort.io import atomic_path
+from skysort.data.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -9,13 +9,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.states import State
 
-from skysort import registry
 from skysort.config import load_params
 from skysort.flows.deployment import FLOW_NAME, check_deployment_run
 from skysort.flows.stage import run_in_flow
+from skysort.pipeline import registry
+from skysort.pipeline.versioning import lineage_mismatch
 from skysort.tasks.monitoring import pipeline_run_name, tag_flow_run
 from skysort.tasks.versioning import record_in_dvc
-from skysort.versioning import lineage_mismatch
 
 
 @flow(name=FLOW_NAME, flow_run_name=pipeline_run_name, log_prints=True)

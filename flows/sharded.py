@@ -12,8 +12,8 @@ from typing import Any
 from prefect import flow
 from prefect.futures import as_completed
 
-from skysort import registry
 from skysort.config import Params
+from skysort.pipeline import registry
 from skysort.tasks.progress import StageProgress
 from skysort.tasks.runners import dask_task_runner, with_absolute_paths
 from skysort.tasks.shards import SHARD_TASKS

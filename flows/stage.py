@@ -7,9 +7,9 @@ from typing import Any
 from prefect import flow
 from prefect.states import State
 
-from skysort import registry
 from skysort.config import Params, load_params
 from skysort.flows.sharded import is_sharded, run_sharded
+from skysort.pipeline import registry
 from skysort.tasks.monitoring import tag_flow_run
 from skysort.tasks.stages import STAGE_TASKS
 

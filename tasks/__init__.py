@@ -1,1 +1,1 @@
-"""Prefect tasks built from :mod:`skysort.registry`: one per stage, plus shard tasks."""
+"""Prefect tasks built from :mod:`skysort.pipeline.registry`: one per stage, plus shard tasks."""

@@ -7,7 +7,7 @@ from typing import Any
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from skysort.config import Params
-from skysort.stage import Link, Markdown, Stage, Table
+from skysort.pipeline.stage import Link, Markdown, Stage, Table
 
 
 def publish(stage: Stage, report: dict[str, Any], params: Params) -> None:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from skysort import registry
 from skysort.config import ConfigError, Params, load_params
+from skysort.pipeline import registry
 from skysort.tasks.logs import route_library_logs
 
 

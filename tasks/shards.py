@@ -13,9 +13,9 @@ from typing import Any
 
 from prefect import Task, task
 
-from skysort import registry, sharding
 from skysort.config import Params
-from skysort.stage import Shards, Stage
+from skysort.pipeline import registry, sharding
+from skysort.pipeline.stage import Shards, Stage
 from skysort.tasks.artifacts import publish
 from skysort.tasks.monitoring import running_stage
 from skysort.tasks.stages import TASK_OPTIONS, retry_options

@@ -15,10 +15,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import TaskRun
 from prefect.states import State
 
-from skysort import registry
 from skysort.config import Params
-from skysort.errors import is_transient
-from skysort.stage import Stage
+from skysort.pipeline import registry
+from skysort.pipeline.stage import Stage
+from skysort.pipeline.transient import is_transient
 from skysort.tasks.artifacts import publish
 from skysort.tasks.monitoring import running_stage, stage_run_name
 from skysort.tasks.progress import StageProgress

@@ -7,8 +7,8 @@ from pathlib import Path
 from prefect import get_run_logger, runtime, task
 from prefect.cache_policies import NO_CACHE
 
-from skysort import versioning
 from skysort.config import Record
+from skysort.pipeline import versioning
 
 
 @task(name="record-in-dvc", tags=["dvc"], cache_policy=NO_CACHE, persist_result=False)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skysort.images import cutout_path, encode_jpeg
-from skysort.schema import CATALOG_COLUMNS, MANIFEST_COLUMNS, conform
+from skysort.data.images import cutout_path, encode_jpeg
+from skysort.data.schema import CATALOG_COLUMNS, MANIFEST_COLUMNS, conform
 
 CLASS_COLOURS = {"GALAXY": (1.6, 1.4), "QSO": (0.3, 0.2), "STAR": (1.2, 0.5)}  # u-g, g-r
 
@@ -107,8 +107,8 @@ def prepare_training_inputs(
     and index.npy (the balanced train rows).
     """
     from skysort.config import Balance, Data, Params, Paths
-    from skysort.io import write_parquet
-    from skysort.registry import run_stage
+    from skysort.data.atomic import write_parquet
+    from skysort.pipeline.registry import run_stage
     from skysort.stages.balance import balance
     from skysort.stages.impute import impute
 
@@ -168,8 +168,8 @@ def prepare_multilabel_inputs(
 ) -> Path:
     """clean, impute and balance for the multilabel task (labels ``ML_LABELS``) into ``root``."""
     from skysort.config import Balance, Data, Params, Paths
-    from skysort.io import write_parquet
-    from skysort.registry import run_stage
+    from skysort.data.atomic import write_parquet
+    from skysort.pipeline.registry import run_stage
     from skysort.stages.balance import balance
     from skysort.stages.impute import impute
 

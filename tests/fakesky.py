@@ -3,7 +3,7 @@
 It speaks the two endpoints skysort uses:
 
 - ``GET /dr{N}/en/tools/search/x_results.aspx?cmd=<sql>&format=csv`` answers from a
-  DataFrame, understanding just enough of the SQL that ``skysort.skyserver`` builds
+  DataFrame, understanding just enough of the SQL that ``skysort.sources.skyserver.query`` builds
   (TOP, the select list, ``s.class IN``, ra / dec / r limits, the objid or sample-key
   cursor and ORDER BY) to page through it like the real server;
 - ``GET /dr{N}/SkyServerWS/ImgCutout/getjpeg?ra=&dec=&...`` answers with a
@@ -38,8 +38,8 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 
-from skysort.images import encode_jpeg
-from skysort.schema import CATALOG_COLUMNS, conform
+from skysort.data.images import encode_jpeg
+from skysort.data.schema import CATALOG_COLUMNS, conform
 
 FIRST_OBJID = 1237648704577142822
 """A real SDSS DR objid; 64-bit ids one apart are indistinguishable as float64."""

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 
 from skysort.config import Clean, Data, Params, Paths
-from skysort.io import read_json, write_parquet
-from skysort.registry import run_stage
+from skysort.data.atomic import read_json, write_parquet
+from skysort.pipeline.registry import run_stage
 from skysort.stages.clean import NoUsableRowsError, TooManyDroppedError, assign_splits
 from tests.factories import bomb_jpeg, make_catalog, write_cutouts
 
@@ -66,7 +66,7 @@ def test_images_are_row_aligned_and_memory_mappable(tmp_path):
     assert isinstance(images, np.memmap)
     assert images.shape == (11, 64, 64, 3) and images.dtype == np.uint8
     assert dataset["row"].tolist() == list(range(11))
-    from skysort.images import read_cutout
+    from skysort.data.images import read_cutout
 
     for row in (0, 5, 10):
         objid = dataset.loc[row, "objid"]

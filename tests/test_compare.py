@@ -9,8 +9,8 @@ import sys
 import pytest
 import yaml
 
-from skysort.compare import Variant, check_variants, expand_grid, format_table, keras_row
 from skysort.config import Compare, ConfigError, load_params
+from skysort.pipeline.compare import Variant, check_variants, expand_grid, format_table, keras_row
 from tests.conftest import ROOT
 from tests.project import dvc, make_project, tool_env
 
@@ -211,9 +211,9 @@ def test_compare_runs_two_experiments_prints_their_table_and_restores_the_worksp
 
 
 def test_a_failed_run_is_recorded_and_the_study_goes_on_from_the_base_params(tmp_path):
-    from skysort.compare import run_study
     from skysort.config import Params
-    from skysort.io import write_json
+    from skysort.data.atomic import write_json
+    from skysort.pipeline.compare import run_study
 
     (tmp_path / "params.yaml").write_text("seed: 1\n")
     (tmp_path / "dvc.lock").write_text("base lock\n")

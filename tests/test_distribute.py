@@ -15,7 +15,7 @@ import textwrap
 import pytest
 
 from skysort.config import Impute
-from skysort.distribute import is_chief
+from skysort.model.distribute import is_chief
 from tests.factories import make_catalog, prepare_training_inputs
 
 SCRIPT = textwrap.dedent(

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
-from skysort.io import read_json
-from skysort.registry import NAMES as STAGES
+from skysort.data.atomic import read_json
+from skysort.pipeline.registry import NAMES as STAGES
 from tests.project import dvc, make_project
 from tests.waiting import wait_for
 

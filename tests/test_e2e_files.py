@@ -27,8 +27,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from skysort.io import read_json
-from skysort.registry import NAMES as STAGES
+from skysort.data.atomic import read_json
+from skysort.pipeline.registry import NAMES as STAGES
 from tests.factories import (
     MORPHOLOGY_LABELS,
     SHARED_SDSS17,

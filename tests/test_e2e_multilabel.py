@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from skysort.io import read_json
+from skysort.data.atomic import read_json
 from tests.project import dvc, git, make_project
 
 pytestmark = pytest.mark.slow

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from skysort.config import load_params
-from skysort.images import encode_jpeg
-from skysort.io import read_json
-from skysort.labels import observed
-from skysort.registry import run_stage
-from skysort.skyserver import SkyServerError
-from skysort.synthetic import render_cutout, simulate_catalog
+from skysort.data.atomic import read_json
+from skysort.data.images import encode_jpeg
+from skysort.data.labels import observed
+from skysort.pipeline.registry import run_stage
+from skysort.sources.skyserver.query import SkyServerError
+from skysort.sources.synthetic import render_cutout, simulate_catalog
 from tests.fakesky import FIRST_SPECOBJID, FakeSkyServer
 from tests.project import ROOT, make_project
 

@@ -10,8 +10,14 @@ import pandas as pd
 import pytest
 
 from skysort.config import Data, Evaluate, Impute, Params, Train
-from skysort.explain import check_split, gradcam, lime_masks, predictor, split_at_feature_map
-from skysort.models import build_model
+from skysort.evaluation.explain import (
+    check_split,
+    gradcam,
+    lime_masks,
+    predictor,
+    split_at_feature_map,
+)
+from skysort.model.build import build_model
 
 SIZE = 16
 TINY = {"conv_filters": (4, 8), "dense_units": (8,), "dropout": 0.0, "modality_dropout": 0.0}

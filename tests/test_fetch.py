@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 from skysort.config import Clean, Cutouts, Data, SkyServerSource, load_params
-from skysort.fetch import cutout_url, fetch_cutouts, retry_after_seconds
-from skysort.images import BadImage, cutout_path, decode_jpeg, encode_jpeg, read_cutout
-from skysort.registry import run_stage
-from skysort.schema import MANIFEST_COLUMNS, check_manifest
+from skysort.data.images import BadImage, cutout_path, decode_jpeg, encode_jpeg, read_cutout
+from skysort.data.schema import MANIFEST_COLUMNS, check_manifest
+from skysort.pipeline.registry import run_stage
+from skysort.sources.skyserver.cutouts import cutout_url, fetch_cutouts, retry_after_seconds
 from tests.factories import bomb_jpeg
 from tests.fakesky import FakeSkyServer, closed_port_url, make_sky_catalog, render_cutout
 
@@ -255,7 +255,7 @@ _CHILD = textwrap.dedent(
     import pandas as pd
     from pathlib import Path
     from skysort.config import Clean, Cutouts, Data, SkyServerSource
-    from skysort.fetch import fetch_cutouts
+    from skysort.sources.skyserver.cutouts import fetch_cutouts
     catalog = pd.read_parquet(sys.argv[2])
     fetch_cutouts(catalog, Path(sys.argv[3]), data=Data(image_size=64),
                   cutouts=Cutouts(concurrency=3, retries=1, backoff_s=0.01, timeout_s=5),
@@ -350,7 +350,7 @@ def test_the_fingerprint_names_the_request_and_each_file_carries_it(tmp_path):
     host = fake.url.removeprefix("http://")
     expected = f"skyserver server={host} dr=16 size=64 scale=0.2 opt=GL"
     assert manifest["fingerprint"].tolist() == [expected, expected]
-    from skysort.images import read_fingerprint
+    from skysort.data.images import read_fingerprint
 
     for objid in catalog["objid"]:
         assert read_fingerprint(cutout_path(tmp_path, objid).read_bytes()) == expected

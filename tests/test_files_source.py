@@ -20,10 +20,10 @@ from skysort.config import (
     Train,
     validate_params,
 )
-from skysort.file_images import fit_square
-from skysort.files import FilesError
-from skysort.io import read_json
-from skysort.registry import run_stage
+from skysort.data.atomic import read_json
+from skysort.pipeline.registry import run_stage
+from skysort.sources.files.catalog import FilesError
+from skysort.sources.files.images import fit_square
 from tests.factories import SHARED_SDSS17
 
 LABELS = ("elliptical", "spiral", "edge_on", "merger")
@@ -447,7 +447,7 @@ def test_dvc_reruns_what_depends_on_an_edited_row_or_image(tmp_path, monkeypatch
 
 def test_two_classes_score_a_binary_roc_auc():
     """Files often hold two classes; ROC-AUC then scores the second class's probability."""
-    from skysort.metrics import classification_scores
+    from skysort.evaluation.metrics import classification_scores
 
     y = np.array([0, 1, 0, 1])
     proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from skysort import registry
+from skysort.pipeline import registry
 from tests.project import dvc, make_project
 
 pytestmark = pytest.mark.slow

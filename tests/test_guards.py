@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skysort import codedeps, registry
 from skysort.config import QUERIES_DIR, Params
+from skysort.pipeline import codedeps, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -120,9 +120,9 @@ def test_dvc_code_deps_are_every_module_the_stage_imports(stage):
 
 def test_the_deps_guard_catches_a_dropped_import():
     stage = registry.get("impute")
-    deps = _paths(DVC["impute"]["deps"]) - {"src/skysort/labels.py"}
+    deps = _paths(DVC["impute"]["deps"]) - {"src/skysort/data/labels.py"}
     assert _code_dep_problems(stage, deps) == [
-        "add src/skysort/labels.py (imported by the impute stage)"
+        "add src/skysort/data/labels.py (imported by the impute stage)"
     ]
 
 
@@ -161,7 +161,7 @@ def test_edges_follow_the_data():
 
 def test_a_stage_cannot_read_a_parameter_dvc_does_not_track(tmp_path):
     from skysort.config import Paths
-    from skysort.stage import Stage
+    from skysort.pipeline.stage import Stage
 
     def work(catalog, report, *, data, seed):  # reads `data`, which params leave out
         Path(report).write_text(f"{len(data.features)} features, seed {seed}")
@@ -189,7 +189,7 @@ def test_skysort_deps_write_leaves_a_synced_dvc_yaml_unchanged():
     assert codedeps.sync_deps(text, found) == text
     dropped = {**found, "impute": [f for f in found["impute"] if not f.endswith("labels.py")]}
     assert (
-        "src/skysort/labels.py"
+        "src/skysort/data/labels.py"
         not in codedeps.sync_deps(text, dropped).split("  impute:")[1].split("  balance:")[0]
     )
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from skysort.config import Balance, Baselines, Data, Impute
-from skysort.io import read_json, write_parquet
+from skysort.data.atomic import read_json, write_parquet
 from skysort.stages.balance import balance
 from skysort.stages.baselines import baselines
 from skysort.stages.clean import assign_splits
@@ -135,7 +135,7 @@ def test_baselines_score_every_model_on_observed_test_rows(tmp_path, dataset_pat
 
 
 def test_observed_keeps_only_observed_labels_of_the_split():
-    from skysort.labels import observed
+    from skysort.data.labels import observed
 
     labels = pd.DataFrame(
         {
@@ -148,7 +148,7 @@ def test_observed_keeps_only_observed_labels_of_the_split():
 
 
 def test_asinh_scales_change_only_the_named_feature_and_not_the_colours():
-    from skysort.labels import feature_matrix, tabular_matrix
+    from skysort.data.labels import feature_matrix, tabular_matrix
 
     df = pd.DataFrame(
         {
@@ -173,7 +173,7 @@ def test_asinh_scales_change_only_the_named_feature_and_not_the_colours():
 def test_baselines_read_the_features_asinh_scaled(tmp_path, dataset_path, monkeypatch):
     """The stage builds its matrix with data.asinh_scales, as the nets' input does."""
     import skysort.stages.baselines as stage
-    from skysort.labels import tabular_matrix
+    from skysort.data.labels import tabular_matrix
 
     _impute(tmp_path, dataset_path)
     seen = []

@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 
 from skysort.config import IMAGE_ENCODERS, Params, Train
-from skysort.losses import SparseCategoricalFocalLoss, make_loss
-from skysort.models import (
+from skysort.model.build import (
     ENCODERS,
     build_model,
     build_tabular_encoder,
     encoder_input_size,
     set_trainable_layers,
 )
-from skysort.tfdata import make_dataset
+from skysort.model.losses import SparseCategoricalFocalLoss, make_loss
+from skysort.model.tfdata import make_dataset
 
 TINY = {"conv_filters": (4, 8), "dense_units": (8,), "dropout": 0.1}
 N_FEATURES = 3
@@ -437,7 +437,7 @@ def test_saved_model_loads_without_custom_objects_and_predicts_the_same(
 
 @pytest.mark.slow
 def test_saved_focal_model_loads_in_a_fresh_process(tmp_path: Path) -> None:
-    """What the evaluate stage does: a new process that imports only skysort.losses."""
+    """What the evaluate stage does: a new process that imports only skysort.model.losses."""
     train = Train(model="fusion", loss="focal", **TINY)
     x, y = batch(32)
     model = build_model(train, N_FEATURES, N_CLASSES, 32)
@@ -448,7 +448,7 @@ def test_saved_focal_model_loads_in_a_fresh_process(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import keras, numpy as np
-        import skysort.losses
+        import skysort.model.losses
         model = keras.models.load_model({str(tmp_path / "model.keras")!r})
         x = dict(np.load({str(tmp_path / "x.npz")!r}))
         want = np.load({str(tmp_path / "want.npy")!r})

@@ -5,10 +5,15 @@ import pandas as pd
 import pytest
 
 from skysort.config import Balance, ConfigError, Data, Impute, validate_params
-from skysort.io import read_json, write_npy, write_parquet
-from skysort.labels import label_matrix, observed_matrix
-from skysort.metrics import binary_scores, multilabel_scores, tune_threshold, tune_thresholds
-from skysort.mlros import imbalance_ratios, ml_ros, positive_counts
+from skysort.data.atomic import read_json, write_npy, write_parquet
+from skysort.data.labels import label_matrix, observed_matrix
+from skysort.data.mlros import imbalance_ratios, ml_ros, positive_counts
+from skysort.evaluation.metrics import (
+    binary_scores,
+    multilabel_scores,
+    tune_threshold,
+    tune_thresholds,
+)
 from skysort.stages.balance import balance
 from skysort.stages.clean import assign_multilabel_splits
 from skysort.stages.impute import impute
@@ -249,7 +254,7 @@ def test_multilabel_impute_leaves_nan_for_mask_and_drop(ml_dataset, missing):
 
 def test_multilabel_sql_joins_galaxy_zoo_votes_and_multiclass_sql_does_not():
     from skysort.config import Query
-    from skysort.skyserver import build_sql
+    from skysort.sources.skyserver.query import build_sql
 
     plain = build_sql(Query(), Data(), 10)
     zoo = build_sql(Query(), Data(), 10, zoo=True)
@@ -267,7 +272,7 @@ def test_multilabel_sql_joins_galaxy_zoo_votes_and_multiclass_sql_does_not():
 
 def test_zoo_labels_threshold_vote_fractions_and_blank_too_few_votes():
     from skysort.config import SkyServerSource
-    from skysort.galaxyzoo import zoo_labels
+    from skysort.sources.skyserver.galaxyzoo import zoo_labels
 
     raw = pd.DataFrame({
         "objid": [1, 2, 3, 4],
@@ -287,7 +292,7 @@ def test_zoo_labels_threshold_vote_fractions_and_blank_too_few_votes():
 
 
 def test_compare_table_has_the_multilabel_columns():
-    from skysort.compare import Variant, baseline_rows, format_table, keras_row
+    from skysort.pipeline.compare import Variant, baseline_rows, format_table, keras_row
 
     y = np.array([[1, 0, NAN], [0, 1, 1], [1, NAN, 0], [0, 0, 1]])
     p = np.array([[0.8, 0.1, 0.9], [0.3, 0.7, 0.6], [0.6, 0.9, 0.1], [0.2, 0.4, 0.7]])

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from skysort.config import Train
-from skysort.losses import (
+from skysort.model.losses import (
     MaskedAUC,
     MaskedBinaryAccuracy,
     MaskedBinaryFocalLoss,
@@ -66,7 +66,7 @@ def test_masked_metrics_ignore_nan_labels():
 def test_multilabel_models_end_in_one_sigmoid_per_label():
     import keras
 
-    from skysort.models import build_model
+    from skysort.model.build import build_model
 
     tiny = {"conv_filters": (4,), "dense_units": (8,)}
     for model in ("tabular", "image", "fusion"):
@@ -83,7 +83,7 @@ def test_multilabel_models_end_in_one_sigmoid_per_label():
 
 
 def test_flips_leave_out_vertical():
-    from skysort.tfdata import dihedral
+    from skysort.model.tfdata import dihedral
 
     img = tf.constant(np.arange(2 * 4 * 4 * 3, dtype="float32").reshape(1, 4, 4, 6)[..., :3])
     img = tf.repeat(img, 64, axis=0)
@@ -136,7 +136,7 @@ def _run(root, out, evaluate_too=True, **kw):
 def test_multilabel_train_tunes_thresholds_and_evaluate_uses_the_saved_ones(prepared, tmp_path):
     import json
 
-    from skysort.io import read_json, write_json
+    from skysort.data.atomic import read_json, write_json
     from tests.factories import ML_LABELS
 
     report, run_evaluate = _run(prepared, tmp_path, model="fusion", optimizer="rmsprop")

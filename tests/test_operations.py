@@ -17,7 +17,7 @@ from uuid import UUID
 
 import pytest
 
-from skysort.registry import NAMES as STAGES
+from skysort.pipeline.registry import NAMES as STAGES
 from tests.project import make_project, tool_env
 from tests.waiting import holds_throughout, wait_for
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from skysort.outputs import journal_path, recover, replaced_together
+from skysort.pipeline.outputs import journal_path, recover, replaced_together
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,8 +50,8 @@ def _state(paths: list[Path]) -> tuple:
 
 WRITE_SET = """
 from pathlib import Path
-from skysort.io import write_json, write_bytes
-from skysort.outputs import replaced_together
+from skysort.data.atomic import write_json, write_bytes
+from skysort.pipeline.outputs import replaced_together
 finals = [Path("out/a.json"), Path("out/plots"), Path("reports/c.json")]
 with replaced_together(finals) as (a, plots, c):
     write_json(a, {"v": "new"})
@@ -78,7 +78,7 @@ def test_a_kill_at_any_rename_leaves_the_old_set_or_the_new_one(tmp_path):
         code = _run_killed(WRITE_SET, kill_at, tmp_path)
         # recovery is what the stage's next run does first
         subprocess.run(
-            [sys.executable, "-c", "from pathlib import Path; from skysort.outputs import recover; "
+            [sys.executable, "-c", "from pathlib import Path; from skysort.pipeline.outputs import recover; "
              "recover([Path('out/a.json'), Path('out/plots'), Path('reports/c.json')])"],
             cwd=tmp_path, check=True,
         )  # fmt: skip
@@ -108,7 +108,7 @@ def test_a_failure_inside_the_stage_keeps_the_previous_outputs(tmp_path):
 CLEAN_STAGE = """
 from pathlib import Path
 from skysort.config import Data, Params, Paths
-from skysort.registry import run_stage
+from skysort.pipeline.registry import run_stage
 paths = Paths(catalog=Path("catalog.parquet"), manifest=Path("manifest.parquet"),
               cutouts_dir=Path("cutouts"), dataset=Path("out/dataset.parquet"),
               images=Path("out/images.npy"), clean_report=Path("out/clean.json"))
@@ -131,7 +131,7 @@ def _clean_outputs(root: Path) -> tuple:
 
 @pytest.mark.slow
 def test_the_clean_stage_killed_mid_write_leaves_one_complete_set(tmp_path):
-    from skysort.io import write_parquet
+    from skysort.data.atomic import write_parquet
     from tests.factories import make_catalog, write_cutouts
 
     catalog = make_catalog(40)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skysort import io
+from skysort.data import atomic
 
 
 @contextmanager
@@ -29,10 +29,10 @@ def _mode(path) -> int:
 
 
 WRITERS = {
-    "bytes": lambda p: io.write_bytes(p, b"\xff\xd8 a cutout"),
-    "json": lambda p: io.write_json(p, {"rows": 3}),
-    "parquet": lambda p: io.write_parquet(p, pd.DataFrame({"objid": [1, 2]})),
-    "npy": lambda p: io.write_npy(p, np.zeros(3)),
+    "bytes": lambda p: atomic.write_bytes(p, b"\xff\xd8 a cutout"),
+    "json": lambda p: atomic.write_json(p, {"rows": 3}),
+    "parquet": lambda p: atomic.write_parquet(p, pd.DataFrame({"objid": [1, 2]})),
+    "npy": lambda p: atomic.write_npy(p, np.zeros(3)),
 }
 
 
@@ -50,7 +50,7 @@ def test_atomic_writes_respect_the_umask(tmp_path, kind, mask, mode):
 def test_threads_writing_at_once_all_get_the_umask_and_distinct_temp_files(tmp_path):
     with umask(0o022):
         threads = [
-            threading.Thread(target=io.write_bytes, args=(tmp_path / f"{i}.jpg", b"x" * i))
+            threading.Thread(target=atomic.write_bytes, args=(tmp_path / f"{i}.jpg", b"x" * i))
             for i in range(32)
         ]
         for t in threads:
@@ -62,7 +62,7 @@ def test_threads_writing_at_once_all_get_the_umask_and_distinct_temp_files(tmp_p
 
 
 def test_a_failed_write_leaves_nothing_behind(tmp_path):
-    with pytest.raises(RuntimeError), io.atomic_path(tmp_path / "x.json") as tmp:
+    with pytest.raises(RuntimeError), atomic.atomic_path(tmp_path / "x.json") as tmp:
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []

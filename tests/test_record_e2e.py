@@ -9,8 +9,8 @@ import re
 import pytest
 
 from skysort.config import load_params
-from skysort.io import read_json
-from skysort.registry import run_stage
+from skysort.data.atomic import read_json
+from skysort.pipeline.registry import run_stage
 from tests.project import dvc, git, make_project
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from skysort.config import load_params
-from skysort.errors import is_transient
-from skysort.skyserver import SkyServerError, SkyServerUnavailable, parse_response
+from skysort.pipeline.transient import is_transient
+from skysort.sources.skyserver.query import SkyServerError, SkyServerUnavailable, parse_response
 from tests.fakesky import FakeSkyServer, make_sky_catalog
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from skysort import registry, sharding
 from skysort.config import load_params, validate_params
-from skysort.io import read_json
-from skysort.registry import run_stage
+from skysort.data.atomic import read_json
+from skysort.pipeline import registry, sharding
+from skysort.pipeline.registry import run_stage
 
 pytestmark = pytest.mark.slow  # a Prefect server and a Dask cluster
 

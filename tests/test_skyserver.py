@@ -8,8 +8,8 @@ import pytest
 from astroquery.sdss import conf as sdss_conf
 
 from skysort.config import Data, Query, SkyServerSource
-from skysort.schema import CATALOG_COLUMNS, check_catalog
-from skysort.skyserver import (
+from skysort.data.schema import CATALOG_COLUMNS, check_catalog
+from skysort.sources.skyserver.query import (
     SkyServerError,
     build_sql,
     parse_response,

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from skysort.config import QUERIES_DIR, ConfigError, load_params, validate_params
-from skysort.sqlcheck import UnsafeSQLError, check_select
+from skysort.sources.skyserver.sqlcheck import UnsafeSQLError, check_select
 from tests.project import dvc, make_project
 
 ROOT = Path(__file__).resolve().parents[1]

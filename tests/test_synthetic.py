@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from skysort.config import Clean, Cutouts, Data, Query, SyntheticSource
-from skysort.images import BadImage, cutout_path, read_cutout
-from skysort.schema import (
+from skysort.data.images import BadImage, cutout_path, read_cutout
+from skysort.data.schema import (
     CATALOG_COLUMNS,
     GALAXY_ZOO_LABELS,
     MAGNITUDE_COLUMNS,
@@ -19,7 +19,7 @@ from skysort.schema import (
     check_catalog,
     check_manifest,
 )
-from skysort.synthetic import (
+from skysort.sources.synthetic import (
     GZ_NO_VOTES_RATE,
     SHAPE_COLUMNS,
     render_cutout,
@@ -363,7 +363,7 @@ def test_the_manifest_records_what_determined_each_rendering(tmp_path: Path) -> 
         rf"synthetic seed={SEED} size=64 scale=0\.396127 row=[0-9a-f]{{16}}"
     ).all()
     assert prints.is_unique  # each object's own inputs are part of it
-    from skysort.images import read_fingerprint
+    from skysort.data.images import read_fingerprint
 
     ok = first["status"] == "ok"
     for objid, fingerprint in zip(first.loc[ok, "objid"], prints[ok]):

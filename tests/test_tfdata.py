@@ -1,4 +1,4 @@
-"""skysort.tfdata under op determinism, as the train stage runs it."""
+"""skysort.model.tfdata under op determinism, as the train stage runs it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ SCRIPT = textwrap.dedent(
     """
     import numpy as np
     import tensorflow as tf
-    from skysort.tfdata import make_dataset
+    from skysort.model.tfdata import make_dataset
 
     tf.config.experimental.enable_op_determinism()
     images, features = np.zeros((10, 8, 8, 3), np.uint8), np.zeros((10, 2), np.float32)

@@ -1,10 +1,10 @@
-"""skysort.tfenv: TensorFlow's C++ log level defaults to hiding INFO, never overrides the user."""
+"""skysort.model.tfenv: TensorFlow's C++ log level defaults to hiding INFO, never overrides the user."""
 
 from __future__ import annotations
 
 import os
 
-from skysort.tfenv import quiet_tensorflow_info
+from skysort.model.tfenv import quiet_tensorflow_info
 
 
 def test_info_lines_are_hidden_by_default_and_a_users_level_is_kept(monkeypatch):

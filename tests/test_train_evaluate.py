@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from skysort.config import Data, Evaluate, Impute, Train
-from skysort.io import read_json
+from skysort.data.atomic import read_json
 from skysort.stages.evaluate import evaluate
 from skysort.stages.train import train
 from tests.factories import make_catalog, prepare_training_inputs

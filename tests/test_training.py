@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from skysort.config import Data, Train
-from skysort.distribute import chief_outputs
-from skysort.training.inputs import (
+from skysort.model.distribute import chief_outputs
+from skysort.model.inputs import (
     class_weights,
     feature_statistics,
     load_survey,

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from skysort.config import SkyServerSource
-from skysort.skyserver import provenance_text
-from skysort.urls import is_loopback_host, redact_text, redact_url
+from skysort.sources.skyserver.query import provenance_text
+from skysort.sources.urls import is_loopback_host, redact_text, redact_url
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from skysort.versioning import GitError, commit_lock
+from skysort.pipeline.versioning import GitError, commit_lock
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def test_only_outputs_made_from_dvc_params_are_recorded(tmp_path):
     import shutil
 
     from skysort.config import load_params
-    from skysort.versioning import lineage_mismatch
+    from skysort.pipeline.versioning import lineage_mismatch
 
     root = tmp_path
     shutil.copy(Path(__file__).resolve().parents[1] / "params.yaml", root / "params.yaml")

@@ -31,10 +31,10 @@ from pydantic import (
     model_validator,
 )
 
-from skysort.encoders import ENCODERS
-from skysort.schema import GALAXY_ZOO_LABELS, PHOTOMETRY_COLUMNS
-from skysort.sqlcheck import UnsafeSQLError, check_select
-from skysort.urls import is_loopback_host
+from skysort.data.schema import GALAXY_ZOO_LABELS, PHOTOMETRY_COLUMNS
+from skysort.model.encoders import ENCODERS
+from skysort.sources.skyserver.sqlcheck import UnsafeSQLError, check_select
+from skysort.sources.urls import is_loopback_host
 
 SDSS_CLASSES: tuple[str, ...] = ("GALAXY", "QSO", "STAR")
 

@@ -2,7 +2,7 @@
 
 Resampling indices (not feature rows) keeps each image paired with its tabular row.
 Multiclass: imbalanced-learn's RandomOverSampler. Multilabel: ML-ROS
-(:mod:`skysort.mlros`) over the rows with at least one known label, or, with
+(:mod:`skysort.data.mlros`) over the rows with at least one known label, or, with
 ``impute.missing_labels: drop``, only the rows whose labels are all known.
 """
 
@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from imblearn.over_sampling import RandomOverSampler
 
-from skysort import io
 from skysort.config import Balance, Params
-from skysort.labels import label_matrix
-from skysort.mlros import imbalance_ratios, ml_ros, positive_counts
-from skysort.stage import Artifact, Stage, Table
+from skysort.data import atomic
+from skysort.data.labels import label_matrix
+from skysort.data.mlros import imbalance_ratios, ml_ros, positive_counts
+from skysort.pipeline.stage import Artifact, Stage, Table
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def balance(
     else:
         index = rows
     index = np.random.default_rng(seed).permutation(index)
-    io.write_npy(out_index, index.astype(np.int64))
+    atomic.write_npy(out_index, index.astype(np.int64))
     after = pd.Series(labels.set_index("row").loc[index, "label"].astype(str)).value_counts()
     report = {
         "method": balance.method,
@@ -65,7 +65,7 @@ def balance(
         "rows_before": len(rows),
         "rows_after": len(index),
     }
-    io.write_json(out_report, report)
+    atomic.write_json(out_report, report)
     log.info("balance: %s -> %s", report["before"], report["after"])
     return report
 
@@ -96,7 +96,7 @@ def balance_multilabel(
     else:
         picked = np.arange(len(rows))
     index = rng.permutation(rows[picked]).astype(np.int64)
-    io.write_npy(out_index, index)
+    atomic.write_npy(out_index, index)
     before, after = positive_counts(y_train), positive_counts(y_train[picked])
     report = {
         "task": "multilabel",
@@ -113,7 +113,7 @@ def balance_multilabel(
             ((table["split"] == "train").to_numpy() & ~usable).sum()
         ),
     }
-    io.write_json(out_report, report)
+    atomic.write_json(out_report, report)
     log.info("balance (ML-ROS): positives %s -> %s", report["before"], report["after"])
     return report
 

@@ -30,11 +30,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-from skysort import io
 from skysort.config import Baselines, Data, Params
-from skysort.labels import encode, label_matrix, observed, observed_matrix, tabular_matrix
-from skysort.metrics import classification_scores, multilabel_scores
-from skysort.stage import Artifact, Stage, Table, fmt
+from skysort.data import atomic
+from skysort.data.labels import encode, label_matrix, observed, observed_matrix, tabular_matrix
+from skysort.evaluation.metrics import classification_scores, multilabel_scores
+from skysort.pipeline.stage import Artifact, Stage, Table, fmt
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def baselines(
             "classical baselines to fit",
         }
         log.info("baselines: %s", report["skipped"])
-        io.write_json(out_report, report)
+        atomic.write_json(out_report, report)
         return report
     if task == "multilabel":
         return baselines_multilabel(
@@ -103,7 +103,7 @@ def baselines(
         "test_rows": int(test.sum()),
         "models": results,
     }
-    io.write_json(out_report, report)
+    atomic.write_json(out_report, report)
     return report
 
 
@@ -193,7 +193,7 @@ def baselines_multilabel(
         "test_rows": int(test.sum()),
         "models": results,
     }
-    io.write_json(out_report, report)
+    atomic.write_json(out_report, report)
     return report
 
 

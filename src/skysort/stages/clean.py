@@ -23,14 +23,15 @@ import numpy as np
 import pandas as pd
 from numpy.lib.format import open_memmap
 
-from skysort import io, sharding
 from skysort.config import Clean, Data, Params, Source
-from skysort.images import BadImage, cutout_path, decode_jpeg, read_cutout_bytes
-from skysort.labels import label_matrix
-from skysort.outputs import replaced_together
-from skysort.progress import Progress
-from skysort.schema import check_catalog, check_manifest
-from skysort.stage import Artifact, Shards, Stage, Table, counts_table
+from skysort.data import atomic
+from skysort.data.images import BadImage, cutout_path, decode_jpeg, read_cutout_bytes
+from skysort.data.labels import label_matrix
+from skysort.data.schema import check_catalog, check_manifest
+from skysort.pipeline import sharding
+from skysort.pipeline.outputs import replaced_together
+from skysort.pipeline.progress import Progress
+from skysort.pipeline.stage import Artifact, Shards, Stage, Table, counts_table
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def write_outputs(
     _write_images(out_images, kept_images, len(kept), size)
     kept = kept.reset_index(drop=True)
     kept["row"] = np.arange(len(kept), dtype=np.int64)
-    io.write_parquet(out_dataset, kept)
+    atomic.write_parquet(out_dataset, kept)
 
     dropped = catalog.loc[reasons.notna(), ["objid"]].assign(reason=reasons[reasons.notna()])
     report = {
@@ -181,7 +182,7 @@ def write_outputs(
             }
             for s in SPLITS
         }
-    io.write_json(out_report, report)
+    atomic.write_json(out_report, report)
     log.info(
         "clean: kept %d of %d rows; dropped %s",
         len(kept),
@@ -247,7 +248,7 @@ def _load_images(
 
 def _write_images(path: Path, images: Iterable[np.ndarray], n: int, size: int) -> None:
     """Pack ``n`` images into one uint8 N×H×W×3 ``.npy`` (memory-mappable), written atomically."""
-    with io.atomic_path(path, suffix=".npy") as tmp:
+    with atomic.atomic_path(path, suffix=".npy") as tmp:
         array = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
         count = 0
         for i, img in enumerate(images):
@@ -353,7 +354,7 @@ def _shard(
     stack = np.empty((len(kept), size, size, 3), dtype=np.uint8)
     for k, i in enumerate(kept if size else ()):
         stack[k] = images[i]
-    io.write_npy(sharding.part_path(p.images, shard, ".npy"), stack)
+    atomic.write_npy(sharding.part_path(p.images, shard, ".npy"), stack)
     table = pd.DataFrame(
         {
             "position": np.arange(start, stop, dtype=np.int64),
@@ -361,7 +362,7 @@ def _shard(
         }
     )
     path = sharding.part_path(p.images, shard, ".parquet")
-    io.write_parquet(path, table)
+    atomic.write_parquet(path, table)
     log.info("clean shard %d: rows [%d, %d), %d kept", shard, start, stop, len(kept))
     return path
 

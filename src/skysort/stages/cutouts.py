@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from skysort import io, sharding
 from skysort.config import Cutouts, Data, Params, Source
-from skysort.progress import Progress
-from skysort.schema import MANIFEST_COLUMNS, check_catalog, check_manifest, conform
-from skysort.stage import Artifact, Shards, Stage, Table, counts_table
+from skysort.data import atomic
+from skysort.data.schema import MANIFEST_COLUMNS, check_catalog, check_manifest, conform
+from skysort.pipeline import sharding
+from skysort.pipeline.progress import Progress
+from skysort.pipeline.stage import Artifact, Shards, Stage, Table, counts_table
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def cutout_rows(
     cutouts_dir = Path(cutouts_dir)
     cutouts_dir.mkdir(parents=True, exist_ok=True)
     if source.kind == "files":
-        from skysort.file_images import copy_images
+        from skysort.sources.files.images import copy_images
 
         return copy_images(
             catalog if rows is None else catalog.iloc[rows],
@@ -68,7 +69,7 @@ def cutout_rows(
             progress=progress,
         )
     if source.kind == "synthetic":
-        from skysort.synthetic import write_synthetic_cutouts
+        from skysort.sources.synthetic import write_synthetic_cutouts
 
         return write_synthetic_cutouts(
             catalog,
@@ -80,7 +81,7 @@ def cutout_rows(
             progress=progress,
             rows=rows,
         )
-    from skysort.fetch import fetch_cutouts
+    from skysort.sources.skyserver.cutouts import fetch_cutouts
 
     return fetch_cutouts(
         catalog if rows is None else catalog.iloc[rows],
@@ -98,7 +99,7 @@ def write_manifest(manifest: pd.DataFrame, out_manifest: Path, cutouts_dir: Path
     """Check and write the whole manifest atomically; the stage's report."""
     manifest = conform(manifest.reset_index(drop=True), MANIFEST_COLUMNS)
     check_manifest(manifest, "cutout manifest")
-    io.write_parquet(out_manifest, manifest)
+    atomic.write_parquet(out_manifest, manifest)
     status = manifest["status"].value_counts()
     report = {
         "objects": len(manifest),
@@ -121,7 +122,7 @@ def _prepare(params: Params) -> int:
     at once and must leave each other's in-flight files alone. Tabular-only data has
     no rows to make cutouts of.
     """
-    from skysort.fetch import remove_temp_files
+    from skysort.sources.skyserver.cutouts import remove_temp_files
 
     p = params.paths
     catalog = read_catalog(p.catalog)
@@ -152,7 +153,7 @@ def _shard(
     if len(part) != stop - start:
         raise RuntimeError(f"cutouts shard {shard}: {len(part)} rows for [{start}, {stop})")
     path = sharding.part_path(p.manifest, shard, ".parquet")
-    io.write_parquet(path, part.assign(_position=np.arange(start, stop, dtype=np.int64)))
+    atomic.write_parquet(path, part.assign(_position=np.arange(start, stop, dtype=np.int64)))
     log.info("cutouts shard %d: rows [%d, %d) done", shard, start, stop)
     return path
 

@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from skysort import io
 from skysort.config import Data, Evaluate, Params, Train
-from skysort.labels import observed
-from skysort.metrics import classification_scores, multilabel_scores
-from skysort.stage import Artifact, Link, Markdown, Stage, fmt
-from skysort.tfenv import quiet_tensorflow_info
-from skysort.training.inputs import load_survey
+from skysort.data import atomic
+from skysort.data.labels import observed
+from skysort.evaluation.metrics import classification_scores, multilabel_scores
+from skysort.model.inputs import load_survey
+from skysort.model.tfenv import quiet_tensorflow_info
+from skysort.pipeline.stage import Artifact, Link, Markdown, Stage, fmt
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,9 @@ def evaluate(
     quiet_tensorflow_info()
     import keras
 
-    import skysort.losses  # noqa: F401  (registers custom losses for loading)
-    from skysort import plots
-    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
+    import skysort.model.losses  # noqa: F401  (registers custom losses for loading)
+    from skysort.evaluation import plots
+    from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
 
     survey = load_survey(dataset_path, images_path, labels_path, data, colours=train.colour_inputs)
     dataset, images, y = survey.dataset, survey.images, survey.y
@@ -87,7 +87,7 @@ def evaluate(
     pred = proba.argmax(axis=1)
     scores = classification_scores(y[test], pred, data.classes, proba)
     metrics = {"model": train.model, "image_encoder": train.image_encoder, **scores}
-    io.write_json(out_metrics, metrics)
+    atomic.write_json(out_metrics, metrics)
 
     predictions = pd.DataFrame(
         {
@@ -97,7 +97,7 @@ def evaluate(
             **{f"p_{c}": proba[:, k] for k, c in enumerate(data.classes)},
         }
     )
-    io.write_parquet(out_predictions, predictions)
+    atomic.write_parquet(out_predictions, predictions)
     tmp = _fresh_dir(Path(out_plots))
     _write_plots(tmp, predictions, y[test], proba, images, test, data, train_report_path, plots)
     targets = [[(int(k), f"{data.classes[k]} (p={proba[i, k]:.2f})")] for i, k in enumerate(pred)]
@@ -141,7 +141,7 @@ def _write_plots(
     plots.curves_png(y, proba, data.classes, tmp / "roc.png", "roc")
     plots.curves_png(y, proba, data.classes, tmp / "pr.png", "pr")
     if Path(train_report_path).exists():
-        plots.history_png(io.read_json(train_report_path)["history"], tmp / "training.png")
+        plots.history_png(atomic.read_json(train_report_path)["history"], tmp / "training.png")
     plots.gallery_png(
         np.asarray(images[np.sort(test)])[np.argsort(np.argsort(test))],
         list(predictions["observed"]),
@@ -152,7 +152,7 @@ def _write_plots(
 
 def load_thresholds(path: Path, labels: tuple[str, ...]) -> dict[str, float]:
     """The per-label thresholds the train stage saved; they must be for ``labels``."""
-    saved = io.read_json(path)
+    saved = atomic.read_json(path)
     if saved.get("task") != "multilabel" or list(saved.get("labels", [])) != list(labels):
         raise ValueError(
             f"{path} holds thresholds for {saved.get('labels') or saved.get('task')}, not for "
@@ -181,9 +181,9 @@ def evaluate_multilabel(
     quiet_tensorflow_info()
     import keras
 
-    import skysort.losses  # noqa: F401  (registers custom losses and metrics for loading)
-    from skysort import plots
-    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
+    import skysort.model.losses  # noqa: F401  (registers custom losses and metrics for loading)
+    from skysort.evaluation import plots
+    from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
 
     survey = load_survey(
         dataset_path, images_path, labels_path, data, "multilabel", train.colour_inputs
@@ -206,7 +206,7 @@ def evaluate_multilabel(
         "thresholds": thresholds,
         **scores,
     }
-    io.write_json(out_metrics, metrics)
+    atomic.write_json(out_metrics, metrics)
 
     cut = np.array([thresholds[n] for n in data.labels])
     pred = proba >= cut
@@ -216,7 +216,7 @@ def evaluate_multilabel(
         columns[f"p_{name}"] = proba[:, k]
         columns[f"pred_{name}"] = pred[:, k].astype(np.int8)
     predictions = pd.DataFrame(columns)
-    io.write_parquet(out_predictions, predictions)
+    atomic.write_parquet(out_predictions, predictions)
 
     tmp = _fresh_dir(Path(out_plots))
     rows = []
@@ -238,7 +238,7 @@ def evaluate_multilabel(
     plots.label_curves_png(y, proba, data.labels, tmp / "roc.png", "roc")
     plots.label_curves_png(y, proba, data.labels, tmp / "pr.png", "pr")
     if Path(train_report_path).exists():
-        plots.history_png(io.read_json(train_report_path)["history"], tmp / "training.png")
+        plots.history_png(atomic.read_json(train_report_path)["history"], tmp / "training.png")
     shown = test[:18]
     plots.label_gallery_png(
         np.asarray(survey.images[np.sort(shown)])[np.argsort(np.argsort(shown))],
@@ -282,7 +282,7 @@ def _explain(
     if train.model == "tabular":
         log.info("evaluate: a tabular model has no image branch: no explanations")
         return {"objects": 0, "skipped": "tabular model: no image branch to explain"}
-    from skysort.explain import write_explanations
+    from skysort.evaluation.explain import write_explanations
 
     n = min(evaluate.explain, len(test))
     chosen = np.sort(np.random.default_rng(seed).choice(len(test), size=n, replace=False))

@@ -3,7 +3,7 @@
 Multiclass: one self-trained random forest on the photometry fills ``class`` (image-only
 data, with no tabular features, leaves it unknown).
 Multilabel: per label, a binary random forest on cheap morphology features of the
-cutout (:mod:`skysort.morphology`) and the photometry is fitted on the train rows
+cutout (:mod:`skysort.data.morphology`) and the photometry is fitted on the train rows
 where that label is known, predicts the unknown ones, accepts those whose
 probability reaches the label's confidence, and refits with them, repeatedly
 (scikit-learn's SelfTrainingClassifier). Provenance and confidence are kept per
@@ -24,11 +24,11 @@ import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.semi_supervised import SelfTrainingClassifier
 
-from skysort import io
 from skysort.config import Data, Impute, Params
-from skysort.labels import decode, encode, label_matrix, tabular_matrix
-from skysort.metrics import binary_scores
-from skysort.stage import Artifact, Markdown, Stage, Table, fmt
+from skysort.data import atomic
+from skysort.data.labels import decode, encode, label_matrix, tabular_matrix
+from skysort.evaluation.metrics import binary_scores
+from skysort.pipeline.stage import Artifact, Markdown, Stage, Table, fmt
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,8 @@ def impute(
             "confidence": confidence,
         }
     )
-    io.write_parquet(out_labels, labels)
-    io.write_json(out_report, report)
+    atomic.write_parquet(out_labels, labels)
+    atomic.write_json(out_report, report)
     log.info("impute: %s", report["label_source_counts"])
     return report
 
@@ -197,8 +197,8 @@ def impute_multilabel(
         table[f"{name}_source"] = pd.array(source, dtype="string")
         table[f"{name}_confidence"] = confidence
     report["filled"] = int(sum(e["filled"] for e in report["per_label"].values()))
-    io.write_parquet(out_labels, table.reset_index(drop=True))
-    io.write_json(out_report, report)
+    atomic.write_parquet(out_labels, table.reset_index(drop=True))
+    atomic.write_json(out_report, report)
     log.info(
         "impute (multilabel): filled %s",
         {n: e["filled"] for n, e in report["per_label"].items()},
@@ -210,7 +210,7 @@ def imputer_features(
     dataset: pd.DataFrame, images_path: Path, data: Data, impute: Impute
 ) -> np.ndarray:
     """What the multilabel imputer sees: cutout morphology and/or photometry with colours."""
-    from skysort.morphology import morphology_features
+    from skysort.data.morphology import morphology_features
 
     parts = []
     if impute.image_features:

@@ -6,10 +6,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from skysort import io
 from skysort.config import Data, Params, Query, Source
-from skysort.schema import CATALOG_COLUMNS, check_catalog, conform
-from skysort.stage import Artifact, Markdown, Stage, Table, counts_table
+from skysort.data import atomic
+from skysort.data.schema import CATALOG_COLUMNS, check_catalog, conform
+from skysort.pipeline.stage import Artifact, Markdown, Stage, Table, counts_table
 
 log = logging.getLogger(__name__)
 
@@ -33,26 +33,26 @@ def query(
     ``source_catalog`` is the user's file, read only by the files source (which takes
     every row: ``query.*`` limits apply to SkyServer and the simulated survey).
     Multilabel from SkyServer: the query joins Galaxy Zoo's votes, and the ``gz_*``
-    labels are derived from them (:mod:`skysort.galaxyzoo`).
+    labels are derived from them (:mod:`skysort.sources.skyserver.galaxyzoo`).
     """
     details: dict[str, Any] = {}
     if source.kind == "files":
-        from skysort.files import load_catalog
+        from skysort.sources.files.catalog import load_catalog
 
         # the multilabel task's targets are data.labels, whatever the source
         labels = data.labels if task == "multilabel" else source.files.label_columns
         catalog, details = load_catalog(source_catalog, source.files, data, labels)
     elif source.kind == "synthetic":
-        from skysort.synthetic import simulate_catalog
+        from skysort.sources.synthetic import simulate_catalog
 
         catalog = simulate_catalog(query, data, source.synthetic, seed)
     else:
-        from skysort.skyserver import query_catalog
+        from skysort.sources.skyserver.query import query_catalog
 
         zoo = task == "multilabel" and query.sql_file is None
         catalog = query_catalog(query, data, source.skyserver, zoo=zoo)
         if zoo and catalog is not None and len(catalog):
-            from skysort.galaxyzoo import zoo_labels
+            from skysort.sources.skyserver.galaxyzoo import zoo_labels
 
             catalog = zoo_labels(catalog, source.skyserver)
     if catalog is None or len(catalog) == 0:
@@ -65,7 +65,7 @@ def query(
         )
     catalog = conform(catalog, CATALOG_COLUMNS)
     check_catalog(catalog, f"catalog from the {source.kind} source")
-    io.write_parquet(out_catalog, catalog)
+    atomic.write_parquet(out_catalog, catalog)
     counts = catalog["class"].fillna("unknown").value_counts()
     report = {
         "source": source.kind,

@@ -14,12 +14,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from skysort import io
 from skysort.config import Data, Params, Train
-from skysort.stage import Artifact, Markdown, Stage, fmt
-from skysort.tfenv import quiet_tensorflow_info
-from skysort.training.inputs import load_training_inputs, training_datasets
-from skysort.training.report import training_report, write_report
+from skysort.data import atomic
+from skysort.model.inputs import load_training_inputs, training_datasets
+from skysort.model.report import training_report, write_report
+from skysort.model.tfenv import quiet_tensorflow_info
+from skysort.pipeline.stage import Artifact, Markdown, Stage, fmt
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ def train(
     """
     # TensorFlow is imported here, not at module level, so the other stages start fast.
     quiet_tensorflow_info()
-    from skysort.distribute import chief_outputs, make_strategy
-    from skysort.training.fit import compile_model, fit_model
+    from skysort.model.distribute import chief_outputs, make_strategy
+    from skysort.model.fit import compile_model, fit_model
 
     configure_tensorflow(train, seed)
     strategy = make_strategy(train.distribute)  # before any other TensorFlow op
@@ -86,7 +86,7 @@ def train(
             monitor=monitor,
         )
         thresholds = decision_thresholds(model_path, inputs, data=data, train=train, task=task)
-        io.write_json(thresholds_path, thresholds)
+        atomic.write_json(thresholds_path, thresholds)
         if task == "multilabel":
             report["thresholds"] = thresholds["thresholds"]
         write_report(report_path, report)
@@ -105,9 +105,9 @@ def decision_thresholds(
         return {"task": task, "classes": list(data.classes), "decision": "argmax"}
     import keras
 
-    import skysort.losses  # noqa: F401  (registers the custom losses and metrics)
-    from skysort.metrics import tune_thresholds
-    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
+    import skysort.model.losses  # noqa: F401  (registers the custom losses and metrics)
+    from skysort.evaluation.metrics import tune_thresholds
+    from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
 
     s = inputs.survey
     model = keras.models.load_model(model_path, compile=False)

@@ -59,9 +59,9 @@ import pandas as pd
 import requests
 
 from skysort.config import SDSS_CLASSES, Data, Query, SkyServerSource
-from skysort.errors import TransientError
-from skysort.schema import CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, conform
-from skysort.urls import redact_text as redact
+from skysort.data.schema import CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, conform
+from skysort.pipeline.transient import TransientError
+from skysort.sources.urls import redact_text as redact
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +367,7 @@ def to_catalog(raw: pd.DataFrame, data: Data, provenance: str) -> pd.DataFrame:
     if missing:
         raise SkyServerError(
             f"the SQL result lacks column(s) {missing} (has {list(frame.columns)}); "
-            "the query must select them (see skysort.skyserver.REQUIRED_COLUMNS)"
+            "the query must select them (see skysort.sources.skyserver.query.REQUIRED_COLUMNS)"
         )
     out = pd.DataFrame(index=frame.index)
     out["objid"] = _exact_ids(frame["objid"], "objid", "Int64")

@@ -8,8 +8,8 @@ Dask path are built from this list.
 from __future__ import annotations
 
 from skysort.config import Params
-from skysort.progress import Progress
-from skysort.stage import Report, Stage
+from skysort.pipeline.progress import Progress
+from skysort.pipeline.stage import Report, Stage
 from skysort.stages import balance, baselines, clean, cutouts, evaluate, impute, query, train
 
 STAGES: tuple[Stage, ...] = (

@@ -22,11 +22,11 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from skysort import io
-from skysort.files import IMAGE_SOURCE
-from skysort.images import cutout_path
-from skysort.progress import Progress
-from skysort.schema import MANIFEST_COLUMNS, conform
+from skysort.data import atomic
+from skysort.data.images import cutout_path
+from skysort.data.schema import MANIFEST_COLUMNS, conform
+from skysort.pipeline.progress import Progress
+from skysort.sources.files.catalog import IMAGE_SOURCE
 
 log = logging.getLogger(__name__)
 
@@ -124,5 +124,5 @@ def _one(
         Image.DecompressionBombError,
     ) as exc:
         return (objid, "error", 0, "", 1, f"unreadable image {source}: {exc}", made)
-    io.write_bytes(cutout_path(cutouts_dir, objid), jpeg)
+    atomic.write_bytes(cutout_path(cutouts_dir, objid), jpeg)
     return (objid, "ok", len(jpeg), hashlib.sha256(jpeg).hexdigest(), 1, "", made)

@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from skysort import io
 from skysort.config import Cutouts, Data, SyntheticSource
-from skysort.images import cutout_path, encode_jpeg, with_fingerprint
-from skysort.progress import Progress
-from skysort.schema import GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, MANIFEST_COLUMNS
-from skysort.synthetic.catalog import SHAPE_COLUMNS
-from skysort.synthetic.faults import blank_frame, plan_cutout_faults, truncate
-from skysort.synthetic.render import render_cutout
-from skysort.synthetic.seeding import object_stream, stream
+from skysort.data import atomic
+from skysort.data.images import cutout_path, encode_jpeg, with_fingerprint
+from skysort.data.schema import GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, MANIFEST_COLUMNS
+from skysort.pipeline.progress import Progress
+from skysort.sources.synthetic.catalog import SHAPE_COLUMNS
+from skysort.sources.synthetic.faults import blank_frame, plan_cutout_faults, truncate
+from skysort.sources.synthetic.render import render_cutout
+from skysort.sources.synthetic.seeding import object_stream, stream
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ _RENDER_CHUNK_MAX = 50
 _MAX_WORKERS = 8
 
 _Record = tuple[Any, ...]
-"""One manifest row, in :data:`~skysort.schema.MANIFEST_COLUMNS` order."""
+"""One manifest row, in :data:`~skysort.data.schema.MANIFEST_COLUMNS` order."""
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def _make_cutout(job: _Job, cutouts_dir: Path, data: Data, cutouts: Cutouts, see
     payload = _cutout_bytes(job, data.image_size, cutouts.scale, rng, fingerprint)
     digest = hashlib.sha256(payload).hexdigest()
     if not _same_file(path, digest):
-        io.write_bytes(path, payload)
+        atomic.write_bytes(path, payload)
     return (job.objid, "ok", len(payload), digest, 1, "", fingerprint)
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from skysort.synthetic.catalog import EDGE_ON_AXIS_RATIO, PSF_PETRO_RAD, half_light_radius
+from skysort.sources.synthetic.catalog import EDGE_ON_AXIS_RATIO, PSF_PETRO_RAD, half_light_radius
 
 # The PSF as ImgCutout JPEGs show it (resampled, and through the JPEG), wider than the
 # survey's median r seeing of about 1.4": real point sources measure 4.2-4.4 px FWHM at 0.4"/px.

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from skysort import io
+from skysort.data import atomic
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +60,17 @@ def recover(finals: Sequence[Path]) -> None:
     finals = [Path(f) for f in finals]
     journal = journal_path(finals)
     if journal.exists():
-        pairs = [(Path(s), Path(f)) for s, f in io.read_json(journal)]
+        pairs = [(Path(s), Path(f)) for s, f in atomic.read_json(journal)]
         log.warning("finishing the interrupted replacement of %s", ", ".join(map(str, finals)))
         for staged, final in pairs:
             _swap_in(staged, final)
         journal.unlink()
-    io.remove_temp_files_of(journal)
+    atomic.remove_temp_files_of(journal)
     for final in finals:
         for leftover in (staged_path(final), final.parent / f".old.{final.name}"):
             if leftover.exists() or leftover.is_symlink():
                 _remove(leftover)
-            io.remove_temp_files_of(leftover)
+            atomic.remove_temp_files_of(leftover)
 
 
 def commit(finals: Sequence[Path]) -> None:
@@ -80,7 +80,7 @@ def commit(finals: Sequence[Path]) -> None:
     if missing:
         raise FileNotFoundError(f"the stage did not write {', '.join(missing)}")
     journal = journal_path(finals)
-    io.write_json(journal, [[str(staged_path(f)), str(f)] for f in finals])
+    atomic.write_json(journal, [[str(staged_path(f)), str(f)] for f in finals])
     for final in finals:
         _swap_in(staged_path(final), final)
     journal.unlink()

@@ -16,11 +16,11 @@ from sklearn.metrics import (  # noqa: E402
     roc_curve,
 )
 
-from skysort import io  # noqa: E402
+from skysort.data import atomic  # noqa: E402
 
 
 def _save(fig: plt.Figure, path: Path) -> None:
-    with io.atomic_path(path, suffix=".png") as tmp:
+    with atomic.atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from skysort.config import Data, Train
-from skysort.labels import (
+from skysort.data.labels import (
     encode,
     feature_matrix,
     label_matrix,
@@ -156,7 +156,7 @@ def training_datasets(
     inputs: TrainingInputs, train: Train, seed: int
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
     """The train pipeline (shuffled per epoch, augmented if asked) and the val pipeline."""
-    from skysort.tfdata import INPUTS_BY_MODEL, make_dataset
+    from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
 
     s = inputs.survey
     names = INPUTS_BY_MODEL[train.model]

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from skysort import io
 from skysort.config import Train
-from skysort.training.inputs import TrainingInputs
+from skysort.data import atomic
+from skysort.model.inputs import TrainingInputs
 
 if TYPE_CHECKING:
-    from skysort.training.fit import Fitted
+    from skysort.model.fit import Fitted
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def training_report(
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
     """Write ``report`` as JSON (atomically) and log its one-line summary."""
-    io.write_json(path, report)
+    atomic.write_json(path, report)
     log.info(
         "train: best epoch %d/%d val accuracy %.3f (%.1f s/epoch)",
         report["best_epoch"],

@@ -4,7 +4,7 @@ Each module in :mod:`skysort.stages` ends with a ``STAGE = Stage(...)`` that say
 what the stage reads and writes (names of :class:`~skysort.config.Paths` fields),
 which parameters it reads (dotted keys, exactly as ``dvc.yaml`` lists them), how to
 run it from the validated :class:`~skysort.config.Params`, what a run of it is
-called and what a person sees of its report. :mod:`skysort.registry` lists the
+called and what a person sees of its report. :mod:`skysort.pipeline.registry` lists the
 stages in order; the CLI, the Prefect tasks and flows, the Dask path and the guard
 tests all iterate that list, so adding a stage is one module, one registry line and
 one ``dvc.yaml`` entry.
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from skysort.config import Params
-from skysort.outputs import replaced_together
-from skysort.progress import Progress
+from skysort.pipeline.outputs import replaced_together
+from skysort.pipeline.progress import Progress
 
 Report = dict[str, Any]
 

@@ -1,6 +1,6 @@
 """The image encoders ``train.image_encoder`` can name, and how each is built.
 
-Kept apart from :mod:`skysort.models` (which imports Keras) so that the config can
+Kept apart from :mod:`skysort.model.build` (which imports Keras) so that the config can
 list the choices without importing TensorFlow.
 """
 

@@ -13,12 +13,12 @@ manifest (``ok`` / ``missing`` / ``error`` with the reason) instead of failing t
   halved, then grows back by one per run of successes;
 - each request has a per-read timeout (``cutouts.timeout_s``), a deadline for the
   whole answer (``cutouts.deadline_s``: a body that trickles in is cut off) and a
-  cap on the body (:data:`skysort.images.MAX_IMAGE_BYTES`);
+  cap on the body (:data:`skysort.data.images.MAX_IMAGE_BYTES`);
 - a 404 or another 4xx is final (``missing``); so are answers a retry would only
   repeat (``error``): a blank image, one flatter than ``clean.min_pixel_std``
   (outside the survey footprint), an image of another size than requested, and one
   over the byte or pixel limits (:data:`FINAL_IMAGE_REASONS`);
-- every file is validated with :func:`skysort.images.decode_jpeg` and written
+- every file is validated with :func:`skysort.data.images.decode_jpeg` and written
   atomically (temp file + rename), so a killed run leaves only complete files,
   plus perhaps ``.NAME.*.tmp`` files, which the next run removes;
 - every file carries the fingerprint of its request (:func:`request_fingerprint`:
@@ -59,9 +59,9 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from skysort import io
 from skysort.config import Cutouts, Data, SkyServerSource
-from skysort.images import (
+from skysort.data import atomic
+from skysort.data.images import (
     MAX_IMAGE_BYTES,
     BadImage,
     cutout_path,
@@ -69,9 +69,9 @@ from skysort.images import (
     read_fingerprint,
     with_fingerprint,
 )
-from skysort.progress import Progress
-from skysort.schema import MANIFEST_COLUMNS, conform
-from skysort.urls import redact_text as redact
+from skysort.data.schema import MANIFEST_COLUMNS, conform
+from skysort.pipeline.progress import Progress
+from skysort.sources.urls import redact_text as redact
 
 log = logging.getLogger(__name__)
 
@@ -409,7 +409,7 @@ def _fetch_one(
                     reason = str(exc)
                 else:
                     stored = with_fingerprint(body, request.fingerprint)
-                    io.write_bytes(path, stored)
+                    atomic.write_bytes(path, stored)
                     return Outcome("ok", len(stored), hashlib.sha256(stored).hexdigest(), attempts)
             elif status == 404:
                 return Outcome("missing", 0, "", attempts, "not_found: HTTP 404 from ImgCutout")

@@ -12,11 +12,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from skysort import io
 from skysort.config import Data, Train
-from skysort.losses import MaskedAUC, MaskedBinaryAccuracy, make_loss, make_multilabel_loss
-from skysort.models import build_model
-from skysort.training.callbacks import EpochTimer, LogEpochs
+from skysort.data import atomic
+from skysort.model.build import build_model
+from skysort.model.callbacks import EpochTimer, LogEpochs
+from skysort.model.losses import MaskedAUC, MaskedBinaryAccuracy, make_loss, make_multilabel_loss
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def fit_model(
             raise RuntimeError(
                 "training produced no checkpoint (loss was NaN from the first epoch?)"
             )
-        with io.atomic_path(out_model, suffix=".keras") as tmp_model:
+        with atomic.atomic_path(out_model, suffix=".keras") as tmp_model:
             shutil.copyfile(best_path, tmp_model)
     return Fitted(
         history=_floats(history.history),

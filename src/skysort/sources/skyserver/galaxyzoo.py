@@ -18,7 +18,7 @@ VOTE_FRACTIONS: dict[str, str] = {
     "gz_edge_on": "p_edge",
     "gz_merger": "p_mg",
 }
-"""Which ``zooSpec`` vote fraction each label of :data:`skysort.schema.GALAXY_ZOO_LABELS` reads."""
+"""Which ``zooSpec`` vote fraction each label of :data:`skysort.data.schema.GALAXY_ZOO_LABELS` reads."""
 
 
 def zoo_labels(catalog: pd.DataFrame, skyserver: SkyServerSource) -> pd.DataFrame:

@@ -34,7 +34,7 @@ import keras
 import numpy as np
 
 from skysort.config import Train
-from skysort.encoders import ENCODERS, Preprocessing
+from skysort.model.encoders import ENCODERS, Preprocessing
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Where the model looked: Grad-CAM on the image branch and LIME on the cutout.
 
 Both explain one object and one output (a class, or a label) at a time, for the
-models :func:`skysort.models.build_model` builds. Grad-CAM needs the image
+models :func:`skysort.model.build.build_model` builds. Grad-CAM needs the image
 encoder's last feature map, which sits inside nested models (``image_encoder``,
 ``backbone``), so :func:`split_at_feature_map` rebuilds the forward pass in two
 parts from the model's own layers (shared weights, nothing copied) and checks
@@ -38,7 +38,7 @@ class ImageBranch:
 def split_at_feature_map(model: keras.Model) -> ImageBranch | None:
     """The model as feature map then head; None for a model without an image input.
 
-    Follows the layout in :mod:`skysort.models`: inside ``image_encoder`` a chain
+    Follows the layout in :mod:`skysort.model.build`: inside ``image_encoder`` a chain
     (resize, preprocessing, ``backbone``, new conv layers, pooling); outside it the
     optional ``image_projection``, the ``fuse`` with ``tabular_encoder``, the
     ``head_dense`` and ``probabilities``. Dropout layers are left out: they are the
@@ -228,7 +228,7 @@ def write_explanations(
     """
     from pathlib import Path
 
-    from skysort import plots
+    from skysort.evaluation import plots
 
     branch = split_at_feature_map(model)
     if branch is None:

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only for the annotation: the stages import this package's modules
-    from skysort.stage import Stage
+    from skysort.pipeline.stage import Stage
 
 PACKAGE = "skysort"
-SRC = Path(__file__).resolve().parent
+SRC = Path(__file__).resolve().parents[1]
 ROOT = SRC.parents[1]
 """The project root: ``dvc.yaml`` names code deps relative to it."""
 
@@ -52,7 +52,7 @@ def _imported_modules(path: Path, module: str) -> set[str]:
             else:
                 base = node.module or ""
             found.add(base)
-            # `from skysort import io` imports the submodule skysort.io
+            # `from skysort.data import atomic` imports the submodule skysort.data.atomic
             found |= {f"{base}.{a.name}" for a in node.names if module_file(f"{base}.{a.name}")}
     return {m for m in found if m.split(".")[0] == PACKAGE}
 

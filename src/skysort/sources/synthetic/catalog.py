@@ -2,13 +2,13 @@
 
 Each class (galaxy, quasar, star) draws its r magnitude, redshift and colours jointly
 from a Gaussian mixture fitted to the real DR17 sample
-(:mod:`skysort.synthetic.dr17_photometry`, written by ``benchmarks/calibrate_sim.py``),
+(:mod:`skysort.sources.synthetic.dr17_photometry`, written by ``benchmarks/calibrate_sim.py``),
 so the colours co-vary as in the real sky: the curved stellar locus, white dwarfs
 among the quasars, quasar colours that change with redshift, red and blue galaxies.
 Shapes follow a physical size-luminosity relation seen at each redshift, so compact
 galaxies that look like stars arise by themselves; photometric noise is added in asinh
 magnitudes ("luptitudes"), so a noise-dominated flux stays finite. Missing labels and
-magnitudes are injected by :mod:`skysort.synthetic.faults`.
+magnitudes are injected by :mod:`skysort.sources.synthetic.faults`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from skysort.config import Data, Query, SyntheticSource
-from skysort.schema import BANDS, CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS
-from skysort.synthetic.dr17_photometry import MIXTURES, VARIABLES
-from skysort.synthetic.faults import inject_catalog_faults
-from skysort.synthetic.seeding import stream
+from skysort.data.schema import BANDS, CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS
+from skysort.sources.synthetic.dr17_photometry import MIXTURES, VARIABLES
+from skysort.sources.synthetic.faults import inject_catalog_faults
+from skysort.sources.synthetic.seeding import stream
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +64,9 @@ def simulate_catalog(
 ) -> pd.DataFrame:
     """Simulate ``query.n_objects`` SDSS-like catalog rows, deterministically from ``seed``.
 
-    Columns: the contract's :data:`~skysort.schema.CATALOG_COLUMNS`, the PhotoObj
+    Columns: the contract's :data:`~skysort.data.schema.CATALOG_COLUMNS`, the PhotoObj
     shape columns the renderer needs (:data:`SHAPE_COLUMNS`) and the Galaxy Zoo
-    flags (:data:`~skysort.schema.GALAXY_ZOO_LABELS`). ``class`` is pd.NA for the
+    flags (:data:`~skysort.data.schema.GALAXY_ZOO_LABELS`). ``class`` is pd.NA for the
     injected missing labels; one magnitude is NaN for the injected missing features.
     """
     truth = _draw_classes(
@@ -161,7 +161,7 @@ def _draw_objids(n: int, rng: np.random.Generator) -> np.ndarray:
 def _draw_intrinsic(truth: np.ndarray, query: Query, rng: np.random.Generator) -> pd.DataFrame:
     """r, redshift and colours per object, from each class's DR17 mixture.
 
-    The mixtures (:mod:`skysort.synthetic.dr17_photometry`) describe the real sample
+    The mixtures (:mod:`skysort.sources.synthetic.dr17_photometry`) describe the real sample
     jointly: the stellar locus and its white dwarfs, the quasars' colours changing
     with redshift as emission lines cross the bands, the galaxies' red sequence and
     blue cloud and their reddening with redshift. Draws outside the query's r

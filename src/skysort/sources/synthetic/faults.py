@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from skysort.config import SyntheticSource
-from skysort.images import JPEG_END
-from skysort.schema import MAGNITUDE_COLUMNS
-from skysort.synthetic.seeding import stream
+from skysort.data.images import JPEG_END
+from skysort.data.schema import MAGNITUDE_COLUMNS
+from skysort.sources.synthetic.seeding import stream
 
 ZWARNING_BITS: tuple[int, ...] = (4, 4, 4, 16, 32, 128)  # SMALL_DELTA_CHI2 is most common
 

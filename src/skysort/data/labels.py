@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from skysort.schema import BANDS
+from skysort.data.schema import BANDS
 
 
 def encode(labels: pd.Series, classes: tuple[str, ...]) -> np.ndarray:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from skysort.config import Data, FilesSource
-from skysort.schema import CATALOG_COLUMNS, PHOTOMETRY_COLUMNS, conform
+from skysort.data.schema import CATALOG_COLUMNS, PHOTOMETRY_COLUMNS, conform
 
 log = logging.getLogger(__name__)
 

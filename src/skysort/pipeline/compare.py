@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skysort import io, versioning
 from skysort.config import Compare, Params, apply_overrides, validate_params
+from skysort.data import atomic
+from skysort.pipeline import versioning
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def run_study(
             log.info("compare: run %d/%d %s (%s)", i, len(variants), v.name, _describe(v))
             # Every run starts from the base parameters, not from the previous run's.
             if saved["params.yaml"] is not None:
-                io.write_bytes(root / "params.yaml", saved["params.yaml"])
+                atomic.write_bytes(root / "params.yaml", saved["params.yaml"])
             if v.name in existing:
                 runner(["exp", "remove", v.name], root)  # a rerun replaces the old result
             code, tail = runner(["exp", "run", "-n", v.name, *v.set_args()], root)
@@ -163,12 +164,12 @@ def run_study(
                 log.error("compare: %s failed (dvc exit %d)", v.name, code)
                 runs.append(_failed_row(v, tail))
                 continue
-            report = io.read_json(paths.train_report)
-            metrics = io.read_json(paths.metrics)
+            report = atomic.read_json(paths.train_report)
+            metrics = atomic.read_json(paths.metrics)
             runs.append(keras_row(v, report, metrics))
             histories[v.name] = report["history"]
             if not baselines and paths.baselines_report.exists():
-                baselines = baseline_rows(io.read_json(paths.baselines_report))
+                baselines = baseline_rows(atomic.read_json(paths.baselines_report))
     finally:
         _restore(root, saved, runner)
     rows = baselines + runs
@@ -196,7 +197,7 @@ def _restore(root: Path, saved: dict[str, bytes | None], runner: Runner) -> None
                 continue
             (root / name).unlink(missing_ok=True)
         else:
-            io.write_bytes(root / name, content)
+            atomic.write_bytes(root / name, content)
     if saved["dvc.lock"] is None:
         log.warning(
             "compare: the workspace had no dvc.lock before the study; its outputs are the last "
@@ -349,12 +350,12 @@ def write_outputs(
     classes: Iterable[str],
 ) -> None:
     """``compare.json`` (rows), ``compare.md`` (the table) and ``curves.png`` (every run's curves)."""
-    from skysort import plots
+    from skysort.evaluation import plots
 
     out_dir = Path(out_dir)
     classes = list(classes)
-    io.write_json(out_dir / "compare.json", {"classes": classes, "rows": rows})
-    with io.atomic_path(out_dir / "compare.md") as tmp:
+    atomic.write_json(out_dir / "compare.json", {"classes": classes, "rows": rows})
+    with atomic.atomic_path(out_dir / "compare.md") as tmp:
         tmp.write_text(format_table(rows, classes, markdown=True) + "\n")
     if histories:
         plots.comparison_png(histories, out_dir / "curves.png")

@@ -1,0 +1,1 @@
+"""Scoring a model: metrics, plots and explanations."""

@@ -1,0 +1,1 @@
+"""The user's own data: a CSV or Parquet catalog and, optionally, a folder of images."""

@@ -1,0 +1,1 @@
+"""SkyServer: the SQL search, its safety check, Galaxy Zoo labels and the ImgCutout fetcher."""
