@@ -18,7 +18,7 @@ POOL = $(word 2,$(SCHEDULE))
 WITH_API = PREFECT_API_URL=$(API)
 
 .DEFAULT_GOAL := help
-.PHONY: help install test quick lint run repro server deploy check-deploy worker trigger serve trigger-serve
+.PHONY: help install test quick lint docs docs-build run repro server deploy check-deploy worker trigger serve trigger-serve
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,12 @@ quick: ## the quick tier for the edit-test loop: no training, servers or cluster
 lint: ## ruff check and ruff format --check (what .ci/run checks too)
 	ruff check .
 	ruff format --check .
+
+docs: ## serve the documentation site at http://127.0.0.1:8000, rebuilt on every edit
+	mkdocs serve
+
+docs-build: ## build the documentation site into site/ as .ci/run does (broken links fail)
+	mkdocs build --strict --site-dir site
 
 run: ## run the whole pipeline once, recorded on the server of `make server`
 	$(WITH_API) skysort run

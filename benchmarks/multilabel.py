@@ -7,7 +7,8 @@ Runs query, cutouts and clean once (one fixed test split), the per-label baselin
 on the photometry, then impute, balance, train and evaluate once per
 ``impute.missing_labels`` choice, each in its own folder, with the library alone (no
 Prefect). Prints each label's test ROC-AUC and PR-AUC (average precision) per run,
-and the macro means; writes the table to ``benchmarks/results/multilabel.md`` too.
+and the macro means; writes the table to ``docs/results/multilabel.md`` (and
+``.json``) through ``benchmarks/results.py`` too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import os
 import tempfile
 import time
 from pathlib import Path
+
+from results import Table, write_results
 
 from skysort.config import load_params
 from skysort.pipeline.registry import run_stage
@@ -43,8 +46,6 @@ def main() -> None:
         *args.set,
     ]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="skysort-multilabel-") as tmp:
         os.chdir(tmp)
         params = load_params(ROOT / "params.yaml", base)
@@ -79,32 +80,37 @@ def main() -> None:
             runs[f"{args.model} {strategy}"] = run_stage("evaluate", p)
             print(f"  {strategy:10s} {time.perf_counter() - started:6.1f} s (best epoch {epochs})")
         table = _table(runs, params.data.labels)
-        print(table)
-        (out / "multilabel.md").write_text(
-            f"{args.objects} simulated objects (seed {args.seed}), {args.model}, "
-            f"up to {args.epochs} epochs; test split: {splits['test_rows']} objects\n\n{table}\n"
+        print(table.markdown())
+        write_results(
+            "multilabel",
+            [table],
+            title="Multilabel: impute, mask, drop, gradient boosting",
+            notes=[
+                f"{args.objects} simulated objects (seed {args.seed}), {args.model}, up to "
+                f"{args.epochs} epochs; test split: {splits['test_rows']} objects. Each cell "
+                "is a label's test ROC-AUC / PR-AUC (average precision)."
+            ],
+            figures={"runs": runs},
         )
 
 
-def _table(runs: dict, labels: tuple[str, ...]) -> str:
+def _table(runs: dict, labels: tuple[str, ...]) -> Table:
     def f(v: float | None) -> str:
         return "n/a" if v is None else f"{v:.3f}"
 
     head = ["run", *[f"{n} ROC / PR" for n in labels], "macro ROC-AUC", "macro PR-AUC"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    rows = []
     for name, m in runs.items():
         cells = [f"{f(m['per_label'][n]['roc_auc'])} / {f(m['per_label'][n]['pr_auc'])}"
                  for n in labels]  # fmt: skip
-        lines.append(
-            "| " + " | ".join([name, *cells, f(m["roc_auc_macro"]), f(m["pr_auc_macro"])]) + " |"
-        )
+        rows.append([name, *cells, f(m["roc_auc_macro"]), f(m["pr_auc_macro"])])
     positives = next(iter(runs.values()))["per_label"]
-    lines.append(
-        "| test positives / known | "
-        + " | ".join(f"{positives[n]['positives']} / {positives[n]['n']}" for n in labels)
-        + " | | |"
+    rows.append(
+        ["test positives / known"]
+        + [f"{positives[n]['positives']} / {positives[n]['n']}" for n in labels]
+        + ["", ""]
     )
-    return "\n".join(lines)
+    return Table(head, rows)
 
 
 if __name__ == "__main__":

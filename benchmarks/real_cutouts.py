@@ -20,7 +20,8 @@ native scale (0.4 arcsec / pixel), so 32 pixels are the central 12.8 arcsec.
 The CNN is ``small_cnn`` with two 3x3 convs per block, a flattened last map (where
 the light is matters for a centred object) and a cosine learning-rate schedule;
 ``--set`` passes any ``params.yaml`` override (``train.pooling=avg`` ...). Prints one table: model, accuracy,
-macro-F1 and the F1 of each class.
+macro-F1 and the F1 of each class, and writes it to ``docs/results/real_cutouts.md`` (and
+``.json``) through ``benchmarks/results.py``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
+from results import Table, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CUTOUTS = REPO / "../shared/data/sdss_cutouts"
@@ -163,9 +165,24 @@ def main() -> None:
     head = f"{'model':<34} {'accuracy':>8} {'macro-F1':>8}" + "".join(f" {c:>7}" for c in CLASSES)
     print(head)
     print("-" * len(head))
+    rows = []
     for name, s in (("gboost on hand features", baseline), ("small_cnn (image only)", cnn)):
         per = "".join(f" {s['per_class'][c]['f1']:7.3f}" for c in CLASSES)
         print(f"{name:<34} {s['accuracy']:8.4f} {s['f1_macro']:8.4f}{per}")
+        rows.append(
+            [name, s["accuracy"], s["f1_macro"], *(s["per_class"][c]["f1"] for c in CLASSES)]
+        )
+    write_results(
+        "real_cutouts",
+        [Table(["model", "accuracy", "macro-F1", *(f"F1 {c}" for c in CLASSES)], rows)],
+        title="The small CNN against hand-made features on real cutouts",
+        notes=[
+            f"{args.objects} objects ({args.image_size} px cutouts, {crop}), up to "
+            f"{args.epochs} epochs; test split: {cnn['n']} objects; rows dropped by clean: "
+            f"{clean['dropped_rows']}."
+        ],
+        figures={"baseline": baseline, "cnn": cnn},
+    )
 
 
 if __name__ == "__main__":

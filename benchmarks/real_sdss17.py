@@ -26,7 +26,9 @@ overrides a ``Train`` field (validated like ``params.yaml``);
 features + colours); ``--asinh-redshift`` sets ``data.asinh_scales: {redshift:
 0.001}`` (every model reads ``asinh(redshift / 0.001)``, as the pipeline does).
 The sample's ids are ruined (scientific notation): rows are keyed by position.
-Prints one table: model, feature set, accuracy, macro-F1 (and with ``--splits``, a second).
+Prints one table: model, feature set, accuracy, macro-F1 (and with ``--splits``, a second),
+and writes them to ``docs/results/real_sdss17.md`` (and ``.json``) through
+``benchmarks/results.py``.
 """
 
 from __future__ import annotations
@@ -40,13 +42,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from imblearn.over_sampling import RandomOverSampler
+from results import Table, write_results
 from threadpoolctl import threadpool_limits
 
 from skysort.config import Balance, Baselines, Clean, Data, Train
 from skysort.data.labels import encode, feature_matrix, tabular_matrix
+from skysort.data.splits import assign_splits
 from skysort.evaluation.metrics import classification_scores
-from skysort.stages.baselines import make_baseline
-from skysort.stages.clean import assign_splits
+from skysort.model.classical import make_baseline
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REAL = REPO / "../shared/data/sdss17_star_classification_30k.csv"
@@ -243,6 +246,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     # (feature set, model) -> one scores dict per split, for the summary over splits
     by_split: dict[tuple[str, str], list[dict]] = {}
+    rows: list[list] = []
     for split_seed in split_seeds:
         split = assign_splits(real["class"], clean.test_fraction, clean.val_fraction, split_seed)
         where = f"split seed {split_seed}, " if args.splits > 1 else ""
@@ -257,10 +261,28 @@ def main() -> None:
                     + f" | {where}{note} |",
                     flush=True,
                 )
+                rows.append(
+                    [name, set_name, s["accuracy"], s["f1_macro"], *f1.values(), where + note]
+                )
                 if not name.startswith("tabular net,"):  # per-seed rows: their mean counts
                     by_split.setdefault((set_name, name.strip("*")), []).append(s)
+    columns = ["model", "features", "accuracy", "macro-F1", *(f"F1 {c}" for c in CLASSES), "note"]
+    tables = [Table(columns, rows, caption="Test split")]
     if args.splits > 1:
-        print_over_splits(by_split, args.splits)
+        tables.append(print_over_splits(by_split, args.splits))
+    write_results(
+        "real_sdss17",
+        tables,
+        title="Baselines and the tabular net on the real DR17 sample",
+        notes=[
+            f"{args.real.name}: {len(real)} rows, split seeds {split_seeds} (test 20 %, val "
+            f"15 %, stratified). Tabular net: dense_units={list(train.dense_units)}, "
+            f"dropout={train.dropout}, lr={train.learning_rate}, batch={train.batch_size}, "
+            f"epochs<={train.epochs}, patience={train.patience}, lr_schedule="
+            f"{train.lr_schedule}, oversample={not args.no_oversample}, colour_inputs="
+            f"{train.colour_inputs}, asinh redshift={args.asinh_redshift}."
+        ],
+    )
 
 
 def score_split(
@@ -300,7 +322,7 @@ def score_split(
     return results
 
 
-def print_over_splits(by_split: dict[tuple[str, str], list[dict]], n_splits: int) -> None:
+def print_over_splits(by_split: dict[tuple[str, str], list[dict]], n_splits: int) -> Table:
     """Mean and sd over the splits, and the net's paired difference from each baseline.
 
     One 6,000-object test split resolves about 0.002 of accuracy, the size of the gaps
@@ -314,13 +336,14 @@ def print_over_splits(by_split: dict[tuple[str, str], list[dict]], n_splits: int
         "| model | features | accuracy | macro-F1 | net - this model, accuracy | net - this, macro-F1 | net ahead |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
+    table_rows: list[list] = []
     for set_name in dict.fromkeys(k[0] for k in by_split):
         rows = {m: v for (f, m), v in by_split.items() if f == set_name}
         net_name = next((m for m in rows if m.startswith("tabular net")), None)
         for model, runs in rows.items():
             acc = np.array([r["accuracy"] for r in runs])
             f1 = np.array([r["f1_macro"] for r in runs])
-            diff = "| | | |"
+            diff, gaps = "| | | |", ["", "", ""]
             if net_name and model != net_name:
                 net_acc = np.array([r["accuracy"] for r in rows[net_name]])
                 net_f1 = np.array([r["f1_macro"] for r in rows[net_name]])
@@ -330,11 +353,24 @@ def print_over_splits(by_split: dict[tuple[str, str], list[dict]], n_splits: int
                     f"| {d_f1.mean():+.4f} ± {d_f1.std(ddof=1):.4f} "
                     f"| {int((d_acc > 0).sum())} of {len(d_acc)} |"
                 )
+                gaps = [c.strip() for c in diff.strip("|").split("|")]
             print(
                 f"| {model} | {set_name} | {acc.mean():.4f} ± {acc.std(ddof=1):.4f} "
                 f"| {f1.mean():.4f} ± {f1.std(ddof=1):.4f} {diff}",
                 flush=True,
             )
+            table_rows.append(
+                [
+                    model,
+                    set_name,
+                    f"{acc.mean():.4f} ± {acc.std(ddof=1):.4f}",
+                    f"{f1.mean():.4f} ± {f1.std(ddof=1):.4f}",
+                    *gaps,
+                ]
+            )
+    columns = ["model", "features", "accuracy, mean ± sd", "macro-F1, mean ± sd"]
+    columns += ["net minus it: accuracy", "net minus it: macro-F1", "net ahead in"]
+    return Table(columns, table_rows, caption=f"Over {n_splits} splits")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ Both ways run as Prefect flow runs (the ``skysort stage`` flow), each in its own
 temporary folder from the same catalog, so the figures include Prefect's and
 Dask's overheads (a LocalCluster is started and torn down per stage). Set
 PREFECT_API_URL to a running server to leave out the temporary server's start-up.
+Writes the timings to ``docs/results/sharded.md`` (and ``.json``) through
+``benchmarks/results.py``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from results import Table, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,12 +59,14 @@ def main() -> None:
             f"{args.objects} simulated objects, {os.cpu_count()} CPUs, dask: "
             f"{args.workers} worker processes, shards of {args.shard_size}"
         )
+        seconds: dict[str, dict[str, float]] = {}
         for kind, root in roots.items():
             os.chdir(root)
             for name in ("cutouts", "clean"):
                 started = time.perf_counter()
                 stage(name=name, params_path="params.yaml")
-                print(f"{kind:6s} {name:8s} {time.perf_counter() - started:6.2f} s")
+                seconds.setdefault(name, {})[kind] = time.perf_counter() - started
+                print(f"{kind:6s} {name:8s} {seconds[name][kind]:6.2f} s")
         a, b = roots["local"], roots["dask"]
         same = all(
             pd.read_parquet(a / rel).equals(pd.read_parquet(b / rel))
@@ -73,6 +78,23 @@ def main() -> None:
         cmp = filecmp.dircmp(a / "data/raw/cutouts", b / "data/raw/cutouts")
         same &= not (cmp.left_only or cmp.right_only)
         print("identical outputs:", same)
+        write_results(
+            "sharded",
+            [
+                Table(
+                    ["stage", "local threads, s", "Dask shards, s"],
+                    [[name, t["local"], t["dask"]] for name, t in seconds.items()],
+                    digits=1,
+                )
+            ],
+            title="Local threads against Dask shards",
+            notes=[
+                f"{args.objects} simulated objects; Dask: {args.workers} worker processes, "
+                f"shards of {args.shard_size}; both as `skysort stage` flow runs, Prefect's and "
+                f"Dask's overheads included. Identical outputs: {bool(same)}."
+            ],
+            figures={"seconds": seconds, "identical": bool(same)},
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ flattened), reads the central ``--crop`` pixels at native scale (as ``real_cutou
 conv layers trained on simulated cutouts as a ``.weights.h5`` file: pre-training for
 ``real_cutouts.py --set train.weights=PATH`` (the same crop; the dense head, sized by
 the crop, starts fresh).
+
+Writes the tables to ``docs/results/sim_vs_real_cutouts.md`` (and ``.json``) through
+``benchmarks/results.py``.
 """
 
 from __future__ import annotations
@@ -42,14 +45,15 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 from real_cutouts import CLASSES, DEFAULT_CUTOUTS
+from results import Table, write_results
 from scipy import ndimage
 
 from skysort.config import Clean, Cutouts, Data, Query, SyntheticSource, Train
 from skysort.data.images import cutout_path
 from skysort.data.labels import encode
+from skysort.data.splits import assign_splits
 from skysort.evaluation.metrics import classification_scores
 from skysort.sources.synthetic import simulate_catalog, write_synthetic_cutouts
-from skysort.stages.clean import assign_splits
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PNG = REPO / "docs/img/sim_vs_real_cutouts.png"
@@ -439,7 +443,13 @@ def main() -> None:
         print("\n".join(table))
         side_by_side(sim, real, args.png)
         print(f"\npicture: {args.png} ({args.png.stat().st_size / 1024:.0f} KB)")
+        tables = [Table.from_markdown(table, caption="Image statistics")]
+        notes = [
+            f'{len(sim)} simulated cutouts (seed {args.seed}, {SIZE} px at {SCALE}"/px) against '
+            f"{len(real)} real ones; statistics of {n} per class and side. Picture: {args.png.name}."
+        ]
         if args.no_train:
+            _publish(tables, notes)
             return
         train = Train(
             model="image",
@@ -454,7 +464,18 @@ def main() -> None:
             f"({'central crop' if args.crop else 'whole field'}), up to {args.epochs} epochs, "
             f"patience {train.patience}, augment {train.augment}, 1 TensorFlow thread\n"
         )
-        print("\n".join(cnn_table(sim, real, train, args.crop, args.seed, args.save_backbone)))
+        cnn = cnn_table(sim, real, train, args.crop, args.seed, args.save_backbone)
+        print("\n".join(cnn))
+        caption = f"The small CNN, input {args.crop or SIZE} px, up to {args.epochs} epochs"
+        tables.append(Table.from_markdown([r for r in cnn if r.startswith("|")], caption))
+        rest = [r for r in cnn if r and not r.startswith("|")]
+        _publish(tables, [*notes, "```\n" + "\n".join(rest) + "\n```"])
+
+
+def _publish(tables: list[Table], notes: list[str]) -> None:
+    write_results(
+        "sim_vs_real_cutouts", tables, title="Simulated cutouts against real ones", notes=notes
+    )
 
 
 if __name__ == "__main__":

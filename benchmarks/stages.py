@@ -4,7 +4,8 @@
     python benchmarks/stages.py --objects 5000 --epochs 2
 
 Runs in a temporary directory with the library alone (no Prefect), so the figures
-are the stages' own cost. Prints seconds per stage and throughputs.
+are the stages' own cost. Prints seconds per stage and throughputs, and writes
+them to ``docs/results/stages.md`` (and ``.json``) through ``benchmarks/results.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import tempfile
 import time
 from pathlib import Path
+
+from results import Table, write_results
 
 from skysort.config import load_params
 from skysort.data.atomic import read_json
@@ -40,6 +43,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="skysort-bench-") as tmp:
         os.chdir(tmp)
         print(f"{args.objects} simulated objects, {args.epochs} epochs, {os.cpu_count()} CPUs")
+        timings = []
         for stage in STAGES:
             started = time.perf_counter()
             report = run_stage(stage, params)
@@ -58,13 +62,22 @@ def main() -> None:
             elif stage == "evaluate":
                 extra = f"accuracy {report['accuracy']:.3f} macro-F1 {report['f1_macro']:.3f}"
             print(f"{stage:10s} {seconds:7.2f} s  {extra}")
-        print(
-            "train report:",
-            {
-                k: v
-                for k, v in read_json(params.paths.train_report).items()
-                if k in ("parameters", "seconds_per_epoch", "best_epoch")
-            },
+            timings.append([stage, round(seconds, 2), extra.strip()])
+        facts = {
+            k: v
+            for k, v in read_json(params.paths.train_report).items()
+            if k in ("parameters", "seconds_per_epoch", "best_epoch")
+        }
+        print("train report:", facts)
+        write_results(
+            "stages",
+            [Table(["stage", "seconds", "throughput"], timings, digits=2)],
+            title="Seconds per stage",
+            notes=[
+                f"{args.objects} simulated objects, {args.epochs} epochs; the library alone "
+                f"(no Prefect), in a temporary folder. Train report: {facts}."
+            ],
+            figures={"objects": args.objects, "epochs": args.epochs, "train": facts},
         )
 
 

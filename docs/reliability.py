@@ -39,7 +39,7 @@ from skysort.config import (  # noqa: E402
 from skysort.data.atomic import write_parquet  # noqa: E402
 from skysort.pipeline.registry import run_stage  # noqa: E402
 from skysort.sources.skyserver.cutouts import fetch_cutouts  # noqa: E402
-from skysort.sources.skyserver.query import parse_response  # noqa: E402
+from skysort.sources.skyserver.sql_response import parse_response  # noqa: E402
 from tests.factories import bomb_jpeg, make_catalog, write_cutouts  # noqa: E402
 from tests.fakesky import FakeSkyServer, closed_port_url, make_sky_catalog  # noqa: E402
 

@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.states import State
 
+from skysort import targets
 from skysort.config import load_params
 from skysort.flows.deployment import FLOW_NAME, check_deployment_run
 from skysort.flows.stage import run_in_flow
@@ -45,10 +46,7 @@ def pipeline(
             get_run_logger().warning("not recording in DVC: %s", mismatch)
         else:
             record_in_dvc(root, params.record)
-    metrics = reports["evaluate"]
-    if params.task == "multilabel":
-        return {k: metrics[k] for k in ("roc_auc_macro", "pr_auc_macro", "hamming_loss")}
-    return {k: metrics[k] for k in ("accuracy", "f1_macro")}
+    return targets.get(params.task).headline(reports["evaluate"])
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def _shard_tasks(stage: Stage) -> ShardTasks:
     def merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
         """Join the parts into the stage's outputs; its report."""
         with running_stage(name):
-            report = _shards(name).merge(params, parts, n_rows)
+            report = registry.get(name).merge(params, parts, n_rows)
             publish(registry.get(name), report, params)
         return report
 

@@ -109,8 +109,8 @@ def prepare_training_inputs(
     from skysort.config import Balance, Data, Params, Paths
     from skysort.data.atomic import write_parquet
     from skysort.pipeline.registry import run_stage
-    from skysort.stages.balance import balance
-    from skysort.stages.impute import impute
+    from skysort.stages.balance import balance_train_rows
+    from skysort.stages.impute import impute_labels
 
     data = Data(image_size=64)
     manifest = write_cutouts(catalog, root / "cutouts", size=64, missing=missing)
@@ -125,21 +125,25 @@ def prepare_training_inputs(
         clean_report=root / "clean.json",
     )
     run_stage("clean", Params(paths=paths, data=data, seed=0))
-    impute(
-        root / "dataset.parquet",
-        root / "images.npy",
-        root / "labels.parquet",
-        root / "impute.json",
+    impute_labels(
+        dataset=root / "dataset.parquet",
+        images=root / "images.npy",
+        labels=root / "labels.parquet",
+        impute_report=root / "impute.json",
         data=data,
         impute=impute_params,
         seed=0,
+        task="multiclass",
     )
-    balance(
-        root / "labels.parquet",
-        root / "index.npy",
-        root / "balance.json",
+    balance_train_rows(
+        labels=root / "labels.parquet",
+        train_index=root / "index.npy",
+        balance_report=root / "balance.json",
         balance=Balance(),
         seed=0,
+        data=data,
+        impute=impute_params,
+        task="multiclass",
     )
     return root
 
@@ -170,8 +174,8 @@ def prepare_multilabel_inputs(
     from skysort.config import Balance, Data, Params, Paths
     from skysort.data.atomic import write_parquet
     from skysort.pipeline.registry import run_stage
-    from skysort.stages.balance import balance
-    from skysort.stages.impute import impute
+    from skysort.stages.balance import balance_train_rows
+    from skysort.stages.impute import impute_labels
 
     data = Data(image_size=64, labels=ML_LABELS, label_classes=("GALAXY", "QSO", "STAR"))
     manifest = write_cutouts(catalog, root / "cutouts", size=64)
@@ -186,25 +190,25 @@ def prepare_multilabel_inputs(
         clean_report=root / "clean.json",
     )
     run_stage("clean", Params(paths=paths, data=data, seed=0, task="multilabel"))
-    impute(
-        root / "dataset.parquet",
-        root / "images.npy",
-        root / "labels.parquet",
-        root / "impute.json",
+    impute_labels(
+        dataset=root / "dataset.parquet",
+        images=root / "images.npy",
+        labels=root / "labels.parquet",
+        impute_report=root / "impute.json",
         data=data,
         impute=impute_params,
         seed=0,
         task="multilabel",
     )
-    balance(
-        root / "labels.parquet",
-        root / "index.npy",
-        root / "balance.json",
+    balance_train_rows(
+        labels=root / "labels.parquet",
+        train_index=root / "index.npy",
+        balance_report=root / "balance.json",
         balance=balance_params or Balance(),
         seed=0,
         task="multilabel",
-        labels=ML_LABELS,
-        missing_labels=impute_params.missing_labels,
+        data=data,
+        impute=impute_params,
     )
     return root
 

@@ -3,9 +3,10 @@
 It speaks the two endpoints skysort uses:
 
 - ``GET /dr{N}/en/tools/search/x_results.aspx?cmd=<sql>&format=csv`` answers from a
-  DataFrame, understanding just enough of the SQL that ``skysort.sources.skyserver.query`` builds
-  (TOP, the select list, ``s.class IN``, ra / dec / r limits, the objid or sample-key
-  cursor and ORDER BY) to page through it like the real server;
+  DataFrame, understanding just enough of the SQL that
+  ``skysort.sources.skyserver.sql_build`` builds (TOP, the select list, ``s.class IN``,
+  ra / dec / r limits, the objid or sample-key cursor and ORDER BY) to page through it
+  like the real server;
 - ``GET /dr{N}/SkyServerWS/ImgCutout/getjpeg?ra=&dec=&...`` answers with a
   deterministic non-blank JPEG of the requested size (or prepared bytes).
 

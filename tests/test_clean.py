@@ -4,8 +4,9 @@ import pytest
 
 from skysort.config import Clean, Data, Params, Paths
 from skysort.data.atomic import read_json, write_parquet
+from skysort.data.splits import assign_splits
 from skysort.pipeline.registry import run_stage
-from skysort.stages.clean import NoUsableRowsError, TooManyDroppedError, assign_splits
+from skysort.stages.clean import NoUsableRowsError, TooManyDroppedError
 from tests.factories import bomb_jpeg, make_catalog, write_cutouts
 
 DATA = Data(image_size=64)

@@ -3,7 +3,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from skysort.config import ConfigError, Params, apply_overrides, load_params, parse_override
+from skysort.config import (
+    ConfigError,
+    Params,
+    apply_overrides,
+    load_params,
+    parse_override,
+    validate_params,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -161,3 +168,34 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_non_finite_numbers_are_rejected(tmp_path):
     with pytest.raises(ConfigError, match="timeout_s"):
         load_params(ROOT / "params.yaml", ["source.skyserver.timeout_s=.inf"])
+
+
+def test_the_package_exports_every_name_the_module_did():
+    import skysort.config
+
+    names = (
+        "SDSS_CLASSES", "Fraction", "QUERIES_DIR", "ConfigError", "Section", "Paths",
+        "LABEL_NAME", "Data", "SyntheticSource", "SkyServerSource", "FilesSource", "Source",
+        "Query", "Cutouts", "Clean", "Impute", "SamplingStrategy", "Balance", "Baselines",
+        "IMAGE_ENCODERS", "Train", "Evaluate", "PREFECT_NAME", "check_cron", "Runner", "Record",
+        "NEVER_OVERRIDDEN_IN_DEPLOYMENTS", "Schedule", "Compare", "Params", "is_parameter",
+        "check_sql_file", "parse_override", "apply_overrides", "validate_params",
+        "read_params_file", "load_params", "GALAXY_ZOO_LABELS", "PHOTOMETRY_COLUMNS",
+    )  # fmt: skip
+    assert [n for n in names if not hasattr(skysort.config, n)] == []
+    assert set(skysort.config.__all__) >= set(names)
+
+
+def test_a_caller_may_pass_its_own_sql_check(tmp_path):
+    (tmp_path / "queries").mkdir()
+    (tmp_path / "queries/q.sql").write_text("SELECT 1")
+    raw = {"source": {"kind": "skyserver"}, "query": {"sql_file": "queries/q.sql"}}
+    seen = []
+    assert validate_params(raw, root=tmp_path, check_sql=seen.append).query.sql_file
+    assert seen == ["SELECT 1"]
+
+    def refuse(sql: str) -> None:
+        raise ValueError("is not allowed here")
+
+    with pytest.raises(ConfigError, match=r"query\.sql_file: the SQL is not allowed here"):
+        validate_params(raw, root=tmp_path, check_sql=refuse)

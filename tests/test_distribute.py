@@ -30,15 +30,16 @@ SCRIPT = textwrap.dedent(
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n_cpus)])
     from skysort.config import Data, Train
-    from skysort.stages.train import train
+    from skysort.stages.train import train_model
 
     cfg = Train(epochs=2, batch_size=32, conv_filters=(8,), dense_units=(16,), patience=2,
                 distribute=kind, model=model)
     out = root / kind
-    report = train(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
-                   root / "index.npy", out / "model.keras", out / "dvclive", out / "train.json",
-                   out / "thresholds.json",
-                   data=Data(image_size=64), train=cfg, seed=0)
+    report = train_model(dataset=root / "dataset.parquet", images=root / "images.npy",
+                         labels=root / "labels.parquet", train_index=root / "index.npy",
+                         model=out / "model.keras", dvclive=out / "dvclive",
+                         train_report=out / "train.json", thresholds=out / "thresholds.json",
+                         data=Data(image_size=64), train=cfg, seed=0, task="multiclass")
     print("REPORT", json.dumps({k: report[k] for k in ("distribute", "replicas", "epochs_run")}))
     """
 )

@@ -11,7 +11,7 @@ from skysort.data.atomic import read_json
 from skysort.data.images import encode_jpeg
 from skysort.data.labels import observed
 from skysort.pipeline.registry import run_stage
-from skysort.sources.skyserver.query import SkyServerError
+from skysort.sources.skyserver.sql_errors import SkyServerError
 from skysort.sources.synthetic import render_cutout, simulate_catalog
 from tests.fakesky import FIRST_SPECOBJID, FakeSkyServer
 from tests.project import ROOT, make_project

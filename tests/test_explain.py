@@ -115,13 +115,9 @@ def prepared(tmp_path_factory):
 
 
 def _evaluate(root, out, cfg: Train, explain: int, data: Data, task: str = "multiclass"):
-    from skysort.stages.evaluate import evaluate
+    from skysort.stages.evaluate import evaluate_model
 
-    return evaluate(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
-                    out / "model.keras", out / "train.json", out / "thresholds.json",
-                    out / "metrics.json", out / "plots", out / "predictions.parquet",
-                    data=data, train=cfg, evaluate=Evaluate(explain=explain, lime_samples=30),
-                    task=task, seed=7)  # fmt: skip
+    return evaluate_model(dataset=root / "dataset.parquet", images=root / "images.npy", labels=root / "labels.parquet", model=out / "model.keras", train_report=out / "train.json", thresholds=out / "thresholds.json", metrics=out / "metrics.json", plots=out / "plots", predictions=out / "predictions.parquet", data=data, train=cfg, evaluate=Evaluate(explain=explain, lime_samples=30), task=task, seed=7)  # fmt: skip
 
 
 def _save_untrained(out, cfg: Train, data: Data, task: str = "multiclass") -> None:

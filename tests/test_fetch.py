@@ -20,7 +20,9 @@ from skysort.config import Clean, Cutouts, Data, SkyServerSource, load_params
 from skysort.data.images import BadImage, cutout_path, decode_jpeg, encode_jpeg, read_cutout
 from skysort.data.schema import MANIFEST_COLUMNS, check_manifest
 from skysort.pipeline.registry import run_stage
-from skysort.sources.skyserver.cutouts import cutout_url, fetch_cutouts, retry_after_seconds
+from skysort.sources.skyserver.cutout_request import cutout_url
+from skysort.sources.skyserver.cutout_retry import retry_after_seconds
+from skysort.sources.skyserver.cutouts import fetch_cutouts
 from tests.factories import bomb_jpeg
 from tests.fakesky import FakeSkyServer, closed_port_url, make_sky_catalog, render_cutout
 

@@ -163,8 +163,8 @@ def test_a_stage_cannot_read_a_parameter_dvc_does_not_track(tmp_path):
     from skysort.config import Paths
     from skysort.pipeline.stage import Stage
 
-    def work(catalog, report, *, data, seed):  # reads `data`, which params leave out
-        Path(report).write_text(f"{len(data.features)} features, seed {seed}")
+    def work(*, catalog, metrics, data, seed):  # reads `data`, which params may leave out
+        Path(metrics).write_text(f"{len(data.features)} features, seed {seed}, {catalog.name}")
         return {}
 
     def make(params, reads=("catalog",)):
@@ -173,13 +173,50 @@ def test_a_stage_cannot_read_a_parameter_dvc_does_not_track(tmp_path):
 
     with pytest.raises(ValueError, match="reads 'data'"):
         make(("seed",))
-    with pytest.raises(ValueError, match="takes 2 paths, but the stage reads and writes 1"):
+    with pytest.raises(ValueError, match="reads 'catalog', which is neither a path it declares"):
         make(("seed", "data"), reads=())
     stage = make(("seed", "data.features"))
     params = Params(paths=Paths().under(tmp_path), seed=7)
     assert stage.run(params) == {}
-    assert params.paths.metrics.read_text() == "6 features, seed 7"
+    assert params.paths.metrics.read_text() == "6 features, seed 7, catalog.parquet"
     assert sorted(p.name for p in params.paths.metrics.parent.iterdir()) == ["metrics.json"]
+
+
+def test_stage_paths_are_bound_by_name_and_checked_when_declared(tmp_path):
+    """A misspelt or missing path argument, or a positional one, fails at declaration."""
+    from skysort.config import Paths
+    from skysort.pipeline.stage import Stage
+
+    def make(function, reads=("dataset", "labels")):
+        return Stage(name="x", reads=reads, writes=("metrics",), params=("seed",),
+                     function=function, describe=str, summarize=lambda r, p: [])  # fmt: skip
+
+    def misspelt(*, dataset, labels, metrics, sed): ...
+    def missing(*, dataset, metrics, seed): ...
+    def positional(dataset, labels, metrics, *, seed): ...
+    def swapped(*, labels, dataset, metrics, seed):
+        Path(metrics).write_text("{}")
+        return {"dataset": dataset.name, "labels": labels.name}
+
+    with pytest.raises(ValueError, match="reads 'sed', which is neither a path"):
+        make(misspelt)
+    with pytest.raises(ValueError, match=r"takes no argument for the paths \['labels'\]"):
+        make(missing)
+    with pytest.raises(ValueError, match="keyword-only"):
+        make(positional)
+    # the order of the arguments does not matter: each path arrives under its own name
+    params = Params(paths=Paths().under(tmp_path), seed=1)
+    assert make(swapped).run(params) == {"dataset": "dataset.parquet", "labels": "labels.parquet"}
+
+
+def test_every_registered_stage_takes_its_paths_by_name():
+    import inspect
+
+    for stage in registry.STAGES:
+        if stage.function is None:
+            continue
+        names = set(inspect.signature(stage.function).parameters)
+        assert set(stage.reads + stage.writes) <= names, stage.name
 
 
 def test_skysort_deps_write_leaves_a_synced_dvc_yaml_unchanged():
@@ -200,11 +237,11 @@ def test_skysort_deps_write_leaves_a_synced_dvc_yaml_unchanged():
      ("### Your own images with multi-label columns", "MULTILABEL_IMAGES_PARAMS")],
 )  # fmt: skip
 def test_the_readme_examples_are_the_parameters_the_e2e_tests_run(heading, name):
-    """``tests/test_e2e_files.py`` runs the README's own-data examples "as written there"."""
+    """``tests/test_e2e_files.py`` runs the own-data guide's examples "as written there"."""
     from tests import test_e2e_files
 
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split(heading, 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+    guide = (ROOT / "docs" / "own-data.md").read_text()
+    section = guide.split(heading, 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
     blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
     assert len(blocks) == 1, f"{heading}: expected one yaml block, found {len(blocks)}"
     assert yaml.safe_load(blocks[0]) == yaml.safe_load(getattr(test_e2e_files, name))

@@ -6,10 +6,10 @@ import pytest
 
 from skysort.config import Balance, Baselines, Data, Impute
 from skysort.data.atomic import read_json, write_parquet
-from skysort.stages.balance import balance
-from skysort.stages.baselines import baselines
-from skysort.stages.clean import assign_splits
-from skysort.stages.impute import impute
+from skysort.data.splits import assign_splits
+from skysort.stages.balance import balance_train_rows
+from skysort.stages.baselines import fit_baselines
+from skysort.stages.impute import impute_labels
 from tests.factories import make_catalog
 
 DATA = Data()
@@ -26,14 +26,15 @@ def dataset_path(tmp_path):
 
 
 def _impute(tmp_path, dataset_path, **kw):
-    return impute(
-        dataset_path,
-        tmp_path / "images.npy",
-        tmp_path / "labels.parquet",
-        tmp_path / "impute.json",
+    return impute_labels(
+        dataset=dataset_path,
+        images=tmp_path / "images.npy",
+        labels=tmp_path / "labels.parquet",
+        impute_report=tmp_path / "impute.json",
         data=DATA,
         impute=Impute(n_estimators=30, **kw),
         seed=0,
+        task="multiclass",
     )
 
 
@@ -76,12 +77,15 @@ def test_balance_oversamples_by_row_index(tmp_path):
         }
     )
     write_parquet(tmp_path / "labels.parquet", labels)
-    report = balance(
-        tmp_path / "labels.parquet",
-        tmp_path / "index.npy",
-        tmp_path / "b.json",
+    report = balance_train_rows(
+        labels=tmp_path / "labels.parquet",
+        train_index=tmp_path / "index.npy",
+        balance_report=tmp_path / "b.json",
         balance=Balance(),
         seed=0,
+        data=Data(),
+        impute=Impute(),
+        task="multiclass",
     )
     index = np.load(tmp_path / "index.npy")
     assert report["before"] == {"GALAXY": 20, "STAR": 10, "QSO": 3}
@@ -100,25 +104,29 @@ def test_balance_none_keeps_rows_once(tmp_path):
         }
     )
     write_parquet(tmp_path / "labels.parquet", labels)
-    balance(
-        tmp_path / "labels.parquet",
-        tmp_path / "index.npy",
-        tmp_path / "b.json",
+    balance_train_rows(
+        labels=tmp_path / "labels.parquet",
+        train_index=tmp_path / "index.npy",
+        balance_report=tmp_path / "b.json",
         balance=Balance(method="none"),
         seed=0,
+        data=Data(),
+        impute=Impute(),
+        task="multiclass",
     )
     assert sorted(np.load(tmp_path / "index.npy").tolist()) == [0, 1, 2, 3]
 
 
 def test_baselines_score_every_model_on_observed_test_rows(tmp_path, dataset_path):
     _impute(tmp_path, dataset_path)
-    report = baselines(
-        dataset_path,
-        tmp_path / "labels.parquet",
-        tmp_path / "baselines.json",
+    report = fit_baselines(
+        dataset=dataset_path,
+        labels=tmp_path / "labels.parquet",
+        baselines_report=tmp_path / "baselines.json",
         data=DATA,
         baselines=Baselines(cv_folds=2),
         seed=0,
+        task="multiclass",
     )
     assert set(report["models"]) == {"logreg", "tree", "forest", "adaboost", "gboost"}
     labels = pd.read_parquet(tmp_path / "labels.parquet")
@@ -185,13 +193,14 @@ def test_baselines_read_the_features_asinh_scaled(tmp_path, dataset_path, monkey
 
     monkeypatch.setattr(stage, "tabular_matrix", spy)
     for scales in ({}, {"u": 0.01}):
-        baselines(
-            dataset_path,
-            tmp_path / "labels.parquet",
-            tmp_path / "baselines.json",
+        fit_baselines(
+            dataset=dataset_path,
+            labels=tmp_path / "labels.parquet",
+            baselines_report=tmp_path / "baselines.json",
             data=Data(features=("u", "g", "r", "i", "z"), asinh_scales=scales),
             baselines=Baselines(models=("logreg",), cv_folds=2),
             seed=0,
+            task="multiclass",
         )
     plain, scaled = seen
     np.testing.assert_allclose(scaled[:, 0], np.arcsinh(plain[:, 0] / 0.01), rtol=1e-5)

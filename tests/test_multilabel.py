@@ -8,15 +8,15 @@ from skysort.config import Balance, ConfigError, Data, Impute, validate_params
 from skysort.data.atomic import read_json, write_npy, write_parquet
 from skysort.data.labels import label_matrix, observed_matrix
 from skysort.data.mlros import imbalance_ratios, ml_ros, positive_counts
+from skysort.data.splits import assign_multilabel_splits
 from skysort.evaluation.metrics import (
     binary_scores,
     multilabel_scores,
     tune_threshold,
     tune_thresholds,
 )
-from skysort.stages.balance import balance
-from skysort.stages.clean import assign_multilabel_splits
-from skysort.stages.impute import impute
+from skysort.stages.balance import balance_train_rows
+from skysort.stages.impute import impute_labels
 
 NAN = np.nan
 LABELS = ("a", "b", "c")
@@ -142,9 +142,7 @@ def test_balance_multilabel_oversamples_minority_and_drops_rows_with_nan_on_drop
     y[10:12] = np.nan
     split = np.array(["train"] * 80 + ["val"] * 10 + ["test"] * 10)
     write_parquet(tmp_path / "labels.parquet", _labels_table(y, split))
-    report = balance(tmp_path / "labels.parquet", tmp_path / "index.npy", tmp_path / "b.json",
-                     balance=Balance(), seed=0, task="multilabel", labels=LABELS,
-                     missing_labels=missing)  # fmt: skip
+    report = balance_train_rows(labels=tmp_path / "labels.parquet", train_index=tmp_path / "index.npy", balance_report=tmp_path / "b.json", balance=Balance(), seed=0, task="multilabel", data=Data(labels=LABELS), impute=Impute(missing_labels=missing))  # fmt: skip
     index = np.load(tmp_path / "index.npy")
     assert set(split[index]) == {"train"}
     assert report["after"]["c"] > report["before"]["c"]
@@ -203,9 +201,7 @@ def ml_dataset(tmp_path):
 
 
 def _impute_ml(root, **kw):
-    return impute(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
-                  root / "impute.json", data=Data(labels=LABELS), task="multilabel",
-                  impute=Impute(n_estimators=30, max_iter=3, **kw), seed=0)  # fmt: skip
+    return impute_labels(dataset=root / "dataset.parquet", images=root / "images.npy", labels=root / "labels.parquet", impute_report=root / "impute.json", data=Data(labels=LABELS), task="multilabel", impute=Impute(n_estimators=30, max_iter=3, **kw), seed=0)  # fmt: skip
 
 
 def test_multilabel_impute_fills_train_labels_with_provenance_and_holdout_scores(ml_dataset):
@@ -254,7 +250,7 @@ def test_multilabel_impute_leaves_nan_for_mask_and_drop(ml_dataset, missing):
 
 def test_multilabel_sql_joins_galaxy_zoo_votes_and_multiclass_sql_does_not():
     from skysort.config import Query
-    from skysort.sources.skyserver.query import build_sql
+    from skysort.sources.skyserver.sql_build import build_sql
 
     plain = build_sql(Query(), Data(), 10)
     zoo = build_sql(Query(), Data(), 10, zoo=True)

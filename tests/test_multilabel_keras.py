@@ -113,21 +113,16 @@ def prepared(tmp_path_factory):
 
 def _run(root, out, evaluate_too=True, **kw):
     from skysort.config import Data, Evaluate
-    from skysort.stages.evaluate import evaluate
-    from skysort.stages.train import train
+    from skysort.stages.evaluate import evaluate_model
+    from skysort.stages.train import train_model
     from tests.factories import ML_LABELS
 
     data = Data(image_size=64, labels=ML_LABELS, label_classes=("GALAXY", "QSO", "STAR"))
     cfg = Train(**{**TINY, **kw})
-    report = train(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
-                   root / "index.npy", out / "model.keras", out / "dvclive", out / "train.json",
-                   out / "thresholds.json", data=data, train=cfg, seed=0, task="multilabel")  # fmt: skip
+    report = train_model(dataset=root / "dataset.parquet", images=root / "images.npy", labels=root / "labels.parquet", train_index=root / "index.npy", model=out / "model.keras", dvclive=out / "dvclive", train_report=out / "train.json", thresholds=out / "thresholds.json", data=data, train=cfg, seed=0, task="multilabel")  # fmt: skip
 
     def run_evaluate():
-        return evaluate(root / "dataset.parquet", root / "images.npy", root / "labels.parquet",
-                        out / "model.keras", out / "train.json", out / "thresholds.json",
-                        out / "metrics.json", out / "plots", out / "predictions.parquet",
-                        data=data, train=cfg, evaluate=Evaluate(), task="multilabel")  # fmt: skip
+        return evaluate_model(dataset=root / "dataset.parquet", images=root / "images.npy", labels=root / "labels.parquet", model=out / "model.keras", train_report=out / "train.json", thresholds=out / "thresholds.json", metrics=out / "metrics.json", plots=out / "plots", predictions=out / "predictions.parquet", data=data, train=cfg, evaluate=Evaluate(), task="multilabel")  # fmt: skip
 
     return report, run_evaluate
 

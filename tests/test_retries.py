@@ -8,7 +8,8 @@ import pytest
 
 from skysort.config import load_params
 from skysort.pipeline.transient import is_transient
-from skysort.sources.skyserver.query import SkyServerError, SkyServerUnavailable, parse_response
+from skysort.sources.skyserver.sql_errors import SkyServerError, SkyServerUnavailable
+from skysort.sources.skyserver.sql_response import parse_response
 from tests.fakesky import FakeSkyServer, make_sky_catalog
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,16 +9,11 @@ from astroquery.sdss import conf as sdss_conf
 
 from skysort.config import Data, Query, SkyServerSource
 from skysort.data.schema import CATALOG_COLUMNS, check_catalog
-from skysort.sources.skyserver.query import (
-    SkyServerError,
-    build_sql,
-    parse_response,
-    provenance_text,
-    query_catalog,
-    sample_key,
-    server_error_message,
-    to_catalog,
-)
+from skysort.sources.skyserver.query import provenance_text, query_catalog
+from skysort.sources.skyserver.sql_build import build_sql, sample_key
+from skysort.sources.skyserver.sql_catalog import to_catalog
+from skysort.sources.skyserver.sql_errors import SkyServerError
+from skysort.sources.skyserver.sql_response import parse_response, server_error_message
 from tests.fakesky import FIRST_OBJID, FakeSkyServer, closed_port_url, make_sky_catalog
 
 DATA = Data()

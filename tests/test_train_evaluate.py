@@ -8,8 +8,8 @@ import pytest
 
 from skysort.config import Data, Evaluate, Impute, Train
 from skysort.data.atomic import read_json
-from skysort.stages.evaluate import evaluate
-from skysort.stages.train import train
+from skysort.stages.evaluate import evaluate_model
+from skysort.stages.train import train_model
 from tests.factories import make_catalog, prepare_training_inputs
 
 pytestmark = pytest.mark.slow  # every test trains a Keras model
@@ -38,37 +38,39 @@ def prepared(tmp_path_factory):
 
 def _train(root, out, **kw):
     cfg = Train(**{**TINY, **kw})
-    report = train(
-        root / "dataset.parquet",
-        root / "images.npy",
-        root / "labels.parquet",
-        root / "index.npy",
-        out / "model.keras",
-        out / "dvclive",
-        out / "train.json",
-        out / "thresholds.json",
+    report = train_model(
+        dataset=root / "dataset.parquet",
+        images=root / "images.npy",
+        labels=root / "labels.parquet",
+        train_index=root / "index.npy",
+        model=out / "model.keras",
+        dvclive=out / "dvclive",
+        train_report=out / "train.json",
+        thresholds=out / "thresholds.json",
         data=DATA,
         train=cfg,
         seed=0,
+        task="multiclass",
     )
     return cfg, report
 
 
 def _evaluate(root, out, cfg):
     """Score the model ``_train`` wrote to ``out`` on ``root``'s test rows."""
-    return evaluate(
-        root / "dataset.parquet",
-        root / "images.npy",
-        root / "labels.parquet",
-        out / "model.keras",
-        out / "train.json",
-        out / "thresholds.json",
-        out / "metrics.json",
-        out / "plots",
-        out / "predictions.parquet",
+    return evaluate_model(
+        dataset=root / "dataset.parquet",
+        images=root / "images.npy",
+        labels=root / "labels.parquet",
+        model=out / "model.keras",
+        train_report=out / "train.json",
+        thresholds=out / "thresholds.json",
+        metrics=out / "metrics.json",
+        plots=out / "plots",
+        predictions=out / "predictions.parquet",
         data=DATA,
         train=cfg,
         evaluate=Evaluate(),
+        task="multiclass",
     )
 
 
@@ -104,19 +106,20 @@ def test_same_seed_gives_the_same_training_history_and_test_metrics(prepared, tm
     scores = []
     for run in ("a", "b"):
         cfg, report = _train(prepared, tmp_path / run, model=model)
-        metrics = evaluate(
-            prepared / "dataset.parquet",
-            prepared / "images.npy",
-            prepared / "labels.parquet",
-            tmp_path / run / "model.keras",
-            tmp_path / run / "train.json",
-            tmp_path / run / "thresholds.json",
-            tmp_path / run / "metrics.json",
-            tmp_path / run / "plots",
-            tmp_path / run / "predictions.parquet",
+        metrics = evaluate_model(
+            dataset=prepared / "dataset.parquet",
+            images=prepared / "images.npy",
+            labels=prepared / "labels.parquet",
+            model=tmp_path / run / "model.keras",
+            train_report=tmp_path / run / "train.json",
+            thresholds=tmp_path / run / "thresholds.json",
+            metrics=tmp_path / run / "metrics.json",
+            plots=tmp_path / run / "plots",
+            predictions=tmp_path / run / "predictions.parquet",
             data=DATA,
             train=cfg,
             evaluate=Evaluate(),
+            task="multiclass",
         )
         scores.append((report["history"], metrics))
     assert scores[0][0] == scores[1][0]

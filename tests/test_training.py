@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from skysort import targets
 from skysort.config import Data, Train
 from skysort.model.distribute import chief_outputs
 from skysort.model.inputs import (
-    class_weights,
     feature_statistics,
     load_survey,
     load_training_inputs,
@@ -104,9 +104,12 @@ def test_feature_statistics_count_each_row_once():
 
 
 def test_class_weights_are_balanced_or_none():
+    target, data = targets.get("multiclass"), Data(classes=("A", "B", "C"))
     y = np.array([0, 0, 0, 1])
-    assert class_weights(y, 3, "none") is None
-    assert class_weights(y, 3, "balanced") == {0: 4 / 9, 1: 4 / 3}  # absent class 2: no weight
+    assert target.class_weight(y, data, Train(class_weight="none")) is None
+    assert target.class_weight(y, data, Train(class_weight="balanced")) == {0: 4 / 9, 1: 4 / 3}
+    # absent class 2: no weight; multilabel: never class weights
+    assert targets.get("multilabel").class_weight(y, data, Train(class_weight="balanced")) is None
 
 
 def test_a_worker_that_is_not_the_chief_writes_to_scratch_then_away(monkeypatch, tmp_path):

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from sklearn.metrics import (  # noqa: E402
     auc,
     average_precision_score,
@@ -26,19 +27,50 @@ def _save(fig: plt.Figure, path: Path) -> None:
 
 
 def confusion_png(matrix: list[list[int]], classes: tuple[str, ...], path: Path) -> None:
-    m = np.asarray(matrix)
     fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    _matrix(ax, np.asarray(matrix), classes)
+    ax.set_title("Confusion matrix (test)")
+    _save(fig, path)
+
+
+def _matrix(ax: plt.Axes, m: np.ndarray, ticks: tuple[str, ...]) -> None:
+    """A confusion matrix on ``ax``: observed down, predicted across, counts written in."""
     ax.imshow(m, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes)
-    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xticks(range(len(ticks)), ticks)
+    ax.set_yticks(range(len(ticks)), ticks)
     ax.set_xlabel("predicted")
     ax.set_ylabel("observed")
     for (i, j), v in np.ndenumerate(m):
-        ax.text(
-            j, i, str(v), ha="center", va="center", color="white" if v > m.max() / 2 else "black"
-        )
-    ax.set_title("Confusion matrix (test)")
-    _save(fig, path)
+        colour = "white" if v > m.max() / 2 else "black"
+        ax.text(j, i, str(v), ha="center", va="center", color=colour)
+
+
+def roc_csv(truth: dict[str, np.ndarray], scores: dict[str, np.ndarray], path: Path) -> None:
+    """ROC points per class or label (``class``, ``fpr``, ``tpr``) for ``dvc plots``.
+
+    A name whose truth is all one outcome has no curve and no rows.
+    """
+    rows = []
+    for name, positive in truth.items():
+        if 0 < positive.sum() < len(positive):
+            fpr, tpr, _ = roc_curve(positive, scores[name])
+            rows += [{"class": name, "fpr": a, "tpr": b} for a, b in zip(fpr, tpr)]
+    pd.DataFrame(rows, columns=["class", "fpr", "tpr"]).to_csv(path, index=False)
+
+
+def _curve(ax: plt.Axes, kind: str, truth: np.ndarray, score: np.ndarray, name: str,
+           average_precision: bool = False) -> None:  # fmt: skip
+    """One ROC or PR curve; PR labelled with the area under it, or AP and the base rate."""
+    if kind == "roc":
+        fpr, tpr, _ = roc_curve(truth, score)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
+        return
+    prec, rec, _ = precision_recall_curve(truth, score)
+    if average_precision:
+        ap = average_precision_score(truth, score)
+        ax.plot(rec, prec, label=f"{name} (AP {ap:.3f}, base {truth.mean():.2f})")
+    else:
+        ax.plot(rec, prec, label=f"{name} (AUC {auc(rec, prec):.3f})")
 
 
 def curves_png(
@@ -50,12 +82,7 @@ def curves_png(
         truth = y == k
         if truth.all() or not truth.any():
             continue
-        if kind == "roc":
-            fpr, tpr, _ = roc_curve(truth, proba[:, k])
-            ax.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
-        else:
-            prec, rec, _ = precision_recall_curve(truth, proba[:, k])
-            ax.plot(rec, prec, label=f"{name} (AUC {auc(rec, prec):.3f})")
+        _curve(ax, kind, truth, proba[:, k], name)
     _finish_curves(ax, kind, f"{kind.upper()} curves (test, one vs rest)", fontsize=8)
     _save(fig, path)
 
@@ -99,16 +126,20 @@ def gallery_png(
                 i = chosen[c]
                 if images.shape[1]:  # tabular-only data packs empty-width images
                     ax.imshow(images[i])
-                ok = pred[i] == cls
-                for spine in ax.spines.values():
-                    spine.set_edgecolor("tab:green" if ok else "red")
-                    spine.set_linewidth(1 if ok else 3)
-                ax.set_title(f"→{pred[i]}", fontsize=7, color="black" if ok else "red")
+                _frame(ax, pred[i] == cls, f"→{pred[i]}", fontsize=7)
             else:
                 ax.axis("off")
         axes[r, 0].set_ylabel(cls, fontsize=9)
     fig.suptitle("Test cutouts by observed class (red: misclassified)", fontsize=9)
     _save(fig, path)
+
+
+def _frame(ax: plt.Axes, ok: bool, title: str, fontsize: int) -> None:
+    """A gallery cell's frame and caption: green when right, thick red when wrong."""
+    for spine in ax.spines.values():
+        spine.set_edgecolor("tab:green" if ok else "red")
+        spine.set_linewidth(1 if ok else 3)
+    ax.set_title(title, fontsize=fontsize, color="black" if ok else "red")
 
 
 def comparison_png(histories: dict[str, dict[str, list[float]]], path: Path) -> None:
@@ -138,13 +169,7 @@ def label_curves_png(
         truth, score = y[mask, k] == 1, proba[mask, k]
         if truth.all() or not truth.any():
             continue
-        if kind == "roc":
-            fpr, tpr, _ = roc_curve(truth, score)
-            ax.plot(fpr, tpr, label=f"{name} (AUC {auc(fpr, tpr):.3f})")
-        else:
-            prec, rec, _ = precision_recall_curve(truth, score)
-            ap = average_precision_score(truth, score)
-            ax.plot(rec, prec, label=f"{name} (AP {ap:.3f}, base {truth.mean():.2f})")
+        _curve(ax, kind, truth, score, name, average_precision=True)
     _finish_curves(ax, kind, f"{kind.upper()} curves per label (test, known labels)", fontsize=7)
     _save(fig, path)
 
@@ -168,15 +193,7 @@ def label_confusion_png(per_label: dict[str, dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), squeeze=False)
     for ax, name in zip(axes[0], names):
         s = per_label[name]
-        m = np.array([[s["tn"], s["fp"]], [s["fn"], s["tp"]]])
-        ax.imshow(m, cmap="Blues")
-        ax.set_xticks([0, 1], ["0", "1"])
-        ax.set_yticks([0, 1], ["0", "1"])
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("observed")
-        for (i, j), v in np.ndenumerate(m):
-            colour = "white" if v > m.max() / 2 else "black"
-            ax.text(j, i, str(v), ha="center", va="center", color=colour)
+        _matrix(ax, np.array([[s["tn"], s["fp"]], [s["fn"], s["tp"]]]), ("0", "1"))
         ax.set_title(f"{name}\n(threshold {s['threshold']:.2f})", fontsize=8)
     _save(fig, path)
 
@@ -214,14 +231,7 @@ def label_gallery_png(
         ]
         p = [s for k, s in enumerate(short) if pred[i, k]]
         ok = bool(((truth[i] == 1) == pred[i])[known].all())
-        for spine in ax.spines.values():
-            spine.set_edgecolor("tab:green" if ok else "red")
-            spine.set_linewidth(1 if ok else 3)
-        ax.set_title(
-            f"T {','.join(t) or '-'}\nP {','.join(p) or '-'}",
-            fontsize=6,
-            color="black" if ok else "red",
-        )
+        _frame(ax, ok, f"T {','.join(t) or '-'}\nP {','.join(p) or '-'}", fontsize=6)
     fig.suptitle(
         "Test cutouts: true (T) and predicted (P) labels; red: a known label wrong", fontsize=8
     )

@@ -33,6 +33,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from skysort import targets
 from skysort.config import Train
 from skysort.model.encoders import ENCODERS, Preprocessing
 
@@ -60,11 +61,11 @@ def build_model(
     must come from the train split only (leakage); without them the features pass
     unscaled.
     """
-    if task == "multilabel":
-        if n_classes < 1:
-            raise ValueError(f"a multilabel classifier needs at least 1 label, got {n_classes}")
-    elif n_classes < 2:
-        raise ValueError(f"a classifier needs at least 2 classes, got {n_classes}")
+    target = targets.get(task)
+    if n_classes < target.min_outputs:
+        raise ValueError(
+            f"a {task} classifier needs at least {target.min_outputs} outputs, got {n_classes}"
+        )
     inputs: dict[str, keras.KerasTensor] = {}
     branches: list[keras.KerasTensor] = []
     if train.model in ("image", "fusion"):
@@ -100,8 +101,7 @@ def build_model(
         if train.dense_units:
             x = keras.layers.Dense(train.dense_units[-1], activation="relu", name="head_dense")(x)
             x = keras.layers.Dropout(train.dropout, name="head_dropout")(x)
-    activation = "sigmoid" if task == "multilabel" else "softmax"
-    outputs = keras.layers.Dense(n_classes, activation=activation, name="probabilities")(x)
+    outputs = keras.layers.Dense(n_classes, activation=target.activation, name="probabilities")(x)
     model = keras.Model(inputs=inputs, outputs=outputs, name=f"skysort_{train.model}")
     log.info(
         "built %s model (%s encoder): %d parameters, %d trainable",

@@ -22,6 +22,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+TF_CONFIG_WORKER = "task"
+"""The ``TF_CONFIG`` key naming this worker (TensorFlow's "task", not ``params.task``)."""
+
 
 def make_strategy(kind: str) -> Any:
     """A ``tf.distribute.Strategy`` for ``kind`` (``none`` / ``mirrored`` / ``multiworker``).
@@ -63,8 +66,8 @@ def is_chief(tf_config: str | None = None) -> bool:
         config = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ValueError(f"TF_CONFIG is not valid JSON: {exc}") from None
-    task = config.get("task") or {}
-    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    worker = config.get(TF_CONFIG_WORKER) or {}  # this process's place in the cluster
+    kind, index = worker.get("type", "worker"), int(worker.get("index", 0))
     if kind == "chief":
         return True
     has_chief = "chief" in (config.get("cluster") or {})

@@ -12,11 +12,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from skysort import targets
 from skysort.config import Data, Train
 from skysort.data import atomic
 from skysort.model.build import build_model
 from skysort.model.callbacks import EpochTimer, LogEpochs
-from skysort.model.losses import MaskedAUC, MaskedBinaryAccuracy, make_loss, make_multilabel_loss
 
 
 @dataclass(frozen=True)
@@ -40,19 +40,12 @@ def compile_model(
 ) -> keras.Model:
     """The model ``train`` describes, built and compiled in ``strategy``'s scope.
 
-    Multilabel: sigmoid outputs, the masked loss, and masked binary accuracy and
-    (micro) AUC as ``accuracy`` and ``auc``.
+    The task's target gives the outputs, the loss and the metrics.
     """
+    target = targets.get(task)
     with strategy.scope():  # variables are created on every replica
-        if task == "multilabel":
-            n_out, loss = len(data.labels), make_multilabel_loss(train)
-            metrics: list[Any] = [MaskedBinaryAccuracy(name="accuracy"), MaskedAUC(name="auc")]
-        else:
-            n_out, loss, metrics = (
-                len(data.classes),
-                make_loss(train, len(data.classes)),
-                ["accuracy"],
-            )
+        loss, metrics = target.loss_and_metrics(data, train)
+        n_out = len(target.outputs(data))
         model = build_model(
             train, len(feature_mean), n_out, data.image_size, feature_mean, feature_var, task
         )

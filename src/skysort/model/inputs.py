@@ -9,15 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from skysort import targets
 from skysort.config import Data, Train
-from skysort.data.labels import (
-    encode,
-    feature_matrix,
-    label_matrix,
-    observed,
-    observed_matrix,
-    tabular_matrix,
-)
+from skysort.data.labels import feature_matrix, tabular_matrix
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -39,10 +33,7 @@ class Survey:
 
     def scored_rows(self, split: str) -> np.ndarray:
         """Rows of ``split`` with an observed label (multilabel: at least one)."""
-        if self.task == "multilabel":
-            in_split = (self.labels["split"] == split).to_numpy()
-            return np.flatnonzero(in_split & ~np.isnan(self.y).all(axis=1))
-        return np.flatnonzero(observed(self.labels, split))
+        return targets.get(self.task).scored_rows(self.labels, self.y, split)
 
 
 @dataclass(frozen=True)
@@ -85,13 +76,7 @@ def load_survey(
             f"{labels_path} does not list the objects of {dataset_path} in its order: "
             "rerun the impute stage"
         )
-    if task == "multilabel":
-        # Imputed labels may train; outside the train split only observed labels exist.
-        y = label_matrix(labels, data.labels)
-        judged = (labels["split"] != "train").to_numpy()
-        y[judged] = observed_matrix(labels, data.labels)[judged]
-    else:
-        y = encode(labels["label"], data.classes)
+    y = targets.get(task).y(labels, data)
     return Survey(
         dataset=dataset,
         labels=labels,
@@ -127,9 +112,7 @@ def load_training_inputs(
         val_rows=val_rows,
         feature_mean=mean,
         feature_var=var,
-        class_weight=None
-        if task == "multilabel"
-        else class_weights(survey.y[train_rows], len(data.classes), train.class_weight),
+        class_weight=targets.get(task).class_weight(survey.y[train_rows], data, train),
     )
 
 
@@ -142,14 +125,6 @@ def feature_statistics(
     """
     unique = np.unique(train_rows)
     return features[unique].mean(axis=0), features[unique].var(axis=0)
-
-
-def class_weights(y_train: np.ndarray, n_classes: int, mode: str) -> dict[int, float] | None:
-    """Keras ``class_weight`` for ``train.class_weight``: None, or ``balanced`` (n / (k * n_c))."""
-    if mode != "balanced":
-        return None
-    counts = np.bincount(y_train, minlength=n_classes).astype(float)
-    return {i: float(len(y_train) / (len(counts) * c)) for i, c in enumerate(counts) if c}
 
 
 def training_datasets(

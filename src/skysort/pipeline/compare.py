@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skysort import targets
 from skysort.config import Compare, Params, apply_overrides, validate_params
 from skysort.data import atomic
 from skysort.pipeline import versioning
@@ -214,7 +215,7 @@ def _restore(root: Path, saved: dict[str, bytes | None], runner: Runner) -> None
 
 def target_names(params: Params) -> tuple[str, ...]:
     """The table's per-target columns: the classes, or the labels of the multilabel task."""
-    return params.data.labels if params.task == "multilabel" else params.data.classes
+    return targets.get(params.task).outputs(params.data)
 
 
 def _scores(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,9 @@ artifacts.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,32 +64,37 @@ class Shards:
     ``prepare`` checks the inputs and empties the work folder, returning the row
     count; ``shard`` processes rows ``[start, stop)`` and returns the path of the part
     it wrote; ``merge`` joins the parts, in catalog order, into the stage's outputs
-    and returns its report. A run in this process is the same three calls with one
-    shard, so the local and the Dask path (``runner.kind: dask``) run the same code.
+    (given by name, staged as :meth:`Stage.run` stages a function's) and returns its
+    report. A run in this process is the same three calls with one shard, so the
+    local and the Dask path (``runner.kind: dask``) run the same code.
     """
 
     prepare: Callable[[Params], int]
     shard: Callable[..., Path]  # (params, shard, start, stop, progress=None)
-    merge: Callable[[Params, list[Path], int], Report]
+    merge: Callable[..., Report]  # (params, parts, n_rows, outputs: dict[name, Path])
 
-    def run_local(self, params: Params, progress: Progress | None = None) -> Report:
-        n_rows = self.prepare(params)
-        parts = [self.shard(params, 0, 0, n_rows, progress)] if n_rows else []
-        return self.merge(params, parts, n_rows)
+
+SPECIAL_KEYWORDS = frozenset({"progress"})
+"""Keywords a stage function may take besides its paths and parameters."""
 
 
 @dataclass(frozen=True)
 class Stage:
     """One stage of the DAG and all of its wiring.
 
-    ``function`` is the stage's work. It takes the paths of ``reads`` and then of
-    ``writes`` as positional arguments, in that order, and its keyword-only
-    arguments by name: ``seed``, a params section (``data``, ``train``, ...), the last
-    part of a dotted key in ``params`` (``min_pixel_std`` for ``clean.min_pixel_std``),
-    or ``progress``. Every keyword must be covered by ``params``, the keys ``dvc.yaml``
-    lists, so a stage cannot read a parameter DVC does not track; this is checked
-    when the stage is declared, not when it runs. A stage with ``shards`` has no
-    ``function``: it runs as prepare, shards, merge.
+    ``function`` is the stage's work. It takes keyword-only arguments, bound by name:
+    one per path it ``reads`` and ``writes`` (named exactly as the ``paths.*`` key),
+    and its parameters: ``seed``, ``task``, a params section (``data``, ``train``,
+    ...), the last part of a dotted key in ``params`` (``min_pixel_std`` for
+    ``clean.min_pixel_std``), or ``progress``. Every declared path must be a keyword
+    and every keyword must be declared, and every parameter must be covered by
+    ``params``, the keys ``dvc.yaml`` lists, so a stage cannot read a parameter DVC
+    does not track; all of this is checked when the stage is declared, not when it
+    runs. A stage with ``shards`` has no ``function``: it runs as prepare, shards, merge.
+
+    Outputs are written under staged names and swapped in together when the stage has
+    written all of them (:mod:`skysort.pipeline.outputs`), except the ``persistent``
+    ones, which the stage updates in place (the cutouts folder a rerun resumes into).
 
     ``progress`` names the progress bar of a stage that reports progress.
     ``retry_delays_s``: the stage does network I/O, and a failed run is retried after
@@ -103,6 +109,7 @@ class Stage:
     summarize: Callable[[Report, Params], list[Artifact]]
     function: Callable[..., Report] | None = None
     shards: Shards | None = None
+    persistent: tuple[str, ...] = ()
     progress: str | None = None
     retry_delays_s: tuple[float, ...] = ()
 
@@ -113,6 +120,12 @@ class Stage:
         unknown = sorted(set(self.reads + self.writes) - paths)
         if unknown:
             raise ValueError(f"stage {self.name!r}: {unknown} are not paths.* keys")
+        if set(self.reads) & set(self.writes):
+            raise ValueError(
+                f"stage {self.name!r} reads and writes {set(self.reads) & set(self.writes)}"
+            )
+        if not set(self.persistent) <= set(self.writes):
+            raise ValueError(f"stage {self.name!r}: persistent {self.persistent} are not writes")
         if self.function is not None:
             self._check_signature(self.function)
 
@@ -125,26 +138,46 @@ class Stage:
     def run(self, params: Params, progress: Progress | None = None) -> Report:
         """Run the stage in this process; its report."""
         if self.shards is not None:
-            return self.shards.run_local(params, progress)
+            n_rows = self.shards.prepare(params)
+            parts = [self.shards.shard(params, 0, 0, n_rows, progress)] if n_rows else []
+            return self.merge(params, parts, n_rows)
         assert self.function is not None
-        reads = [getattr(params.paths, k) for k in self.reads]
-        kwargs = {
-            name: self._keyword(name, params, progress)
-            for name, p in inspect.signature(self.function).parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
-        }
-        # The function writes under staged names; all its outputs are then swapped in
-        # together, so a failure or a kill never leaves a mix of old and new outputs.
-        with replaced_together([getattr(params.paths, k) for k in self.writes]) as writes:
-            return self.function(*reads, *writes, **kwargs)
+        with self.staged_outputs(params) as outputs:
+            kwargs = {name: self._keyword(name, params, progress, outputs)
+                      for name in inspect.signature(self.function).parameters}  # fmt: skip
+            return self.function(**kwargs)
+
+    def merge(self, params: Params, parts: list[Path], n_rows: int) -> Report:
+        """Join a sharded stage's parts into its outputs (staged, then swapped in together)."""
+        assert self.shards is not None
+        with self.staged_outputs(params) as outputs:
+            return self.shards.merge(params, parts, n_rows, outputs)
+
+    @contextlib.contextmanager
+    def staged_outputs(self, params: Params) -> Iterator[dict[str, Path]]:
+        """Each output's path to write, by name; all swapped in together on success.
+
+        The function writes under staged names; a failure or a kill never leaves a mix
+        of old and new outputs. ``persistent`` outputs are their final paths.
+        """
+        staged = [k for k in self.writes if k not in self.persistent]
+        with replaced_together([getattr(params.paths, k) for k in staged]) as paths:
+            kept = {k: Path(getattr(params.paths, k)) for k in self.persistent}
+            yield {**kept, **dict(zip(staged, paths))}
 
     def upstream(self, stages: tuple[Stage, ...]) -> tuple[str, ...]:
         """The names of the ``stages`` that write what this stage reads."""
         return tuple(s.name for s in stages if s is not self and set(s.writes) & set(self.reads))
 
-    def _keyword(self, name: str, params: Params, progress: Progress | None) -> Any:
+    def _keyword(
+        self, name: str, params: Params, progress: Progress | None, outputs: dict[str, Path]
+    ) -> Any:
         if name == "progress":
             return progress
+        if name in outputs:
+            return outputs[name]
+        if name in self.reads:
+            return getattr(params.paths, name)
         if name in Params.model_fields:
             return getattr(params, name)
         (key,) = [k for k in self.params if k.rsplit(".", 1)[-1] == name]
@@ -156,21 +189,26 @@ class Stage:
     def _check_signature(self, function: Callable[..., Report]) -> None:
         where = f"stage {self.name!r}: {function.__name__}()"
         parameters = inspect.signature(function).parameters.values()
-        positional = [p for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
-        if len(positional) != len(self.reads + self.writes):
+        positional = [p.name for p in parameters if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+        if positional:
             raise ValueError(
-                f"{where} takes {len(positional)} paths, but the stage reads and writes "
-                f"{len(self.reads + self.writes)}: {list(self.reads + self.writes)}"
+                f"{where} must take keyword-only arguments (bound by name): {positional}"
             )
-        for p in parameters:
-            if p.kind is not inspect.Parameter.KEYWORD_ONLY or p.name == "progress":
-                continue
-            covered = any(k == p.name or k.startswith(f"{p.name}.") for k in self.params)
-            leaf = [k for k in self.params if "." in k and k.rsplit(".", 1)[-1] == p.name]
+        names = {p.name for p in parameters}
+        paths = set(self.reads + self.writes)
+        if paths - names:
+            raise ValueError(
+                f"{where} takes no argument for the paths {sorted(paths - names)} it declares "
+                "(a path argument is named as its paths.* key)"
+            )
+        for name in sorted(names - paths - SPECIAL_KEYWORDS):
+            covered = any(k == name or k.startswith(f"{name}.") for k in self.params)
+            leaf = [k for k in self.params if "." in k and k.rsplit(".", 1)[-1] == name]
             if not covered and len(leaf) != 1:
                 raise ValueError(
-                    f"{where} reads {p.name!r}, which the stage's params {list(self.params)} "
-                    "do not cover (they are what dvc.yaml tracks)"
+                    f"{where} reads {name!r}, which is neither a path it declares "
+                    f"{sorted(paths)} nor covered by its params {list(self.params)} "
+                    "(they are what dvc.yaml tracks)"
                 )
 
 

@@ -23,15 +23,15 @@ import numpy as np
 import pandas as pd
 from numpy.lib.format import open_memmap
 
+from skysort import targets
 from skysort.config import Clean, Data, Params, Source
 from skysort.data import atomic
 from skysort.data.images import BadImage, cutout_path, decode_jpeg, read_cutout_bytes
-from skysort.data.labels import label_matrix
 from skysort.data.schema import check_catalog, check_manifest
 from skysort.pipeline import sharding
-from skysort.pipeline.outputs import replaced_together
 from skysort.pipeline.progress import Progress
-from skysort.pipeline.stage import Artifact, Shards, Stage, Table, counts_table
+from skysort.pipeline.stage import Shards, Stage
+from skysort.pipeline.summaries import clean_summary
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +71,12 @@ def check_rows(
     """Each row's drop reason (NaN = kept) and the decoded image of every kept row.
 
     ``catalog`` may be a slice of the whole catalog (one shard): every check is per row.
-    Without images (``source.has_images`` false) only the features are checked.
-    In the multilabel task a row of a known class outside ``data.label_classes`` is
-    dropped too (``not_a_label_class``): its labels describe nothing it could have.
+    Without images (``source.has_images`` false) only the features are checked. The
+    task may drop rows it cannot use (multilabel: ``not_a_label_class``).
     """
-    reasons = _feature_reasons(catalog, data.features)
-    if task == "multilabel":
-        label_matrix(catalog, data.labels)  # the label columns must be there
-        cls = catalog["class"].astype("object")
-        other = cls.notna() & ~cls.isin(data.label_classes)
-        reasons[other.to_numpy() & reasons.isna().to_numpy()] = "not_a_label_class"
+    reasons = targets.get(task).drop_reasons(
+        catalog, data, _feature_reasons(catalog, data.features)
+    )
     if source is not None and not source.has_images:
         return reasons, {}
     # A user's image that would not decode is unreadable; a SkyServer one failed to download.
@@ -132,12 +128,8 @@ def write_outputs(
             f"{clean.max_drop_fraction:.0%}): {counts}; fix the inputs (rerun cutouts?) or "
             "raise clean.max_drop_fraction"
         )
-    if task == "multilabel":
-        kept["split"] = assign_multilabel_splits(
-            label_matrix(kept, data.labels), clean.test_fraction, clean.val_fraction, seed
-        )
-    else:
-        kept["split"] = assign_splits(kept["class"], clean.test_fraction, clean.val_fraction, seed)
+    target = targets.get(task)
+    kept["split"] = target.split(kept, data, clean, seed)
     size = data.image_size if image_size is None else image_size
     _write_images(out_images, kept_images, len(kept), size)
     kept = kept.reset_index(drop=True)
@@ -146,6 +138,7 @@ def write_outputs(
 
     dropped = catalog.loc[reasons.notna(), ["objid"]].assign(reason=reasons[reasons.notna()])
     report = {
+        "task": task,
         "input_rows": len(catalog),
         "kept_rows": len(kept),
         "dropped_rows": len(dropped),
@@ -170,18 +163,7 @@ def write_outputs(
             detail = details.get(index)
             if isinstance(detail, str) and detail:
                 row["detail"] = detail
-    if task == "multilabel":
-        y = label_matrix(kept, data.labels)
-        report["label_counts_by_split"] = {
-            s: {
-                name: {
-                    "positive": int(np.nansum(y[(kept["split"] == s).to_numpy(), k] == 1)),
-                    "known": int((~np.isnan(y[(kept["split"] == s).to_numpy(), k])).sum()),
-                }
-                for k, name in enumerate(data.labels)
-            }
-            for s in SPLITS
-        }
+    report.update(target.split_counts(kept, data, SPLITS))
     atomic.write_json(out_report, report)
     log.info(
         "clean: kept %d of %d rows; dropped %s",
@@ -262,62 +244,6 @@ def _write_images(path: Path, images: Iterable[np.ndarray], n: int, size: int) -
         del array
 
 
-def assign_splits(
-    labels: pd.Series, test_fraction: float, val_fraction: float, seed: int
-) -> np.ndarray:
-    """Stratified, seeded split. Rows of unknown class go to train: they never score a model."""
-    rng = np.random.default_rng(seed)
-    split = np.full(len(labels), "train", dtype=object)
-    values = labels.astype("object").fillna("").to_numpy()
-    for cls in sorted(set(values) - {""}):
-        idx = np.flatnonzero(values == cls)
-        idx = idx[rng.permutation(len(idx))]
-        n_test = int(round(len(idx) * test_fraction))
-        n_val = int(round(len(idx) * val_fraction))
-        split[idx[:n_test]] = "test"
-        split[idx[n_test : n_test + n_val]] = "val"
-    return split
-
-
-def assign_multilabel_splits(
-    y: np.ndarray, test_fraction: float, val_fraction: float, seed: int
-) -> np.ndarray:
-    """Split stratified over the labels by iterative stratification (Sechidis et al. 2011).
-
-    ``y`` is the label matrix (0 / 1 / NaN). Rows with no known label go to train, as
-    unknown classes do in the multiclass split: they never score a model. The
-    stratification balances each label's positives and, as one more column, the rows
-    with a missing label, so that impute / mask / drop see comparable splits.
-    """
-    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
-
-    y = np.asarray(y, dtype=float)
-    split = np.full(len(y), "train", dtype=object)
-    scored = np.flatnonzero(~np.isnan(y).all(axis=1))
-    if len(scored) < 3:
-        return split
-    target = np.column_stack([np.nan_to_num(y[scored]) == 1, np.isnan(y[scored]).any(axis=1)])
-    target = target.astype(int)
-
-    def cut(rows: np.ndarray, fraction: float, salt: int) -> tuple[np.ndarray, np.ndarray]:
-        n_out = int(round(len(rows) * fraction))
-        if n_out < 1 or n_out >= len(rows):
-            return rows, rows[:0]
-        splitter = MultilabelStratifiedShuffleSplit(
-            n_splits=1, test_size=n_out, random_state=(seed + salt) % 2**32
-        )
-        keep, out = next(
-            splitter.split(np.zeros((len(rows), 1)), target[np.searchsorted(scored, rows)])
-        )
-        return rows[keep], rows[out]
-
-    rest, test = cut(scored, test_fraction, 0)
-    _, val = cut(rest, val_fraction / (1 - test_fraction) if test_fraction < 1 else 0, 1)
-    split[test] = "test"
-    split[val] = "val"
-    return split
-
-
 # ----------------------------------------------------------------------------- wiring
 
 
@@ -367,7 +293,9 @@ def _shard(
     return path
 
 
-def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
+def _merge(
+    params: Params, parts: list[Path], n_rows: int, outputs: dict[str, Path]
+) -> dict[str, Any]:
     """Join the shards' reasons and images and write the clean stage's outputs."""
     p = params.paths
     catalog, manifest = read_inputs(p.catalog, p.manifest)
@@ -391,21 +319,20 @@ def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
             yield from images
 
     try:
-        with replaced_together([p.dataset, p.images, p.clean_report]) as (dataset, images, report):
-            return write_outputs(
-                catalog,
-                reasons,
-                kept_images(),
-                dataset,
-                images,
-                report,
-                data=params.data,
-                clean=params.clean,
-                seed=params.seed,
-                image_size=_image_size(params),
-                details=catalog["objid"].map(manifest.set_index("objid")["error"].astype("object")),
-                task=params.task,
-            )
+        return write_outputs(
+            catalog,
+            reasons,
+            kept_images(),
+            outputs["dataset"],
+            outputs["images"],
+            outputs["clean_report"],
+            data=params.data,
+            clean=params.clean,
+            seed=params.seed,
+            image_size=_image_size(params),
+            details=catalog["objid"].map(manifest.set_index("objid")["error"].astype("object")),
+            task=params.task,
+        )
     finally:
         sharding.remove_work_dir(p.images)
 
@@ -413,18 +340,6 @@ def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
 def _image_size(params: Params) -> int:
     """The side of the packed images: 0 for tabular-only data."""
     return params.data.image_size if params.source.has_images else 0
-
-
-def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
-    dropped = counts_table(report["dropped_by_reason"], "reason")
-    return [
-        Table(
-            "clean-dropped",
-            dropped or [{"reason": "none", "count": 0}],
-            f"Kept {report['kept_rows']} of {report['input_rows']} rows; dropped by reason",
-        ),
-        Table("clean-splits", counts_table(report["split_counts"], "split"), "Rows per split"),
-    ]
 
 
 STAGE = Stage(
@@ -443,6 +358,6 @@ STAGE = Stage(
         "source.files.images",
     ),
     describe=lambda p: f"clean: test {p.clean.test_fraction:g}, val {p.clean.val_fraction:g}",
-    summarize=_summarize,
+    summarize=clean_summary,
     shards=Shards(_prepare, _shard, _merge),
 )

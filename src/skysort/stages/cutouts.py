@@ -25,7 +25,8 @@ from skysort.data import atomic
 from skysort.data.schema import MANIFEST_COLUMNS, check_catalog, check_manifest, conform
 from skysort.pipeline import sharding
 from skysort.pipeline.progress import Progress
-from skysort.pipeline.stage import Artifact, Shards, Stage, Table, counts_table
+from skysort.pipeline.stage import Shards, Stage
+from skysort.pipeline.summaries import cutouts_summary
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,9 @@ def _shard(
     return path
 
 
-def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
+def _merge(
+    params: Params, parts: list[Path], n_rows: int, outputs: dict[str, Path]
+) -> dict[str, Any]:
     """Join the manifest parts in catalog order and write the manifest; the stage's report."""
     frames = [pd.read_parquet(p) for p in parts]
     empty = pd.DataFrame(columns=[*MANIFEST_COLUMNS, "_position"])
@@ -166,19 +169,9 @@ def _merge(params: Params, parts: list[Path], n_rows: int) -> dict[str, Any]:
     positions = manifest["_position"].to_numpy() if len(manifest) else np.array([], dtype=int)
     sharding.check_coverage(positions, n_rows, "cutouts")
     manifest = manifest.iloc[np.argsort(positions, kind="stable")].drop(columns="_position")
-    report = write_manifest(manifest, params.paths.manifest, params.paths.cutouts_dir)
+    report = write_manifest(manifest, outputs["manifest"], outputs["cutouts_dir"])
     sharding.remove_work_dir(params.paths.manifest)
     return report
-
-
-def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
-    return [
-        Table(
-            "cutouts-status",
-            counts_table(report["status_counts"], "status"),
-            "Cutouts by final status",
-        )
-    ]
 
 
 STAGE = Stage(
@@ -191,7 +184,8 @@ STAGE = Stage(
         if p.source.has_images
         else "cutouts: none (tabular-only files source)"
     ),
-    summarize=_summarize,
+    summarize=cutouts_summary,
+    persistent=("cutouts_dir",),
     shards=Shards(_prepare, _shard, _merge),
     progress="cutouts fetched",
     retry_delays_s=(30,),

@@ -6,10 +6,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from skysort.config import Data, Params, Query, Source
+from skysort import targets
+from skysort.config import Data, Query, Source
 from skysort.data import atomic
 from skysort.data.schema import CATALOG_COLUMNS, check_catalog, conform
-from skysort.pipeline.stage import Artifact, Markdown, Stage, Table, counts_table
+from skysort.pipeline.stage import Stage
+from skysort.pipeline.summaries import query_summary
 
 log = logging.getLogger(__name__)
 
@@ -18,44 +20,44 @@ class EmptyCatalogError(ValueError):
     """The source returned no objects: nothing downstream can run."""
 
 
-def query(
-    source_catalog: Path,
-    out_catalog: Path,
+def write_catalog(
     *,
+    source_catalog: Path,
+    catalog: Path,
     source: Source,
     query: Query,
     data: Data,
     seed: int,
-    task: str = "multiclass",
+    task: str,
 ) -> dict[str, Any]:
-    """Fetch, simulate or read the catalog and write it atomically to ``out_catalog``.
+    """Fetch, simulate or read the catalog and write it atomically to ``catalog``.
 
     ``source_catalog`` is the user's file, read only by the files source (which takes
     every row: ``query.*`` limits apply to SkyServer and the simulated survey).
     Multilabel from SkyServer: the query joins Galaxy Zoo's votes, and the ``gz_*``
     labels are derived from them (:mod:`skysort.sources.skyserver.galaxyzoo`).
     """
+    target = targets.get(task)
     details: dict[str, Any] = {}
     if source.kind == "files":
         from skysort.sources.files.catalog import load_catalog
 
-        # the multilabel task's targets are data.labels, whatever the source
-        labels = data.labels if task == "multilabel" else source.files.label_columns
-        catalog, details = load_catalog(source_catalog, source.files, data, labels)
+        labels = target.file_label_columns(source, data)
+        table, details = load_catalog(source_catalog, source.files, data, labels)
     elif source.kind == "synthetic":
         from skysort.sources.synthetic import simulate_catalog
 
-        catalog = simulate_catalog(query, data, source.synthetic, seed)
+        table = simulate_catalog(query, data, source.synthetic, seed)
     else:
         from skysort.sources.skyserver.query import query_catalog
 
-        zoo = task == "multilabel" and query.sql_file is None
-        catalog = query_catalog(query, data, source.skyserver, zoo=zoo)
-        if zoo and catalog is not None and len(catalog):
+        zoo = target.galaxy_zoo and query.sql_file is None
+        table = query_catalog(query, data, source.skyserver, zoo=zoo)
+        if zoo and table is not None and len(table):
             from skysort.sources.skyserver.galaxyzoo import zoo_labels
 
-            catalog = zoo_labels(catalog, source.skyserver)
-    if catalog is None or len(catalog) == 0:
+            table = zoo_labels(table, source.skyserver)
+    if table is None or len(table) == 0:
         raise EmptyCatalogError(
             f"{source_catalog} has no rows"
             if source.kind == "files"
@@ -63,52 +65,26 @@ def query(
             f"(ra {query.ra_min}..{query.ra_max}, dec {query.dec_min}..{query.dec_max}, "
             f"r {query.r_min}..{query.r_max}): widen the query.* limits"
         )
-    catalog = conform(catalog, CATALOG_COLUMNS)
-    check_catalog(catalog, f"catalog from the {source.kind} source")
-    atomic.write_parquet(out_catalog, catalog)
-    counts = catalog["class"].fillna("unknown").value_counts()
+    table = conform(table, CATALOG_COLUMNS)
+    check_catalog(table, f"catalog from the {source.kind} source")
+    atomic.write_parquet(catalog, table)
+    counts = table["class"].fillna("unknown").value_counts()
     report = {
+        "task": task,
         "source": source.kind,
-        "rows": len(catalog),
+        "rows": len(table),
         "class_counts": {str(k): int(v) for k, v in counts.items()},
-        "provenance": str(catalog["provenance"].iloc[0]),
+        "provenance": str(table["provenance"].iloc[0]),
         **details,
     }
     log.info(
         "catalog: %d objects from %s -> %s (%s)",
-        len(catalog),
+        len(table),
         source.kind,
-        out_catalog,
+        catalog,
         report["class_counts"],
     )
     return report
-
-
-def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
-    artifacts: list[Artifact] = [
-        Table(
-            "query-class-mix",
-            counts_table(report["class_counts"], "class"),
-            f"{report['rows']} objects from {report['source']}",
-        )
-    ]
-    if "file" in report:
-        artifacts.append(
-            Markdown("query-file", _file_summary(report), "What was read from the file")
-        )
-    return artifacts
-
-
-def _file_summary(report: dict[str, Any]) -> str:
-    """The files source's report as a person reads it: ids, what was odd, what is missing."""
-    lines = [f"# {report['file']}", "", f"- {report['rows']} rows; ids: {report['ids']}"]
-    lines += [f"- {note}" for note in report["notes"]]
-    if report["unused_columns"]:
-        lines.append(f"- columns not used: {', '.join(report['unused_columns'])}")
-    for feature, problems in report["missing_features"].items():
-        for kind, where in problems.items():
-            lines.append(f"- `{feature}` {kind}: {where['rows']} rows (first: {where['first']})")
-    return "\n".join(lines)
 
 
 STAGE = Stage(
@@ -116,8 +92,8 @@ STAGE = Stage(
     reads=("source_catalog",),
     writes=("catalog",),
     params=("seed", "task", "source", "query", "data.features", "data.classes", "data.labels"),
-    function=query,
+    function=write_catalog,
     describe=lambda p: f"query: {p.query.n_objects} objects from {p.source.kind}",
-    summarize=_summarize,
+    summarize=query_summary,
     retry_delays_s=(10, 60),
 )

@@ -14,48 +14,52 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from skysort.config import Data, Params, Train
+from skysort import targets
+from skysort.config import Data, Train
 from skysort.data import atomic
 from skysort.model.inputs import load_training_inputs, training_datasets
 from skysort.model.report import training_report, write_report
 from skysort.model.tfenv import quiet_tensorflow_info
-from skysort.pipeline.stage import Artifact, Markdown, Stage, fmt
+from skysort.pipeline.stage import Stage
+from skysort.pipeline.summaries import train_summary
 
 log = logging.getLogger(__name__)
 
 
-def train(
-    dataset_path: Path,
-    images_path: Path,
-    labels_path: Path,
-    index_path: Path,
-    out_model: Path,
-    out_dvclive: Path,
-    out_report: Path,
-    out_thresholds: Path,
+def train_model(
     *,
+    dataset: Path,
+    images: Path,
+    labels: Path,
+    train_index: Path,
+    model: Path,
+    dvclive: Path,
+    train_report: Path,
+    thresholds: Path,
     data: Data,
     train: Train,
     seed: int,
-    task: str = "multiclass",
+    task: str,
 ) -> dict[str, Any]:
     """Train, keep the best epoch by the monitored val metric, save the model atomically.
 
-    Writes the decision thresholds too: per label, tuned on val (multilabel), or the
-    statement that the class with the highest probability wins (multiclass).
+    Writes the decisions too (``thresholds``): what turns the saved model's
+    probabilities into classes or labels (the task's target decides; multilabel tunes
+    a threshold per label on the validation split).
     """
     # TensorFlow is imported here, not at module level, so the other stages start fast.
     quiet_tensorflow_info()
     from skysort.model.distribute import chief_outputs, make_strategy
     from skysort.model.fit import compile_model, fit_model
 
+    target = targets.get(task)
     configure_tensorflow(train, seed)
     strategy = make_strategy(train.distribute)  # before any other TensorFlow op
     inputs = load_training_inputs(
-        dataset_path, images_path, labels_path, index_path, data=data, train=train, task=task
+        dataset, images, labels, train_index, data=data, train=train, task=task
     )
     steps = -(-len(inputs.train_rows) // train.batch_size)
-    model = compile_model(
+    net = compile_model(
         strategy,
         inputs.feature_mean,
         inputs.feature_var,
@@ -65,11 +69,11 @@ def train(
         steps_per_epoch=steps,
     )
     train_ds, val_ds = training_datasets(inputs, train, seed)
-    monitor = train.monitored(task)
-    outputs = (out_model, out_dvclive, out_report, out_thresholds)
+    monitor = target.monitor(train)
+    outputs = (model, dvclive, train_report, thresholds)
     with chief_outputs(*outputs) as (model_path, live_path, report_path, thresholds_path):
         fitted = fit_model(
-            model,
+            net,
             train_ds,
             val_ds,
             model_path,
@@ -78,51 +82,37 @@ def train(
             train=train,
             monitor=monitor,
         )
-        report = training_report(
+        report = {"task": task}
+        report |= training_report(
             fitted,
             inputs,
             train=train,
             replicas=int(strategy.num_replicas_in_sync),
             monitor=monitor,
         )
-        thresholds = decision_thresholds(model_path, inputs, data=data, train=train, task=task)
-        atomic.write_json(thresholds_path, thresholds)
-        if task == "multilabel":
-            report["thresholds"] = thresholds["thresholds"]
+        val_y = inputs.survey.y[inputs.val_rows]
+        val_proba = _predict_val(model_path, inputs, train) if target.needs_val_proba else None
+        decisions = target.decisions(val_y, val_proba, data, train)
+        atomic.write_json(thresholds_path, decisions)
+        if "thresholds" in decisions:
+            report["thresholds"] = decisions["thresholds"]
         write_report(report_path, report)
     return report
 
 
-def decision_thresholds(
-    model_path: Path, inputs: Any, *, data: Data, train: Train, task: str
-) -> dict[str, Any]:
-    """What turns the saved model's probabilities into decisions.
-
-    Multilabel: per label, the threshold that maximises ``train.threshold_objective``
-    on the validation split's observed labels, found with the saved (best) model.
-    """
-    if task != "multilabel":
-        return {"task": task, "classes": list(data.classes), "decision": "argmax"}
+def _predict_val(model_path: Path, inputs: Any, train: Train) -> Any:
+    """The saved (best) model's probabilities on the observed val rows."""
     import keras
 
     import skysort.model.losses  # noqa: F401  (registers the custom losses and metrics)
-    from skysort.evaluation.metrics import tune_thresholds
     from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
 
     s = inputs.survey
-    model = keras.models.load_model(model_path, compile=False)
+    net = keras.models.load_model(model_path, compile=False)
     ds = make_dataset(
         s.images, s.features, inputs.val_rows, INPUTS_BY_MODEL[train.model], train.batch_size
     )
-    proba = model.predict(ds, verbose=0)
-    tuned = tune_thresholds(s.y[inputs.val_rows], proba, data.labels, train.threshold_objective)
-    log.info("thresholds tuned on val (%s): %s", train.threshold_objective, tuned)
-    return {
-        "task": task,
-        "labels": list(data.labels),
-        "objective": train.threshold_objective,
-        "thresholds": tuned,
-    }
+    return net.predict(ds, verbose=0)
 
 
 def configure_tensorflow(train: Train, seed: int) -> None:
@@ -140,41 +130,17 @@ def configure_tensorflow(train: Train, seed: int) -> None:
             log.debug("TensorFlow threads already configured")
 
 
-_SUMMARY_KEYS = (
-    "model",
-    "image_encoder",
-    "parameters",
-    "train_rows",
-    "val_rows",
-    "epochs_run",
-    "best_epoch",
-    "best_val_accuracy",
-    "best_val_loss",
-    "seconds_per_epoch",
-)
-
-
-def _summarize(report: dict[str, Any], params: Params) -> list[Artifact]:
-    md = ["# Training", "", "| | |", "| --- | --- |"]
-    md += [f"| {k} | {fmt(report[k])} |" for k in _SUMMARY_KEYS]
-    return [Markdown("train-summary", "\n".join(md), "Training run")]
-
-
 STAGE = Stage(
     name="train",
     reads=("dataset", "images", "labels", "train_index"),
     writes=("model", "dvclive", "train_report", "thresholds"),
     params=(
         "seed",
-        "task",
-        "data.features",
-        "data.asinh_scales",
-        "data.classes",
-        "data.labels",
+        *targets.READS,
         "data.image_size",
         "train",
     ),
-    function=train,
+    function=train_model,
     describe=lambda p: f"train: {p.train.describe()}, {p.train.epochs} epochs",
-    summarize=_summarize,
+    summarize=train_summary,
 )

@@ -1,0 +1,70 @@
+"""The whole of ``params.yaml``: one field per section, in the file's order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from skysort.config import rules
+from skysort.config.base import Section, is_key_of
+from skysort.config.operations import Compare, Record, Runner, Schedule
+from skysort.config.sections import (
+    Balance,
+    Baselines,
+    Clean,
+    Cutouts,
+    Data,
+    Evaluate,
+    Impute,
+    Paths,
+    Query,
+)
+from skysort.config.sources import Source
+from skysort.config.train import Train
+
+
+class Params(Section):
+    """The whole of ``params.yaml``."""
+
+    seed: int = Field(42, ge=0, le=2**32 - 1)
+    task: str = Field(
+        "multiclass",
+        description="multiclass (data.classes, softmax) | multilabel (data.labels, sigmoid)",
+    )
+    paths: Paths = Paths()
+    data: Data = Data()
+    source: Source = Source()
+    query: Query = Query()
+    cutouts: Cutouts = Cutouts()
+    clean: Clean = Clean()
+    impute: Impute = Impute()
+    balance: Balance = Balance()
+    baselines: Baselines = Baselines()
+    train: Train = Train()
+    evaluate: Evaluate = Evaluate()
+    runner: Runner = Field(
+        Runner(), description="where cutouts + clean's image checks run (same outputs either way)"
+    )
+    record: Record = Field(Record(), description="what `skysort run` does after the stages")
+    schedule: Schedule = Field(
+        Schedule(), description="prefect.yaml is generated from this section: skysort deploy"
+    )
+    compare: Compare = Field(
+        Compare(), description="`skysort compare`: the study's grid as DVC experiments"
+    )
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task(cls, value: Any) -> str:
+        return rules.check_task(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> Params:
+        rules.check(self)
+        return self
+
+
+def is_parameter(key: str) -> bool:
+    """True when ``key`` is the dotted path of one parameter (not of a whole section)."""
+    return is_key_of(Params, key)

@@ -1,0 +1,80 @@
+"""What a person sees of each stage's report in the Prefect UI, as plain data.
+
+One function per stage, ``(report, params) -> artifacts``, for the stages whose
+summary is the same for every task; :mod:`skysort.targets.summaries` has the others.
+The library never imports Prefect: ``skysort.tasks.artifacts`` turns these into
+Prefect artifacts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skysort.config import Params
+from skysort.pipeline.stage import Artifact, Markdown, Table, counts_table, fmt
+
+Report = dict[str, Any]
+
+
+def query_summary(report: Report, params: Params) -> list[Artifact]:
+    artifacts: list[Artifact] = [
+        Table(
+            "query-class-mix",
+            counts_table(report["class_counts"], "class"),
+            f"{report['rows']} objects from {report['source']}",
+        )
+    ]
+    if "file" in report:
+        artifacts.append(
+            Markdown("query-file", _file_summary(report), "What was read from the file")
+        )
+    return artifacts
+
+
+def _file_summary(report: Report) -> str:
+    """The files source's report as a person reads it: ids, what was odd, what is missing."""
+    lines = [f"# {report['file']}", "", f"- {report['rows']} rows; ids: {report['ids']}"]
+    lines += [f"- {note}" for note in report["notes"]]
+    if report["unused_columns"]:
+        lines.append(f"- columns not used: {', '.join(report['unused_columns'])}")
+    for feature, problems in report["missing_features"].items():
+        for kind, where in problems.items():
+            lines.append(f"- `{feature}` {kind}: {where['rows']} rows (first: {where['first']})")
+    return "\n".join(lines)
+
+
+def cutouts_summary(report: Report, params: Params) -> list[Artifact]:
+    rows = counts_table(report["status_counts"], "status")
+    return [Table("cutouts-status", rows, "Cutouts by final status")]
+
+
+def clean_summary(report: Report, params: Params) -> list[Artifact]:
+    dropped = counts_table(report["dropped_by_reason"], "reason")
+    return [
+        Table(
+            "clean-dropped",
+            dropped or [{"reason": "none", "count": 0}],
+            f"Kept {report['kept_rows']} of {report['input_rows']} rows; dropped by reason",
+        ),
+        Table("clean-splits", counts_table(report["split_counts"], "split"), "Rows per split"),
+    ]
+
+
+_TRAIN_KEYS = (
+    "model",
+    "image_encoder",
+    "parameters",
+    "train_rows",
+    "val_rows",
+    "epochs_run",
+    "best_epoch",
+    "best_val_accuracy",
+    "best_val_loss",
+    "seconds_per_epoch",
+)
+
+
+def train_summary(report: Report, params: Params) -> list[Artifact]:
+    md = ["# Training", "", "| | |", "| --- | --- |"]
+    md += [f"| {k} | {fmt(report[k])} |" for k in _TRAIN_KEYS]
+    return [Markdown("train-summary", "\n".join(md), "Training run")]
