@@ -106,9 +106,9 @@ def fit_tabular_net(
     from skysort.model.distribute import make_strategy
     from skysort.model.fit import compile_model, fit_model
     from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
-    from skysort.stages.train import configure_tensorflow
+    from skysort.model.tfenv import configure_tensorflow
 
-    configure_tensorflow(train, seed)
+    configure_tensorflow(train.threads, seed)
     rows = (
         oversampled_train_rows(y, split, seed) if oversample else np.flatnonzero(split == "train")
     )

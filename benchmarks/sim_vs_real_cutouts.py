@@ -294,9 +294,9 @@ def fit_image_net(
     from skysort.model.build import build_model
     from skysort.model.losses import make_loss
     from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
-    from skysort.stages.train import configure_tensorflow
+    from skysort.model.tfenv import configure_tensorflow
 
-    configure_tensorflow(train, seed)
+    configure_tensorflow(train.threads, seed)
     model = build_model(train, 0, len(CLASSES), images.shape[1])
     model.compile(
         optimizer=keras.optimizers.Adam(train.learning_rate),

@@ -4,11 +4,13 @@ import pytest
 
 from skysort.config import Clean, Data, Params, Paths
 from skysort.data.atomic import read_json, write_parquet
+from skysort.data.cleaning import NoUsableRowsError, TooManyDroppedError
 from skysort.data.splits import assign_splits
 from skysort.pipeline.registry import run_stage
-from skysort.stages.clean import NoUsableRowsError, TooManyDroppedError
+from skysort.targets import get as get_target
 from tests.factories import bomb_jpeg, make_catalog, write_cutouts
 
+MULTICLASS = get_target("multiclass")
 DATA = Data(image_size=64)
 
 
@@ -144,7 +146,7 @@ def test_a_file_changed_since_the_fetch_is_caught_by_its_sha256(tmp_path):
 
 
 def test_rows_left_out_by_design_do_not_count_against_the_drop_budget(tmp_path):
-    from skysort.stages.clean import write_outputs
+    from skysort.data.cleaning import write_outputs
 
     catalog = make_catalog(10)
     reasons = pd.Series([np.nan] * 10, index=catalog.index, dtype="object")
@@ -153,8 +155,12 @@ def test_rows_left_out_by_design_do_not_count_against_the_drop_budget(tmp_path):
     kept = int(reasons.isna().sum())
     images = (np.zeros((64, 64, 3), np.uint8) for _ in range(kept))
     out = [tmp_path / n for n in ("d.parquet", "i.npy", "r.json")]
-    report = write_outputs(catalog, reasons, images, *out, data=DATA, clean=Clean(), seed=1)
+    report = write_outputs(
+        catalog, reasons, images, *out, data=DATA, clean=Clean(), seed=1, target=MULTICLASS
+    )
     assert report["kept_rows"] == 3  # 1 of the 4 eligible rows dropped: 25 %, within budget
     reasons.iloc[7] = "missing_image"
     with pytest.raises(TooManyDroppedError, match="drop 2 of 4 rows"):
-        write_outputs(catalog, reasons, iter([]), *out, data=DATA, clean=Clean(), seed=1)
+        write_outputs(
+            catalog, reasons, iter([]), *out, data=DATA, clean=Clean(), seed=1, target=MULTICLASS
+        )

@@ -12,239 +12,24 @@ files downstream stages read are the same either way (only tabular models use it
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.lib.format import open_memmap
 
 from skysort import targets
-from skysort.config import Clean, Data, Params, Source
+from skysort.config import Params
 from skysort.data import atomic
-from skysort.data.images import BadImage, cutout_path, decode_jpeg, read_cutout_bytes
-from skysort.data.schema import check_catalog, check_manifest
+from skysort.data.cleaning import check_rows, read_inputs, write_outputs
 from skysort.pipeline import sharding
 from skysort.pipeline.progress import Progress
 from skysort.pipeline.stage import Shards, Stage
 from skysort.pipeline.summaries import clean_summary
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
-
-
-class NoUsableRowsError(ValueError):
-    """Cleaning left nothing to train on."""
-
-
-BY_DESIGN = frozenset({"not_a_label_class"})
-"""Drop reasons that are a choice, not a fault: they do not count against the drop budget."""
-
-
-class TooManyDroppedError(ValueError):
-    """Cleaning would drop more rows than ``clean.max_drop_fraction``: something upstream broke."""
-
-
-def read_inputs(catalog_path: Path, manifest_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    catalog = pd.read_parquet(catalog_path)
-    check_catalog(catalog, str(catalog_path))
-    manifest = pd.read_parquet(manifest_path)
-    check_manifest(manifest, str(manifest_path))
-    return catalog, manifest
-
-
-def check_rows(
-    catalog: pd.DataFrame,
-    manifest: pd.DataFrame,
-    cutouts_dir: Path,
-    *,
-    data: Data,
-    clean: Clean,
-    source: Source | None = None,
-    task: str = "multiclass",
-) -> tuple[pd.Series, dict[Any, np.ndarray]]:
-    """Each row's drop reason (NaN = kept) and the decoded image of every kept row.
-
-    ``catalog`` may be a slice of the whole catalog (one shard): every check is per row.
-    Without images (``source.has_images`` false) only the features are checked. The
-    task may drop rows it cannot use (multilabel: ``not_a_label_class``).
-    """
-    reasons = targets.get(task).drop_reasons(
-        catalog, data, _feature_reasons(catalog, data.features)
-    )
-    if source is not None and not source.has_images:
-        return reasons, {}
-    # A user's image that would not decode is unreadable; a SkyServer one failed to download.
-    error_reason = "unreadable_image" if source is not None and source.kind == "files" else None
-    reasons = reasons.combine_first(_manifest_reasons(catalog, manifest, error_reason))
-    candidates = catalog.index[reasons.isna()]
-    objids = catalog.loc[candidates, "objid"]
-    sha256 = objids.map(manifest.set_index("objid")["sha256"]).astype("object")
-    images, image_reasons = _load_images(
-        candidates, objids, Path(cutouts_dir), data.image_size, clean, sha256.where(sha256.notna())
-    )
-    reasons = reasons.combine_first(pd.Series(image_reasons, index=candidates, dtype="object"))
-    return reasons, images
-
-
-def write_outputs(
-    catalog: pd.DataFrame,
-    reasons: pd.Series,
-    kept_images: Iterable[np.ndarray],
-    out_dataset: Path,
-    out_images: Path,
-    out_report: Path,
-    *,
-    data: Data,
-    clean: Clean,
-    seed: int,
-    image_size: int | None = None,
-    details: pd.Series | None = None,
-    task: str = "multiclass",
-) -> dict[str, Any]:
-    """Split the kept rows, pack their images (given in catalog order), write the report.
-
-    ``image_size``: the packed images' side (default ``data.image_size``; 0 without
-    images). ``details``: per row, what the cutout manifest says went wrong, added to
-    each dropped row in the report.
-    """
-    keep = reasons.isna().to_numpy()
-    kept = catalog.loc[keep].copy()
-    counts = {str(k): int(v) for k, v in reasons.value_counts().items()}
-    if kept.empty:
-        raise NoUsableRowsError(f"no usable rows remain out of {len(catalog)} (dropped: {counts})")
-    # Rows left out by design (stars in a galaxy-morphology task) are not lost data.
-    eligible = int((~reasons.isin(BY_DESIGN)).sum())
-    dropped_fraction = 1 - len(kept) / max(eligible, 1)
-    if dropped_fraction > clean.max_drop_fraction:
-        raise TooManyDroppedError(
-            f"clean would drop {eligible - len(kept)} of {eligible} rows "
-            f"({dropped_fraction:.0%}, more than clean.max_drop_fraction "
-            f"{clean.max_drop_fraction:.0%}): {counts}; fix the inputs (rerun cutouts?) or "
-            "raise clean.max_drop_fraction"
-        )
-    target = targets.get(task)
-    kept["split"] = target.split(kept, data, clean, seed)
-    size = data.image_size if image_size is None else image_size
-    _write_images(out_images, kept_images, len(kept), size)
-    kept = kept.reset_index(drop=True)
-    kept["row"] = np.arange(len(kept), dtype=np.int64)
-    atomic.write_parquet(out_dataset, kept)
-
-    dropped = catalog.loc[reasons.notna(), ["objid"]].assign(reason=reasons[reasons.notna()])
-    report = {
-        "task": task,
-        "input_rows": len(catalog),
-        "kept_rows": len(kept),
-        "dropped_rows": len(dropped),
-        "dropped_by_reason": {str(k): int(v) for k, v in dropped["reason"].value_counts().items()},
-        "split_counts": {s: int((kept["split"] == s).sum()) for s in SPLITS},
-        "class_counts_by_split": {
-            s: {
-                str(k): int(v)
-                for k, v in kept.loc[kept["split"] == s, "class"]
-                .fillna("unknown")
-                .value_counts()
-                .items()
-            }
-            for s in SPLITS
-        },
-        "dropped": [
-            {"objid": int(o), "reason": str(r)} for o, r in zip(dropped["objid"], dropped["reason"])
-        ],
-    }
-    if details is not None:
-        for row, index in zip(report["dropped"], dropped.index):
-            detail = details.get(index)
-            if isinstance(detail, str) and detail:
-                row["detail"] = detail
-    report.update(target.split_counts(kept, data, SPLITS))
-    atomic.write_json(out_report, report)
-    log.info(
-        "clean: kept %d of %d rows; dropped %s",
-        len(kept),
-        len(catalog),
-        report["dropped_by_reason"],
-    )
-    return report
-
-
-def _feature_reasons(catalog: pd.DataFrame, features: tuple[str, ...]) -> pd.Series:
-    missing = catalog[list(features)].isna().any(axis=1)
-    out = pd.Series(np.nan, index=catalog.index, dtype="object")
-    out[missing] = "missing_features"
-    return out
-
-
-def _manifest_reasons(
-    catalog: pd.DataFrame, manifest: pd.DataFrame, error_reason: str | None = None
-) -> pd.Series:
-    status = catalog["objid"].map(manifest.set_index("objid")["status"])
-    out = pd.Series(np.nan, index=catalog.index, dtype="object")
-    out[status.isna().to_numpy()] = "not_in_manifest"
-    out[(status == "missing").fillna(False).to_numpy()] = "missing_image"
-    out[(status == "error").fillna(False).to_numpy()] = error_reason or "fetch_error"
-    return out
-
-
-def _load_images(
-    index: pd.Index,
-    objids: pd.Series,
-    cutouts_dir: Path,
-    size: int,
-    clean: Clean,
-    sha256: pd.Series,
-) -> tuple[dict[Any, np.ndarray], list[str | None]]:
-    """Decode and validate each candidate's cutout (threads: PIL releases the GIL).
-
-    Returns the decoded images by index label, and per candidate a drop reason or None.
-    A file the manifest lists as fetched but that is gone is ``file_deleted`` (not a
-    server's ``missing_image``); a decodable file whose bytes no longer match the
-    manifest's sha256 is ``changed_on_disk``.
-    """
-
-    def one(objid: int, expected: Any) -> np.ndarray | str:
-        path = cutout_path(cutouts_dir, objid)
-        if not path.exists():
-            return "file_deleted"
-        try:  # one read: the same bytes are decoded and hashed
-            data = read_cutout_bytes(path)
-            image = decode_jpeg(data, size=size, min_pixel_std=clean.min_pixel_std)
-        except BadImage as exc:
-            return exc.reason
-        if isinstance(expected, str) and hashlib.sha256(data).hexdigest() != expected:
-            return "changed_on_disk"
-        return image
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(one, objids.tolist(), sha256.tolist()))
-    images = {i: r for i, r in zip(index, results) if isinstance(r, np.ndarray)}
-    reasons = [r if isinstance(r, str) else None for r in results]
-    return images, reasons
-
-
-def _write_images(path: Path, images: Iterable[np.ndarray], n: int, size: int) -> None:
-    """Pack ``n`` images into one uint8 N×H×W×3 ``.npy`` (memory-mappable), written atomically."""
-    with atomic.atomic_path(path, suffix=".npy") as tmp:
-        array = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
-        count = 0
-        for i, img in enumerate(images):
-            if i >= n:
-                raise ValueError(f"more than the {n} images expected for {path}")
-            array[i] = img
-            count += 1
-        if count != n:
-            raise ValueError(f"{count} images for {path}, {n} expected")
-        array.flush()
-        del array
-
-
-# ----------------------------------------------------------------------------- wiring
 
 
 def _prepare(params: Params) -> int:
@@ -273,7 +58,7 @@ def _shard(
         data=data,
         clean=params.clean,
         source=params.source,
-        task=params.task,
+        target=targets.get(params.task),
     )
     kept = rows.index[reasons.isna().to_numpy()]
     size = _image_size(params)
@@ -331,7 +116,7 @@ def _merge(
             seed=params.seed,
             image_size=_image_size(params),
             details=catalog["objid"].map(manifest.set_index("objid")["error"].astype("object")),
-            task=params.task,
+            target=targets.get(params.task),
         )
     finally:
         sharding.remove_work_dir(p.images)

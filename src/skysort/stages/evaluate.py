@@ -49,11 +49,8 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Write metrics.json, predictions.parquet and the plots (PNG + CSV for ``dvc plots``)."""
     quiet_tensorflow_info()
-    import keras
-
-    import skysort.model.losses  # noqa: F401  (registers custom losses and metrics for loading)
     from skysort.evaluation.plots import history_png
-    from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
+    from skysort.model.predict import load_model, predict_rows
 
     target = targets.get(task)
     survey = load_survey(dataset, images, labels, data, task, train.colour_inputs)
@@ -61,11 +58,8 @@ def evaluate_model(
     if len(test) == 0:
         raise targets.NothingToScore(f"{labels}: the test split has no observed labels to score on")
     decisions = target.load_decisions(thresholds, data)
-    net = keras.models.load_model(model, compile=False)
-    ds = make_dataset(
-        survey.images, survey.features, test, INPUTS_BY_MODEL[train.model], evaluate.batch_size
-    )
-    proba = net.predict(ds, verbose=0)
+    net = load_model(model)
+    proba = predict_rows(net, survey, test, train.model, evaluate.batch_size)
     y = survey.y[test]
     objid = survey.dataset["objid"].to_numpy()[test]
     scored = target.score(objid, y, proba, data, decisions)

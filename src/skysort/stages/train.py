@@ -10,7 +10,6 @@ use those.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,9 @@ from skysort.config import Data, Train
 from skysort.data import atomic
 from skysort.model.inputs import load_training_inputs, training_datasets
 from skysort.model.report import training_report, write_report
-from skysort.model.tfenv import quiet_tensorflow_info
+from skysort.model.tfenv import configure_tensorflow, quiet_tensorflow_info
 from skysort.pipeline.stage import Stage
 from skysort.pipeline.summaries import train_summary
-
-log = logging.getLogger(__name__)
 
 
 def train_model(
@@ -51,9 +48,10 @@ def train_model(
     quiet_tensorflow_info()
     from skysort.model.distribute import chief_outputs, make_strategy
     from skysort.model.fit import compile_model, fit_model
+    from skysort.model.predict import load_model, predict_rows
 
     target = targets.get(task)
-    configure_tensorflow(train, seed)
+    configure_tensorflow(train.threads, seed)
     strategy = make_strategy(train.distribute)  # before any other TensorFlow op
     inputs = load_training_inputs(
         dataset, images, labels, train_index, data=data, train=train, task=task
@@ -91,43 +89,17 @@ def train_model(
             monitor=monitor,
         )
         val_y = inputs.survey.y[inputs.val_rows]
-        val_proba = _predict_val(model_path, inputs, train) if target.needs_val_proba else None
+        val_proba = None
+        if target.needs_val_proba:  # the saved (best) model's output on the observed val rows
+            best = load_model(model_path)
+            val_proba = predict_rows(best, inputs.survey, inputs.val_rows, train.model,
+                                     train.batch_size)  # fmt: skip
         decisions = target.decisions(val_y, val_proba, data, train)
         atomic.write_json(thresholds_path, decisions)
         if "thresholds" in decisions:
             report["thresholds"] = decisions["thresholds"]
         write_report(report_path, report)
     return report
-
-
-def _predict_val(model_path: Path, inputs: Any, train: Train) -> Any:
-    """The saved (best) model's probabilities on the observed val rows."""
-    import keras
-
-    import skysort.model.losses  # noqa: F401  (registers the custom losses and metrics)
-    from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
-
-    s = inputs.survey
-    net = keras.models.load_model(model_path, compile=False)
-    ds = make_dataset(
-        s.images, s.features, inputs.val_rows, INPUTS_BY_MODEL[train.model], train.batch_size
-    )
-    return net.predict(ds, verbose=0)
-
-
-def configure_tensorflow(train: Train, seed: int) -> None:
-    """Seed everything and make ops deterministic, so a rerun gives the same metrics."""
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    if train.threads:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(train.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(max(1, train.threads // 2))
-        except RuntimeError:  # already initialised in this process
-            log.debug("TensorFlow threads already configured")
 
 
 STAGE = Stage(

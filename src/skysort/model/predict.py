@@ -1,0 +1,32 @@
+"""A saved model's probabilities for chosen rows of the survey, batch by batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+    from skysort.model.inputs import Survey
+
+
+def load_model(path: Path) -> keras.Model:
+    """The model saved at ``path``, uncompiled (prediction needs no loss or optimizer)."""
+    import keras
+
+    import skysort.model.losses  # noqa: F401  (registers the custom losses and metrics)
+
+    return keras.models.load_model(path, compile=False)
+
+
+def predict_rows(
+    net: keras.Model, survey: Survey, rows: np.ndarray, model_kind: str, batch_size: int
+) -> np.ndarray:
+    """``net``'s output for ``survey``'s ``rows``, in their order (memory-mapped cutouts)."""
+    from skysort.model.tfdata import INPUTS_BY_MODEL, make_dataset
+
+    ds = make_dataset(survey.images, survey.features, rows, INPUTS_BY_MODEL[model_kind], batch_size)
+    return net.predict(ds, verbose=0)
