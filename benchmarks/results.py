@@ -62,6 +62,7 @@ PAGES: dict[str, tuple[str, str]] = {
         "Simulated cutouts against real ones",
         "python benchmarks/sim_vs_real_cutouts.py",
     ),
+    "predict": ("Predict: objects per second and memory", "python benchmarks/predict.py"),
 }
 
 

@@ -48,7 +48,7 @@ PARAMS = Path("params.yaml")  # relative: the page names it as a user would
 
 
 def _short(text: str, limit: int = 220) -> str:
-    text = re.sub(r"\s+", " ", str(text)).strip()
+    text = re.sub(r"\s+", " ", str(text)).strip().replace(str(ROOT), "<project>")
     text = re.sub(r"/tmp/[\w./-]+", "<tmp>", text)
     text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:<port>", text)
     text = re.sub(r"port=\d+", "port=<port>", text)
@@ -85,6 +85,9 @@ BAD_OVERRIDES = [
         "task=multilabel --set train.monitor=val_accuracy",
         "accuracy to watch in the multilabel task",
     ),
+    ("paths.plots=reports", "an output folder holding the other reports"),
+    ("paths.cutouts_dir=data/external", "cutouts written over your own files"),
+    ("paths.clean_report=../escape/clean.json", "an output outside the project"),
 ]
 
 
@@ -231,6 +234,83 @@ def clean_rows(tmp: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
+# ----------------------------------------------------------------------------- your own files
+
+
+def _query_files(tmp: Path, catalog: Path, **files: object) -> None:
+    from skysort.config import FilesSource, Source, Train
+
+    source = Source(kind="files", files=FilesSource(images="none", **files))
+    data = Data(features=("flux",), classes=("cat", "dog"), labels=("a", "b"))
+    paths = Paths().under(tmp / "files-out").model_copy(update={"source_catalog": catalog})
+    task = "multilabel" if files.get("label_column", "") is None else "multiclass"
+    run_stage("query", Params(paths=paths, source=source, data=data, task=task,
+                              train=Train(model="tabular")))  # fmt: skip
+
+
+def files_rows(tmp: Path) -> list[tuple[str, str, str]]:
+    from PIL import Image
+
+    from skysort.data.images import decode_jpeg, encode_jpeg
+    from skysort.sources.files.catalog import IMAGE_SOURCE
+    from skysort.sources.files.images import copy_images
+
+    rows = []
+    table = "id,flux,kind\n" + "".join(
+        f"{i},{i}.5,{'cat' if i % 2 else 'dog'},\n" for i in range(9)
+    )
+    cases = {
+        "a trailing comma on every data row": table,
+        "an empty CSV file": "",
+        "no known label in any row": "id,flux,a,b\n" + "".join(f"{i},{i},,NaN\n" for i in range(9)),
+    }
+    for what, text in cases.items():
+        csv = tmp / "files.csv"
+        csv.write_text(text)
+        label = None if what.startswith("no known") else "kind"
+        rows.append((what, "query stage",
+                     _error(lambda c=csv, k=label: _query_files(tmp, c, id_column="id",
+                                                                label_column=k))))  # fmt: skip
+    ids = pd.DataFrame({"id": np.array([1, 2**64 - 1], dtype=np.uint64), "flux": [1.0, 2.0],
+                        "kind": ["cat", "dog"]})  # fmt: skip
+    ids.to_parquet(tmp / "ids.parquet")
+    rows.append(("a Parquet id of 2^64 - 1", "query stage",
+                 _error(lambda: _query_files(tmp, tmp / "ids.parquet", id_column="id",
+                                             label_column="kind"))))  # fmt: skip
+
+    images, outside = tmp / "images", tmp / "outside"
+    (images / "sub").mkdir(parents=True)
+    outside.mkdir()
+    gradient = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(gradient).save(images / "deep.png")
+    Image.fromarray(np.full((8, 8), 1e6, dtype=np.float32)).save(images / "float.tiff")
+    Image.fromarray(gradient.astype(np.uint8)).save(outside / "secret.png")
+    (images / "link.png").symlink_to(outside / "secret.png")
+    names = {
+        "a link out of the images folder": "link.png",
+        "an image path that is a folder": "sub",
+        "an image path holding a NUL byte": "bad\x00.png",
+        "a 300-character file name": "x" * 300 + ".png",
+        "a float TIFF with pixels up to 1e6": "float.tiff",
+        "a 16-bit grey PNG (0-65535 gradient)": "deep.png",
+    }
+    catalog = pd.DataFrame(
+        {"objid": np.arange(1, len(names) + 1), IMAGE_SOURCE: list(names.values())}
+    )
+    manifest = copy_images(catalog, images, tmp / "files-cutouts", size=64, resize="pad")
+    for what, (objid, status, error) in zip(
+        names, manifest[["objid", "status", "error"]].itertuples(index=False), strict=True
+    ):
+        if status == "ok":
+            with Image.open(tmp / "files-cutouts" / f"{objid}.jpg") as made:
+                error = f"mean pixel {np.asarray(made).mean():.0f} of 255 (scaled, not clipped)"
+        rows.append((what, "cutouts stage", _short(f"`{status}`: {error}")))
+    red = encode_jpeg(np.full((64, 64, 3), (255, 0, 0), dtype=np.uint8))
+    rows.append(("a single-colour (flat red) image", "clean stage",
+                 _error(lambda: decode_jpeg(red, min_pixel_std=2.0))))  # fmt: skip
+    return rows
+
+
 # ----------------------------------------------------------------------------- page
 
 
@@ -257,6 +337,7 @@ def build() -> str:
                     cutout_rows(Path(tmp)),
                 ),
                 ("Damaged or missing files at the clean stage", clean_rows(Path(tmp))),
+                ("Your own catalog and images (source.kind: files)", files_rows(Path(tmp))),
             ]
         finally:
             os.chdir(cwd)

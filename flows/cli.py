@@ -17,7 +17,7 @@ import sys
 from collections.abc import MutableMapping
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -109,6 +109,50 @@ def stage(
         stage_flow(name=name.value, params_path=str(params), overrides=set_ or [])
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
+
+
+@app.command()
+def predict(
+    params: ParamsOpt = Path("params.yaml"),
+    set_: SetOpt = None,
+    rev: Annotated[
+        str | None,
+        typer.Option(help="use the model (and its contract) of this git revision, through DVC"),
+    ] = None,
+) -> None:
+    """Classify the objects of params.yaml's `predict:` section with the trained model."""
+    overrides = list(set_ or [])
+    loaded = _load(params, overrides)
+    from skysort.flows.predict import predict as predict_flow
+
+    try:
+        if rev is not None:
+            overrides += _model_of_revision(rev, loaded)
+        result = predict_flow(params_path=str(params), overrides=overrides)
+    except Exception as exc:  # noqa: BLE001  (the flow run already logged the traceback)
+        _fail(exc)
+    typer.echo(json.dumps(result, indent=2))
+
+
+def _model_of_revision(rev: str, params: Any) -> list[str]:
+    """Fetch the model and contract of git revision ``rev`` with ``dvc get``; overrides to use them."""
+    import subprocess
+    import sys
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=f"skysort-model-{rev[:12]}-", dir=".dvc/tmp"))
+    overrides = []
+    for key in ("model", "contract"):
+        path = getattr(params.paths, key)
+        out = folder / Path(path).name
+        done = subprocess.run(
+            [sys.executable, "-m", "dvc", "get", ".", str(path), "--rev", rev, "-o", str(out)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"dvc get {path} --rev {rev} failed: {done.stderr.strip()}")
+        overrides.append(f"paths.{key}={out}")
+    return overrides
 
 
 @app.command()

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 FLOW_NAME = "skysort-pipeline"
 """The pipeline flow's name (flows/pipeline.py uses it); deployments are ``FLOW_NAME/<name>``."""
 ENTRYPOINT = "flows/pipeline.py:pipeline"
+PREDICT_ENTRYPOINT = "flows/predict.py:predict"
 PREFECT_FILE = "prefect.yaml"
 DEPLOYMENT_TAGS = ("skysort", "scheduled")
 SERVE_SUFFIX = "-serve"
@@ -56,7 +57,7 @@ def _description(params: Params) -> str:
 
 
 def render_prefect_yaml(params: Params, params_file: str = "params.yaml") -> str:
-    """The text of ``prefect.yaml`` for these parameters (one deployment, process work pool).
+    """The text of ``prefect.yaml`` for these parameters: the pipeline's and predict's deployments.
 
     No ``pull`` steps are given, so ``prefect deploy`` records the directory it runs in as
     the flow's working directory: a worker runs the flow there, next to ``params.yaml``.
@@ -76,7 +77,19 @@ def render_prefect_yaml(params: Params, params_file: str = "params.yaml") -> str
                 "tags": list(DEPLOYMENT_TAGS),
                 "work_pool": {"name": s.work_pool, "work_queue_name": None, "job_variables": {}},
                 "schedules": [{"cron": s.cron, "timezone": s.timezone, "active": True}],
-            }
+            },
+            {
+                "name": params.predict.deployment,
+                "description": f"skysort predict on cron {params.predict.cron!r} "
+                f"({s.timezone}): the trained model on the objects of params.yaml's predict.",
+                "entrypoint": PREDICT_ENTRYPOINT,
+                "parameters": {"params_path": params_file, "overrides": []},
+                "tags": [*DEPLOYMENT_TAGS, "predict"],
+                "work_pool": {"name": s.work_pool, "work_queue_name": None, "job_variables": {}},
+                "schedules": [
+                    {"cron": params.predict.cron, "timezone": s.timezone, "active": True}
+                ],
+            },
         ],
     }
     return _HEADER + yaml.safe_dump(doc, sort_keys=False, width=100)
@@ -196,7 +209,8 @@ def register(root: Path, params: Params) -> None:
     """``prefect deploy`` the deployment in ``root/prefect.yaml`` (its pool must exist)."""
     cmd = [
         sys.executable, "-m", "prefect", "--no-prompt", "deploy",
-        "--name", params.schedule.deployment, "--prefect-file", PREFECT_FILE,
+        "--name", params.schedule.deployment, "--name", params.predict.deployment,
+        "--prefect-file", PREFECT_FILE,
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -10,23 +10,25 @@ from prefect.states import State
 from skysort.config import Params, load_params
 from skysort.flows.sharded import is_sharded, run_sharded
 from skysort.pipeline import registry
+from skysort.tasks.edges import after, unlinked
 from skysort.tasks.monitoring import tag_flow_run
 from skysort.tasks.stages import STAGE_TASKS
 
 
 def run_in_flow(
     name: str, params: Params, wait_for: list[State] | None = None
-) -> tuple[dict[str, Any], State | None]:
+) -> tuple[dict[str, Any], State]:
     """Run stage ``name`` inside the current flow, locally or sharded as ``runner`` says.
 
-    Returns the stage's report and, for a task run, its final state; raises the
+    Returns the stage's report and its run's final state; raises the
     stage's error. ``wait_for`` are the states of the stages whose outputs it reads:
-    they become the edges of the task graph in the Prefect UI. (A sharded stage is
-    a subflow, which Prefect cannot draw as such an edge.)
+    they, and nothing else, become the stage's edges in the Prefect UI's task graph
+    (:mod:`skysort.tasks.edges`). A sharded stage is a subflow, drawn as one node with
+    the same edges.
     """
     if is_sharded(name, params):
-        return run_sharded(name, params), None
-    state = STAGE_TASKS[name](params, wait_for=wait_for or None, return_state=True)
+        return run_sharded(name, params, wait_for)
+    state = STAGE_TASKS[name](unlinked(params), wait_for=after(wait_for or []), return_state=True)
     return state.result(), state
 
 

@@ -1,30 +1,66 @@
-"""What each stage shows in the Prefect UI: its summary (plain data) as Prefect artifacts."""
+"""What each stage shows in the Prefect UI: its summary (plain data) as Prefect artifacts.
+
+Every key starts with the task (``multiclass-evaluate-metrics``), so the Artifacts
+page keeps the histories of the two tasks apart.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from skysort.config import Params
-from skysort.pipeline.stage import Link, Markdown, Stage, Table
+from skysort.pipeline.stage import Artifact, Images, Link, Markdown, Stage, Table
+from skysort.tasks.thumbnails import data_uri, thumbnail_png
+
+MAX_EMBEDDED = 8
+"""Pictures embedded per artifact; the others are listed as links."""
+
+
+def task_key(task: str, key: str) -> str:
+    """The artifact key of ``key`` for runs of ``task``."""
+    return f"{task}-{key}"
 
 
 def publish(stage: Stage, report: dict[str, Any], params: Params) -> None:
-    """Create the artifacts of ``stage.summarize`` (keys are lowercase and dashes)."""
-    for artifact in stage.summarize(report, params):
+    """Create the artifacts of ``stage.summarize`` in the current run."""
+    publish_artifacts(stage.summarize(report, params), params.task)
+
+
+def publish_artifacts(artifacts: Iterable[Artifact], task: str) -> None:
+    """Create these artifacts in the current task or flow run, keys prefixed by ``task``."""
+    for artifact in artifacts:
+        key = task_key(task, artifact.key)
         if isinstance(artifact, Table):
-            create_table_artifact(artifact.rows, key=artifact.key, description=artifact.description)
+            create_table_artifact(artifact.rows, key=key, description=artifact.description)
         elif isinstance(artifact, Markdown):
-            create_markdown_artifact(
-                artifact.text, key=artifact.key, description=artifact.description
-            )
+            create_markdown_artifact(artifact.text, key=key, description=artifact.description)
+        elif isinstance(artifact, Images):
+            create_markdown_artifact(images_markdown(artifact), key=key,
+                                     description=artifact.description)  # fmt: skip
         elif isinstance(artifact, Link):
             create_link_artifact(
-                artifact.url,
-                link_text=artifact.text,
-                key=artifact.key,
-                description=artifact.description,
+                artifact.url, link_text=artifact.text, key=key, description=artifact.description
             )
         else:  # pragma: no cover - a new summary type needs a branch here
-            raise TypeError(f"stage {stage.name}: unknown artifact {artifact!r}")
+            raise TypeError(f"unknown artifact {artifact!r}")
+
+
+def images_markdown(images: Images, max_embedded: int = MAX_EMBEDDED) -> str:
+    """``images`` as Markdown: the text, then each picture as an embedded thumbnail.
+
+    Each thumbnail links to its full-size file; a picture past ``max_embedded``, or
+    one that cannot be read, is a link only.
+    """
+    parts = [images.text] if images.text else []
+    for n, picture in enumerate(images.pictures):
+        full = picture.path.resolve()
+        link = f"[{picture.path.name}]({full.as_uri()})"
+        png = thumbnail_png(picture.path) if n < max_embedded and picture.path.exists() else None
+        if png is None:
+            parts.append(f"**{picture.caption}**: {link}")
+        else:
+            parts.append(f"**{picture.caption}** ({link})\n\n![{picture.caption}]({data_uri(png)})")
+    return "\n\n".join(parts)

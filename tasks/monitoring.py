@@ -60,7 +60,7 @@ def stage_run_name(parameters: dict[str, Any]) -> str:
 
 
 def pipeline_run_name() -> str:
-    """``flow_run_name`` for the pipeline: source, sample size and model of this run."""
+    """``flow_run_name`` for the pipeline: task, source, sample size and model of this run."""
     from prefect.runtime import flow_run
 
     parameters = flow_run.parameters
@@ -70,7 +70,7 @@ def pipeline_run_name() -> str:
         p = load_params(path, overrides)
     except ConfigError:
         return f"pipeline: {path} (invalid parameters)"  # the flow body fails with the details
-    name = f"pipeline: {p.source.kind}, {p.query.n_objects} objects, {p.train.describe()}"
+    name = f"pipeline: {p.task}, {p.source.kind}, {p.query.n_objects} objects, {p.train.describe()}"
     if path != "params.yaml":
         name += f", {path}"
     if overrides:
@@ -79,10 +79,10 @@ def pipeline_run_name() -> str:
 
 
 def tag_flow_run(params: Params, *extra: str) -> None:
-    """Add run-level tags (``source:KIND``, ``model:MODEL``, ``extra``) to the current flow run.
+    """Tag the current flow run ``task:TASK``, ``source:KIND``, ``model:MODEL`` and ``extra``.
 
     Deployment tags are fixed; these follow the parameters of each run, so the UI can
-    filter runs by source or model.
+    filter runs by task, source or model.
     """
     from prefect import get_run_logger
     from prefect.client.orchestration import get_client
@@ -91,7 +91,12 @@ def tag_flow_run(params: Params, *extra: str) -> None:
     ctx = FlowRunContext.get()
     if ctx is None or ctx.flow_run is None:
         return
-    wanted = [f"source:{params.source.kind}", f"model:{params.train.model}", *extra]
+    wanted = [
+        f"task:{params.task}",
+        f"source:{params.source.kind}",
+        f"model:{params.train.model}",
+        *extra,
+    ]
     tags = list(dict.fromkeys([*ctx.flow_run.tags, *wanted]))
     try:
         with get_client(sync_client=True) as client:

@@ -2,7 +2,8 @@
 
 Shard tasks run on the Dask workers and return the path of the part they wrote;
 prepare and merge run in the flow's own process and write the stage's outputs.
-The logic lives in the stage's own module.
+The logic lives in the stage's own module. Their graph in the UI: prepare, then
+every shard, then merge (``skysort.flows.sharded``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from skysort.tasks.stages import TASK_OPTIONS, retry_options
 @dataclass(frozen=True)
 class ShardTasks:
     prepare: Task[[Params], list[tuple[int, int]]]
-    shard: Task[[Params, int, int, int], Path]
+    shard: Task[[Params, int, tuple[int, int]], Path]
     merge: Task[[Params, list[Path], int], dict[str, Any]]
 
 
@@ -46,8 +47,13 @@ def _shard_tasks(stage: Stage) -> ShardTasks:
             n_rows = _shards(name).prepare(params)
         return sharding.shard_bounds(n_rows, params.runner.shard_size)
 
-    def shard(params: Params, shard: int, start: int, stop: int) -> Path:
-        """Process one slice of the catalog; the path of the part it wrote."""
+    def shard(params: Params, shard: int, rows: tuple[int, int]) -> Path:
+        """Process rows ``[start, stop)`` of the catalog; the path of the part it wrote.
+
+        ``rows`` is one of prepare's bounds as it returned them: Prefect draws the edge
+        from prepare through it.
+        """
+        start, stop = rows
         with running_stage(name):
             return _shards(name).shard(params, shard, start, stop)
 
@@ -59,7 +65,13 @@ def _shard_tasks(stage: Stage) -> ShardTasks:
         return report
 
     return ShardTasks(
-        prepare=task(prepare, name=f"{stage.name}-prepare", tags=tags, **TASK_OPTIONS),
+        prepare=task(
+            prepare,
+            name=f"{stage.name}-prepare",
+            task_run_name=f"{stage.name}-prepare",
+            tags=tags,
+            **TASK_OPTIONS,
+        ),
         shard=task(
             shard,
             name=f"{stage.name}-shard",
@@ -68,7 +80,13 @@ def _shard_tasks(stage: Stage) -> ShardTasks:
             **retry_options(stage),
             **TASK_OPTIONS,
         ),
-        merge=task(merge, name=f"{stage.name}-merge", tags=tags, **TASK_OPTIONS),
+        merge=task(
+            merge,
+            name=f"{stage.name}-merge",
+            task_run_name=f"{stage.name}-merge",
+            tags=tags,
+            **TASK_OPTIONS,
+        ),
     )
 
 

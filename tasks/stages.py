@@ -2,7 +2,9 @@
 
 Here: retries, logs, progress and artifacts. Tasks take the validated
 :class:`Params` and return the stage's small report dict; data moves between stages
-through files, never through task results.
+through files, never through task results. Callers pass the parameters through
+:func:`skysort.tasks.edges.unlinked`, so that the task graph has only the edges given
+in ``wait_for``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from skysort.pipeline.stage import Stage
 from skysort.pipeline.transient import is_transient
 from skysort.tasks.artifacts import publish
 from skysort.tasks.monitoring import running_stage, stage_run_name
-from skysort.tasks.progress import StageProgress
+from skysort.tasks.progress import StageProgress, progress_key
 
 TASK_OPTIONS: dict[str, Any] = {
     # DVC decides what is stale; Prefect caching would be a second, disagreeing cache.
@@ -51,16 +53,16 @@ def retry_if_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any
     return is_transient(error)
 
 
-def progress_for(stage: Stage) -> StageProgress | nullcontext[None]:
+def progress_for(stage: Stage, params: Params) -> StageProgress | nullcontext[None]:
     """The stage's progress bar and UI progress artifact, if it reports progress."""
     if stage.progress is None:
         return nullcontext()
-    return StageProgress(f"{stage.name}-progress", stage.progress)
+    return StageProgress(progress_key(stage.name, params), stage.progress)
 
 
 def _stage_task(stage: Stage) -> Task[[Params], dict[str, Any]]:
     def run(params: Params) -> dict[str, Any]:
-        with running_stage(stage.name), progress_for(stage) as progress:
+        with running_stage(stage.name), progress_for(stage, params) as progress:
             report = stage.run(params, progress)
             publish(stage, report, params)
         return report

@@ -11,7 +11,13 @@ from skysort.config import Record
 from skysort.pipeline import versioning
 
 
-@task(name="record-in-dvc", tags=["dvc"], cache_policy=NO_CACHE, persist_result=False)
+@task(
+    name="record-in-dvc",
+    task_run_name="record-in-dvc",
+    tags=["dvc"],
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
 def record_in_dvc(root: Path, record: Record | None = None) -> str:
     """``dvc commit`` the outputs, ``dvc push`` them and ``git commit`` dvc.lock as ``record`` says.
 

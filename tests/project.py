@@ -24,6 +24,7 @@ TINY_OVERRIDES: dict[str, dict] = {
         "patience": 2,
         "learning_rate": 0.005,
     },
+    "predict": {"max_objects": 120, "batch_size": 60},
 }
 
 
@@ -88,3 +89,15 @@ def merge(into: dict, values: dict) -> None:
             merge(into[k], v)
         else:
             into[k] = v
+
+
+def skysort_in(root: Path):
+    """A function that runs the ``skysort`` command line with ``args`` in ``root``."""
+
+    def run(args: list[str]) -> str:
+        done = subprocess.run([sys.executable, "-m", "skysort.flows.cli", *args], cwd=root,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert done.returncode == 0, f"skysort {' '.join(args)} failed:\n{done.stderr[-3000:]}"
+        return done.stdout
+
+    return run

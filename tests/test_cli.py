@@ -51,6 +51,7 @@ def test_console_script_and_module_entry_points_exist():
         "baselines",
         "train",
         "evaluate",
+        "predict",
     ]
 
 

@@ -14,6 +14,7 @@ from skysort.flows.cli import app
 from skysort.flows.deployment import (
     ENTRYPOINT,
     FLOW_NAME,
+    PREDICT_ENTRYPOINT,
     DeploymentRunError,
     prefect_yaml_drift,
     refuse_disallowed,
@@ -29,13 +30,20 @@ def test_committed_prefect_yaml_agrees_with_params_yaml():
     params = load_params(ROOT / "params.yaml")
     assert prefect_yaml_drift(ROOT, params) is None, "run `skysort deploy` and commit prefect.yaml"
     doc = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    (dep,) = doc["deployments"]
+    dep, predict = doc["deployments"]
     assert dep["schedules"] == [
         {"cron": params.schedule.cron, "timezone": params.schedule.timezone, "active": True}
     ]
     assert dep["name"] == params.schedule.deployment
     assert dep["work_pool"]["name"] == params.schedule.work_pool
     assert dep["parameters"]["params_path"] == "params.yaml"
+    # the second deployment classifies the configured objects on its own schedule
+    assert predict["name"] == params.predict.deployment
+    assert predict["entrypoint"] == PREDICT_ENTRYPOINT
+    assert predict["schedules"] == [
+        {"cron": params.predict.cron, "timezone": params.schedule.timezone, "active": True}
+    ]
+    assert predict["work_pool"]["name"] == params.schedule.work_pool
 
 
 def test_entrypoint_is_the_pipeline_flow():
@@ -44,6 +52,14 @@ def test_entrypoint_is_the_pipeline_flow():
     path, func = ENTRYPOINT.split(":")
     assert (ROOT / path).is_file() and func == pipeline.fn.__name__ == "pipeline"
     assert pipeline.name == FLOW_NAME
+
+
+def test_predict_entrypoint_is_the_predict_flow():
+    from skysort.flows.predict import PREDICT_FLOW_NAME, predict
+
+    path, func = PREDICT_ENTRYPOINT.split(":")
+    assert (ROOT / path).is_file() and func == predict.fn.__name__ == "predict"
+    assert predict.name == PREDICT_FLOW_NAME
 
 
 def _project(tmp_path: Path, cron: str, tz: str) -> Path:

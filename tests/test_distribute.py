@@ -39,6 +39,7 @@ SCRIPT = textwrap.dedent(
                          labels=root / "labels.parquet", train_index=root / "index.npy",
                          model=out / "model.keras", dvclive=out / "dvclive",
                          train_report=out / "train.json", thresholds=out / "thresholds.json",
+                         contract=out / "contract.json",
                          data=Data(image_size=64), train=cfg, seed=0, task="multiclass")
     print("REPORT", json.dumps({k: report[k] for k in ("distribute", "replicas", "epochs_run")}))
     """

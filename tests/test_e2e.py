@@ -14,7 +14,8 @@ from sklearn.metrics import f1_score
 
 from skysort.data.atomic import read_json
 from skysort.pipeline.registry import NAMES as STAGES
-from tests.project import dvc, make_project
+from tests.project import dvc, make_project, skysort_in
+from tests.test_predict import assert_predict_reproduces_evaluate
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -37,12 +38,18 @@ OUTPUTS = [
     "reports/plots/confusion.png",
     "reports/plots/gallery.png",
     "dvclive/metrics.json",
+    "models/contract.json",
+    "reports/predict.json",
+    "reports/unclassified.parquet",
+    "data/predicted/part-00000.parquet",
 ]
-STAGE_ARTIFACTS = {
+# every key names the task; the last one is the flow run's own summary
+STAGE_ARTIFACTS = {f"multiclass-{key}" for key in {
     "query-class-mix", "cutouts-status", "cutouts-progress", "clean-dropped", "clean-splits",
     "impute-report", "balance-class-counts", "baselines-metrics", "train-summary",
-    "evaluate-metrics", "evaluate-plots",
-}  # fmt: skip
+    "evaluate-metrics", "evaluate-plots", "predict-counts",
+    "train-progress", "run-summary",
+}}  # fmt: skip
 # The tiny run (300 objects, 3 epochs, seed 42) scores macro-F1 0.59 here, and 0.50-0.72 with
 # seeds 0-7; predicting the majority class (GALAXY, ~57 % of the test split) scores 0.24,
 # guessing at random ~0.33. Above this floor the model has learned something of every class.
@@ -124,12 +131,15 @@ def test_pipeline_flow_then_dvc_repro_has_nothing_to_do(tmp_path, prefect_server
     assert "Running stage" not in repro.stdout
     # one flow run: the pipeline's, none for a stage (dvc repro had nothing to do)
     wait_for(lambda: _flow_run_names(since),
-             lambda names: names == ["pipeline: synthetic, 300 objects, fusion/small_cnn"],
+             lambda names: names == ["pipeline: multiclass, synthetic, 300 objects, fusion/small_cnn"],
              what="the pipeline's flow run, alone")  # fmt: skip
     # every stage published what a person wants to see in the UI, in this run
     run_id = state.state_details.flow_run_id
     wait_for(lambda: _artifact_keys(prefect_server, run_id), lambda k: k >= STAGE_ARTIFACTS,
              what=f"the run's artifacts {sorted(STAGE_ARTIFACTS)}")  # fmt: skip
+    # predict on the test split's own objects gives evaluate's probabilities; DVC's outputs stay
+    assert_predict_reproduces_evaluate(root, skysort_in(root))
+    assert dvc("status", "--json", cwd=root).stdout.strip() in ("{}", "")
 
 
 def test_dvc_repro_runs_every_stage_as_a_flow_run_then_is_a_noop(tmp_path, prefect_server):
@@ -161,6 +171,8 @@ def test_dvc_repro_runs_every_stage_as_a_flow_run_then_is_a_noop(tmp_path, prefe
     assert ran == ["train", "evaluate"]
     # each stage the three repros ran was a flow run on this test's server: every stage once,
     # then train and evaluate again
-    want = Counter({f"stage-{s}": 1 for s in STAGES}) + Counter(["stage-train", "stage-evaluate"])
+    want = Counter({f"stage-{s}": 1 for s in STAGES}) + Counter(
+        ["stage-train", "stage-evaluate", "stage-predict"]  # predict reads the model
+    )
     wait_for(lambda: Counter(_flow_run_names(since)), lambda names: names == want,
              what=f"the stage flow runs {dict(want)}")  # fmt: skip

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from skysort.data.atomic import read_json
-from tests.project import dvc, git, make_project
+from tests.project import dvc, git, make_project, skysort_in
+from tests.test_predict import assert_predict_reproduces_evaluate
 
 pytestmark = pytest.mark.slow
 
@@ -51,3 +52,5 @@ def test_multilabel_dag_by_dvc_repro_writes_per_label_metrics_then_is_a_noop(
 
     second = dvc("repro", cwd=root)
     assert "Running stage" not in second.stdout
+    # predict on the test split's own objects gives evaluate's probabilities and decisions
+    assert_predict_reproduces_evaluate(root, skysort_in(root))

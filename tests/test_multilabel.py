@@ -142,7 +142,16 @@ def test_balance_multilabel_oversamples_minority_and_drops_rows_with_nan_on_drop
     y[10:12] = np.nan
     split = np.array(["train"] * 80 + ["val"] * 10 + ["test"] * 10)
     write_parquet(tmp_path / "labels.parquet", _labels_table(y, split))
-    report = balance_train_rows(labels=tmp_path / "labels.parquet", train_index=tmp_path / "index.npy", balance_report=tmp_path / "b.json", balance=Balance(), seed=0, task="multilabel", data=Data(labels=LABELS), impute=Impute(missing_labels=missing))  # fmt: skip
+    report = balance_train_rows(
+        labels=tmp_path / "labels.parquet",
+        train_index=tmp_path / "index.npy",
+        balance_report=tmp_path / "b.json",
+        balance=Balance(),
+        seed=0,
+        task="multilabel",
+        data=Data(labels=LABELS),
+        impute=Impute(missing_labels=missing),
+    )
     index = np.load(tmp_path / "index.npy")
     assert set(split[index]) == {"train"}
     assert report["after"]["c"] > report["before"]["c"]
@@ -201,7 +210,16 @@ def ml_dataset(tmp_path):
 
 
 def _impute_ml(root, **kw):
-    return impute_labels(dataset=root / "dataset.parquet", images=root / "images.npy", labels=root / "labels.parquet", impute_report=root / "impute.json", data=Data(labels=LABELS), task="multilabel", impute=Impute(n_estimators=30, max_iter=3, **kw), seed=0)  # fmt: skip
+    return impute_labels(
+        dataset=root / "dataset.parquet",
+        images=root / "images.npy",
+        labels=root / "labels.parquet",
+        impute_report=root / "impute.json",
+        data=Data(labels=LABELS),
+        task="multilabel",
+        impute=Impute(n_estimators=30, max_iter=3, **kw),
+        seed=0,
+    )
 
 
 def test_multilabel_impute_fills_train_labels_with_provenance_and_holdout_scores(ml_dataset):

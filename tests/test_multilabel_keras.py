@@ -119,10 +119,39 @@ def _run(root, out, evaluate_too=True, **kw):
 
     data = Data(image_size=64, labels=ML_LABELS, label_classes=("GALAXY", "QSO", "STAR"))
     cfg = Train(**{**TINY, **kw})
-    report = train_model(dataset=root / "dataset.parquet", images=root / "images.npy", labels=root / "labels.parquet", train_index=root / "index.npy", model=out / "model.keras", dvclive=out / "dvclive", train_report=out / "train.json", thresholds=out / "thresholds.json", data=data, train=cfg, seed=0, task="multilabel")  # fmt: skip
+    report = train_model(
+        dataset=root / "dataset.parquet",
+        images=root / "images.npy",
+        labels=root / "labels.parquet",
+        train_index=root / "index.npy",
+        model=out / "model.keras",
+        dvclive=out / "dvclive",
+        train_report=out / "train.json",
+        thresholds=out / "thresholds.json",
+        contract=out / "contract.json",
+        data=data,
+        train=cfg,
+        seed=0,
+        task="multilabel",
+    )
 
     def run_evaluate():
-        return evaluate_model(dataset=root / "dataset.parquet", images=root / "images.npy", labels=root / "labels.parquet", model=out / "model.keras", train_report=out / "train.json", thresholds=out / "thresholds.json", metrics=out / "metrics.json", plots=out / "plots", predictions=out / "predictions.parquet", data=data, train=cfg, evaluate=Evaluate(), task="multilabel")  # fmt: skip
+        return evaluate_model(
+            dataset=root / "dataset.parquet",
+            images=root / "images.npy",
+            labels=root / "labels.parquet",
+            model=out / "model.keras",
+            train_report=out / "train.json",
+            thresholds=out / "thresholds.json",
+            metrics=out / "metrics.json",
+            plots=out / "plots",
+            predictions=out / "predictions.parquet",
+            data=data,
+            train=cfg,
+            evaluate=Evaluate(),
+            task="multilabel",
+            seed=0,
+        )
 
     return report, run_evaluate
 

@@ -30,11 +30,13 @@ SMALL = {
     # a rare cron, so no scheduled run falls due during the test; and a non-default zone
     "schedule": {"cron": "17 4 29 2 *", "timezone": "Europe/Paris"},
 }
-STAGE_ARTIFACTS = {
+# every key names the task; the last one is the flow run's own summary
+STAGE_ARTIFACTS = {f"multiclass-{key}" for key in {
     "query-class-mix", "cutouts-status", "cutouts-progress", "clean-dropped", "clean-splits",
     "impute-report", "balance-class-counts", "baselines-metrics", "train-summary",
     "evaluate-metrics", "evaluate-plots",
-}  # fmt: skip
+    "train-progress", "run-summary",
+}}  # fmt: skip
 
 
 def _client():
@@ -176,8 +178,10 @@ def test_served_deployment_runs_the_whole_pipeline_when_triggered(tmp_path, pref
         keys = wait_for(lambda: _artifact_keys(run_id), lambda k: k >= STAGE_ARTIFACTS,
                         what=f"artifacts {sorted(STAGE_ARTIFACTS)}")  # fmt: skip
 
-    assert run.name == "pipeline: synthetic, 200 objects, fusion/small_cnn"
-    assert {"source:synthetic", "model:fusion", "skysort", "served"} <= set(run.tags)
+    assert run.name == "pipeline: multiclass, synthetic, 200 objects, fusion/small_cnn"
+    assert {"task:multiclass", "source:synthetic", "model:fusion", "skysort", "served"} <= set(
+        run.tags
+    )
     # one task run per stage, all Completed, with names that say what they did
     tasks = [t for t in _task_runs(run_id) if _stage_of(t) in STAGES]
     assert sorted(_stage_of(t) for t in tasks) == sorted(STAGES)
@@ -270,7 +274,7 @@ def test_corrupt_input_file_fails_its_stage_with_the_cause(tmp_path, prefect_ser
     with _client() as client:
         run = client.read_flow_run(run_id)
     assert run.name == "stage-clean" and run.state.is_failed()
-    assert {"stage:clean", "source:synthetic"} <= set(run.tags)
+    assert {"stage:clean", "task:multiclass", "source:synthetic"} <= set(run.tags)
     task = _stage_runs(run_id, ["clean"])["clean"]
     assert task.name.startswith("clean:") and task.state.is_failed()
     assert len(_task_runs(run_id)) == 1

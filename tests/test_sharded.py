@@ -72,14 +72,15 @@ def test_stage_shards_in_any_order_equal_the_local_stages(tmp_path, local_output
     params = _params(root)
     params = params.model_copy(update={"paths": params.paths.under(root)})
     run_stage("query", params)
-    cutouts, clean = registry.get("cutouts").shards, registry.get("clean").shards
-    n = cutouts.prepare(params)
+    cutouts, clean = registry.get("cutouts"), registry.get("clean")
+    n = cutouts.shards.prepare(params)
     bounds = sharding.shard_bounds(n, SHARD_SIZE)
     assert len(bounds) == 4
-    parts = {i: cutouts.shard(params, i, a, b) for i, (a, b) in reversed(list(enumerate(bounds)))}
+    parts = {i: cutouts.shards.shard(params, i, a, b)
+             for i, (a, b) in reversed(list(enumerate(bounds)))}  # fmt: skip
     cutouts.merge(params, [parts[i] for i in sorted(parts, reverse=True)], n)
-    assert clean.prepare(params) == n
-    clean_parts = [clean.shard(params, i, a, b) for i, (a, b) in enumerate(bounds)]
+    assert clean.shards.prepare(params) == n
+    clean_parts = [clean.shards.shard(params, i, a, b) for i, (a, b) in enumerate(bounds)]
     # a lost part is named, never silently merged into a shorter dataset
     with pytest.raises(sharding.MissingShardError, match="1 row|40 row"):
         clean.merge(params, clean_parts[1:], n)

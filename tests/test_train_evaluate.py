@@ -47,6 +47,7 @@ def _train(root, out, **kw):
         dvclive=out / "dvclive",
         train_report=out / "train.json",
         thresholds=out / "thresholds.json",
+        contract=out / "contract.json",
         data=DATA,
         train=cfg,
         seed=0,
@@ -71,6 +72,7 @@ def _evaluate(root, out, cfg):
         train=cfg,
         evaluate=Evaluate(),
         task="multiclass",
+        seed=0,
     )
 
 
@@ -120,6 +122,7 @@ def test_same_seed_gives_the_same_training_history_and_test_metrics(prepared, tm
             train=cfg,
             evaluate=Evaluate(),
             task="multiclass",
+            seed=0,
         )
         scores.append((report["history"], metrics))
     assert scores[0][0] == scores[1][0]

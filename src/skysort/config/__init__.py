@@ -24,7 +24,7 @@ in by the caller (``check_sql=``).
 Modules: ``names`` (name lists), ``base`` (Section, ConfigError), ``files`` (file
 parameters), ``sections`` and ``train`` (the stage sections), ``sources``,
 ``operations`` (runner, record, schedule, compare), ``rules`` (checks across
-sections), ``params`` (Params), ``loader`` (reading and validating), ``render``
+sections), ``paths_rules`` (where outputs may go), ``params`` (Params), ``loader`` (reading and validating), ``render``
 (writing ``params.yaml``).
 """
 
@@ -54,6 +54,7 @@ from skysort.config.operations import (
     check_cron,
 )
 from skysort.config.params import Params, is_parameter
+from skysort.config.predict import Predict
 from skysort.config.sections import (
     LABEL_NAME,
     Balance,
@@ -88,6 +89,7 @@ __all__ = [
     "Cutouts",
     "Data",
     "Evaluate",
+    "Predict",
     "FilesSource",
     "Fraction",
     "Impute",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from skysort.config import rules
-from skysort.config.base import Section, is_key_of
+from skysort.config.base import Section, is_key_of, project_root
 from skysort.config.operations import Compare, Record, Runner, Schedule
+from skysort.config.paths_rules import check_paths
+from skysort.config.predict import Predict
 from skysort.config.sections import (
     Balance,
     Baselines,
@@ -43,6 +45,9 @@ class Params(Section):
     baselines: Baselines = Baselines()
     train: Train = Train()
     evaluate: Evaluate = Evaluate()
+    predict: Predict = Field(
+        Predict(), description="`skysort predict`: the trained model on objects without labels"
+    )
     runner: Runner = Field(
         Runner(), description="where cutouts + clean's image checks run (same outputs either way)"
     )
@@ -60,8 +65,9 @@ class Params(Section):
         return rules.check_task(value)
 
     @model_validator(mode="after")
-    def _check(self) -> Params:
+    def _check(self, info: ValidationInfo) -> Params:
         rules.check(self)
+        check_paths(dict(self.paths), Paths.INPUTS, project_root(info))
         return self
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -18,7 +18,14 @@ class Paths(Section):
     ``source_catalog`` and ``source_images`` are the files source's inputs
     (``source.kind: files``), DVC deps of query and cutouts. Other sources ignore
     them; the defaults are a folder kept in git, so the deps always exist.
+
+    Every key but the user's own files (:attr:`INPUTS`) is an output: each in a place of
+    its own (not the same as, inside or around another path here) and, when parameters
+    are loaded, inside the project (:mod:`skysort.config.paths_rules`).
     """
+
+    INPUTS: ClassVar[tuple[str, ...]] = ("source_images", "source_catalog", "predict_objects")
+    """The user's own files: read, never written, and allowed outside the project."""
 
     catalog: Path = Path("data/raw/catalog.parquet")
     cutouts_dir: Path = Path("data/raw/cutouts")
@@ -41,6 +48,26 @@ class Paths(Section):
     metrics: Path = Path("reports/metrics.json")
     plots: Path = Path("reports/plots")
     predictions: Path = Path("reports/predictions.parquet")
+    contract: Path = Field(
+        Path("models/contract.json"),
+        description="what the model needs as input and how its outputs read (predict checks it)",
+    )
+    predicted: Path = Field(
+        Path("data/predicted"), description="predict: one part per batch of classified objects"
+    )
+    unclassified: Path = Field(
+        Path("reports/unclassified.parquet"),
+        description="predict: objects it could not classify, and why",
+    )
+    needs_spectrum: Path = Field(
+        Path("reports/needs_spectrum.parquet"),
+        description="predict: objects below predict.min_confidence",
+    )
+    predict_report: Path = Path("reports/predict.json")
+    predict_objects: Path = Field(
+        Path("data/external"),
+        description="predict.objects file: your objid or ra/dec list, or catalog (a DVC dep)",
+    )
     source_catalog: Path = Field(
         Path("data/external"),
         description="source.kind files: your CSV / Parquet catalog (a DVC dep)",

@@ -55,8 +55,9 @@ def decode_jpeg(
     ``oversized_image`` (more than :data:`MAX_IMAGE_BYTES` bytes or a header claiming
     more than :data:`MAX_IMAGE_PIXELS` pixels), ``wrong_size`` (not ``exact_size``
     pixels square, when given), ``unreadable_image`` (truncated or corrupt) or
-    ``blank_image`` (pixel standard deviation below ``min_pixel_std``, i.e.
-    ``clean.min_pixel_std``: empty sky or outside the survey footprint).
+    ``blank_image`` (pixel standard deviation below ``min_pixel_std`` in every colour
+    channel, i.e. ``clean.min_pixel_std``: empty sky, outside the survey footprint, or
+    one flat colour).
     """
     if len(data) > MAX_IMAGE_BYTES:
         raise BadImage(
@@ -84,9 +85,14 @@ def decode_jpeg(
     if size is not None and rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     array = np.asarray(rgb, dtype=np.uint8)
-    std = float(array.std())
-    if std < min_pixel_std:
-        raise BadImage("blank_image", f"pixel standard deviation {std:.2f} < {min_pixel_std}")
+    # per channel: a flat colour is blank too, though its channels differ from each other
+    spread = array.reshape(-1, 3).std(axis=0)
+    if float(spread.max()) < min_pixel_std:
+        raise BadImage(
+            "blank_image",
+            f"pixel standard deviation {float(spread.max()):.2f} < {min_pixel_std} in every "
+            f"channel (R {spread[0]:.2f}, G {spread[1]:.2f}, B {spread[2]:.2f})",
+        )
     return array
 
 

@@ -118,7 +118,8 @@ def multilabel_scores(
     Overall: Hamming loss (share of known entries predicted wrong), Jaccard index and
     subset accuracy (per row over its known labels, averaged over rows with any),
     micro AUC (all known entries pooled) and macro AUC (mean of the per-label AUCs
-    that are defined).
+    that are defined). ``macro_labels`` names the labels the macro AUCs average;
+    ``macro_left_out`` the others, each with why (no known value, or one outcome only).
     """
     y_true = np.asarray(y_true, dtype=float)
     proba = np.asarray(proba, dtype=float)
@@ -138,8 +139,9 @@ def multilabel_scores(
     union = ((pred | truth) & mask).sum(axis=1)
     jaccard = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
     flat_y, flat_p = truth[mask], proba[mask]
-    aucs = [s["roc_auc"] for s in per_label.values() if s["roc_auc"] is not None]
-    pr_aucs = [s["pr_auc"] for s in per_label.values() if s["pr_auc"] is not None]
+    averaged = [name for name, s in per_label.items() if s["roc_auc"] is not None]
+    aucs = [per_label[name]["roc_auc"] for name in averaged]
+    pr_aucs = [per_label[name]["pr_auc"] for name in averaged]
     return {
         "n": int(rows.sum()),
         "known_labels": int(mask.sum()),
@@ -151,6 +153,12 @@ def multilabel_scores(
         else None,
         "roc_auc_macro": float(np.mean(aucs)) if aucs else None,
         "pr_auc_macro": float(np.mean(pr_aucs)) if pr_aucs else None,
+        "macro_labels": averaged,
+        "macro_left_out": {
+            name: "no known value" if not mask[:, k].any() else "one outcome only"
+            for k, name in enumerate(labels)
+            if name not in averaged
+        },
         "f1_macro": float(np.mean([s["f1"] for s in per_label.values()])),
         "per_label": per_label,
     }

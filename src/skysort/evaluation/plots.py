@@ -209,7 +209,8 @@ def label_gallery_png(
     """Test cutouts with their true (T) and predicted (P) labels; red where a known label is wrong.
 
     Labels are shortened to their last word (``gz_edge_on`` -> ``on``); ``?`` marks a
-    label that is unknown for that object.
+    label that is unknown for that object. Tabular-only data has no cutouts: the grid
+    then shows the labels alone.
     """
     short = [name.removeprefix("gz_")[:6] for name in labels]
     n = min(n, len(images))
@@ -222,7 +223,8 @@ def label_gallery_png(
         if i >= n:
             ax.axis("off")
             continue
-        ax.imshow(images[i])
+        if images.shape[1]:  # tabular-only data packs empty-width images: labels alone
+            ax.imshow(images[i])
         known = ~np.isnan(truth[i])
         t = [
             s + ("" if known[k] else "?")

@@ -16,7 +16,8 @@ from skysort import targets
 from skysort.config import Data, Train
 from skysort.data import atomic
 from skysort.model.build import build_model
-from skysort.model.callbacks import EpochTimer, LogEpochs
+from skysort.model.callbacks import EpochTimer, LogEpochs, ReportProgress
+from skysort.pipeline.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,13 @@ def fit_model(
     class_weight: dict[int, float] | None,
     train: Train,
     monitor: str = "val_loss",
+    progress: Progress | None = None,
 ) -> Fitted:
     """Fit, stop early on ``monitor``, and save the best epoch's model to ``out_model``.
 
     Stops at the first NaN loss; fails if no epoch was ever checkpointed. Epoch metrics
-    go to dvclive under ``out_dvclive`` (rebuilt) and to the log.
+    go to dvclive under ``out_dvclive`` (rebuilt), to the log and, per epoch, to
+    ``progress``.
     """
     from dvclive import Live
     from dvclive.keras import DVCLiveCallback
@@ -114,6 +117,8 @@ def fit_model(
                     monitor=monitor, mode=mode, factor=0.5, patience=max(1, train.patience // 3)
                 ),
             )
+        if progress is not None:  # last: it reads the logs, changes nothing
+            callbacks.append(ReportProgress(progress, train.epochs, monitor, mode))
         history = model.fit(
             train_ds,
             validation_data=val_ds,

@@ -5,12 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-INPUTS_BY_MODEL: dict[str, tuple[str, ...]] = {
-    "fusion": ("image", "features"),
-    "image": ("image",),
-    "tabular": ("features",),
-}
-"""The input names each model kind reads; they equal the dataset's keys."""
+from skysort.model.contract import INPUTS_BY_MODEL  # noqa: F401  (re-exported)
 
 FLIPS: tuple[str, ...] = ("horizontal", "vertical", "transpose")
 

@@ -73,6 +73,23 @@ def recover(finals: Sequence[Path]) -> None:
             atomic.remove_temp_files_of(leftover)
 
 
+def _refuse_nested(finals: Sequence[Path]) -> None:
+    """Refuse outputs that are the same path or one inside another, before anything is touched.
+
+    A folder output is swapped in whole: one holding another output (or the journal
+    beside it) would remove files this swap did not write.
+    """
+    where = [Path(os.path.abspath(f)) for f in finals]
+    for i, a in enumerate(where):
+        for b in where[i + 1 :]:
+            if a == b or a in b.parents or b in a.parents:
+                outer, inner = (a, b) if a in b.parents or a == b else (b, a)
+                raise ValueError(
+                    f"outputs {outer} and {inner}: one is the same as, or inside, the other; "
+                    "a folder output is replaced whole, so give each a place of its own"
+                )
+
+
 def commit(finals: Sequence[Path]) -> None:
     """Swap every staged output in, journaled; each must have been written."""
     finals = [Path(f) for f in finals]
@@ -90,6 +107,7 @@ def commit(finals: Sequence[Path]) -> None:
 def replaced_together(finals: Sequence[Path]) -> Iterator[list[Path]]:
     """Yield the staged path of each output; on success swap them all in, on error drop them."""
     finals = [Path(f) for f in finals]
+    _refuse_nested(finals)
     recover(finals)
     for final in finals:
         final.parent.mkdir(parents=True, exist_ok=True)

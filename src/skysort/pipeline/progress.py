@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
-Progress = Callable[[int, int], None]
-"""``progress(done, total)``: called as work advances; the Prefect layer shows it in the UI."""
+
+class Progress(Protocol):
+    """``progress(done, total)``: called as work advances; the Prefect layer shows it in the UI.
+
+    ``note`` says where the work stands in words (``epoch 3 of 20, val_loss 0.4120``);
+    work that has nothing to add leaves it out.
+    """
+
+    def __call__(self, done: int, total: int, /, note: str | None = None) -> None: ...

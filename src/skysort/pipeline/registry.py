@@ -10,7 +10,17 @@ from __future__ import annotations
 from skysort.config import Params
 from skysort.pipeline.progress import Progress
 from skysort.pipeline.stage import Report, Stage
-from skysort.stages import balance, baselines, clean, cutouts, evaluate, impute, query, train
+from skysort.stages import (
+    balance,
+    baselines,
+    clean,
+    cutouts,
+    evaluate,
+    impute,
+    predict,
+    query,
+    train,
+)
 
 STAGES: tuple[Stage, ...] = (
     query.STAGE,
@@ -21,6 +31,7 @@ STAGES: tuple[Stage, ...] = (
     baselines.STAGE,
     train.STAGE,
     evaluate.STAGE,
+    predict.STAGE,
 )
 
 NAMES: tuple[str, ...] = tuple(s.name for s in STAGES)

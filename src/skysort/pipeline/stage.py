@@ -9,9 +9,9 @@ stages in order; the CLI, the Prefect tasks and flows, the Dask path and the gua
 tests all iterate that list, so adding a stage is one module, one registry line and
 one ``dvc.yaml`` entry.
 
-Summaries are plain data (:class:`Table`, :class:`Markdown`, :class:`Link`): the
-library never imports Prefect; ``skysort.tasks.artifacts`` turns them into Prefect
-artifacts.
+Summaries are plain data (:class:`Table`, :class:`Markdown`, :class:`Link`,
+:class:`Images`): the library never imports Prefect; ``skysort.tasks.artifacts``
+turns them into Prefect artifacts.
 """
 
 from __future__ import annotations
@@ -54,7 +54,29 @@ class Link:
     description: str
 
 
-Artifact = Table | Markdown | Link
+@dataclass(frozen=True)
+class Picture:
+    """One picture of an :class:`Images` summary: a PNG file and what it shows."""
+
+    caption: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Images:
+    """Pictures shown in the UI: ``text`` (Markdown), then each picture with its caption.
+
+    The Prefect layer embeds each one as a small thumbnail, so the artifact keeps this
+    run's pictures after a later run has overwritten the files.
+    """
+
+    key: str
+    text: str
+    pictures: tuple[Picture, ...]
+    description: str
+
+
+Artifact = Table | Markdown | Link | Images
 
 
 @dataclass(frozen=True)

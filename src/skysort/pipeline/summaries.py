@@ -8,10 +8,11 @@ Prefect artifacts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from skysort.config import Params
-from skysort.pipeline.stage import Artifact, Markdown, Table, counts_table, fmt
+from skysort.pipeline.stage import Artifact, Link, Markdown, Table, counts_table, fmt
 
 Report = dict[str, Any]
 
@@ -78,3 +79,25 @@ def train_summary(report: Report, params: Params) -> list[Artifact]:
     md = ["# Training", "", "| | |", "| --- | --- |"]
     md += [f"| {k} | {fmt(report[k])} |" for k in _TRAIN_KEYS]
     return [Markdown("train-summary", "\n".join(md), "Training run")]
+
+
+def predict_summary(report: Report, params: Params) -> list[Artifact]:
+    """Objects per class (or label), why some could not be classified, how sure the rest are."""
+    counts = counts_table(report["counts"], "class or label")
+    hist = report["confidence_histogram"]
+    edges, n = hist["edges"], hist["counts"]
+    bars = [{"top probability": f"{a:.1f}-{b:.1f}", "objects": c, "bar": "#" * round(40 * c / max(max(n), 1))}
+            for a, b, c in zip(edges, edges[1:], n)]  # fmt: skip
+    lost = counts_table(report["unclassified_by_reason"], "reason")
+    folder = Path(report["output"])
+    return [
+        Table("predict-counts", counts or [{"class or label": "none", "count": 0}],
+              f"{report['classified']} of {report['objects']} objects classified "
+              f"({report['described']})"),
+        Table("predict-confidence", bars, "How sure the model is: objects per top probability"),
+        Table("predict-unclassified", lost or [{"reason": "none", "count": 0}],
+              f"{report['unclassified']} objects not classified, by reason; "
+              f"{report['needs_spectrum']} below predict.min_confidence"),
+        Link("predict-output", folder.resolve().as_uri(), str(folder),
+             f"The classified objects (model md5 {report['model_md5'][:8]})"),
+    ]  # fmt: skip

@@ -140,3 +140,14 @@ def commit_lock(root: Path | str, message: str) -> str | None:
     sha = _git("rev-parse", "HEAD", cwd=root).stdout.strip()
     log.info("committed %s to git as %s: %s", LOCK_FILE, sha[:10], message.splitlines()[0])
     return sha
+
+
+def git_revision(root: Path | str = ".") -> str | None:
+    """The short hash of ``root``'s git HEAD, ``+`` when the tree has changes; None outside git."""
+    if shutil.which("git") is None:
+        return None
+    head = _git("rev-parse", "--short", "HEAD", cwd=Path(root))
+    if head.returncode != 0:
+        return None
+    dirty = _git("status", "--porcelain", "--untracked-files=no", cwd=Path(root))
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from skysort.config import Cutouts, Data, Source
@@ -37,14 +38,15 @@ def cutout_rows(
     cutouts: Cutouts,
     min_pixel_std: float,
     seed: int,
-    rows: slice | None = None,
+    rows: slice | np.ndarray | None = None,
     progress: Progress | None = None,
     remove_temp: bool = True,
 ) -> pd.DataFrame:
     """Produce the cutouts of ``catalog[rows]`` (all rows by default); their manifest rows.
 
-    A slice is one shard of a distributed run: its files and manifest rows are the
-    same as those a whole run would produce for these objects.
+    ``rows`` is a slice (one shard of a distributed run) or an array of positions (the
+    objects predict classifies): the files and manifest rows are the same as those a
+    whole run would produce for these objects.
     """
     cutouts_dir = Path(cutouts_dir)
     cutouts_dir.mkdir(parents=True, exist_ok=True)

@@ -68,7 +68,7 @@ def evaluate_model(
     atomic.write_json(metrics, scores)
     atomic.write_parquet(predictions, scored.predictions)
 
-    plots.mkdir(parents=True)
+    plots.mkdir(parents=True, exist_ok=True)
     target.write_plots(plots, scored, y, proba, survey.images, test, data)
     if Path(train_report).exists():
         history_png(atomic.read_json(train_report)["history"], plots / "training.png")

@@ -16,9 +16,11 @@ from typing import Any
 from skysort import targets
 from skysort.config import Data, Train
 from skysort.data import atomic
+from skysort.model.contract import make_contract
 from skysort.model.inputs import load_training_inputs, training_datasets
 from skysort.model.report import training_report, write_report
 from skysort.model.tfenv import configure_tensorflow, quiet_tensorflow_info
+from skysort.pipeline.progress import Progress
 from skysort.pipeline.stage import Stage
 from skysort.pipeline.summaries import train_summary
 
@@ -33,16 +35,19 @@ def train_model(
     dvclive: Path,
     train_report: Path,
     thresholds: Path,
+    contract: Path,
     data: Data,
     train: Train,
     seed: int,
     task: str,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train, keep the best epoch by the monitored val metric, save the model atomically.
 
     Writes the decisions too (``thresholds``): what turns the saved model's
     probabilities into classes or labels (the task's target decides; multilabel tunes
-    a threshold per label on the validation split).
+    a threshold per label on the validation split); and the model's ``contract``,
+    what predict needs to feed it (:mod:`skysort.model.contract`).
     """
     # TensorFlow is imported here, not at module level, so the other stages start fast.
     quiet_tensorflow_info()
@@ -68,8 +73,9 @@ def train_model(
     )
     train_ds, val_ds = training_datasets(inputs, train, seed)
     monitor = target.monitor(train)
-    outputs = (model, dvclive, train_report, thresholds)
-    with chief_outputs(*outputs) as (model_path, live_path, report_path, thresholds_path):
+    outputs = (model, dvclive, train_report, thresholds, contract)
+    with chief_outputs(*outputs) as (model_path, live_path, report_path, thresholds_path,
+                                     contract_path):  # fmt: skip
         fitted = fit_model(
             net,
             train_ds,
@@ -79,6 +85,7 @@ def train_model(
             class_weight=inputs.class_weight,
             train=train,
             monitor=monitor,
+            progress=progress,
         )
         report = {"task": task}
         report |= training_report(
@@ -96,6 +103,11 @@ def train_model(
                                      train.batch_size)  # fmt: skip
         decisions = target.decisions(val_y, val_proba, data, train)
         atomic.write_json(thresholds_path, decisions)
+        atomic.write_json(contract_path, make_contract(
+            task=task, outputs=target.outputs(data), data=data, train=train,
+            n_features=inputs.survey.features.shape[1], feature_mean=inputs.feature_mean,
+            feature_var=inputs.feature_var, decisions=decisions,
+        ))  # fmt: skip
         if "thresholds" in decisions:
             report["thresholds"] = decisions["thresholds"]
         write_report(report_path, report)
@@ -105,7 +117,7 @@ def train_model(
 STAGE = Stage(
     name="train",
     reads=("dataset", "images", "labels", "train_index"),
-    writes=("model", "dvclive", "train_report", "thresholds"),
+    writes=("model", "dvclive", "train_report", "thresholds", "contract"),
     params=(
         "seed",
         *targets.READS,
@@ -115,4 +127,5 @@ STAGE = Stage(
     function=train_model,
     describe=lambda p: f"train: {p.train.describe()}, {p.train.epochs} epochs",
     summarize=train_summary,
+    progress="training epochs",
 )

@@ -176,9 +176,22 @@ class Target(ABC):
         array, of which ``rows`` are the test rows.
         """
 
+    # -- predict -----------------------------------------------------------------------
+
+    @abstractmethod
+    def decide(self, proba: np.ndarray, data: Data, decisions: Report) -> pd.DataFrame:
+        """Each object's decision(s) and every output's probability, as columns."""
+
+    @abstractmethod
+    def confidence(self, proba: np.ndarray, decisions: Report) -> tuple[np.ndarray, np.ndarray]:
+        """Per object, how sure the model is (``top``) and the margin to the other choice."""
+
     @abstractmethod
     def headline(self, metrics: Report) -> Report:
         """The few figures a run prints and a comparison table leads with."""
+
+    best_by: ClassVar[str]
+    """The test metric (higher is better) that ranks the net and the baselines of a run."""
 
     # -- what a person sees (plain data; the Prefect layer turns it into artifacts) ----
 

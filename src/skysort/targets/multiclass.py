@@ -33,6 +33,7 @@ class Multiclass(Target):
     activation = "softmax"
     min_outputs = 2
     auto_monitor = "val_loss"
+    best_by = "f1_macro"  # accuracy flatters a model that never says QSO
 
     def outputs(self, data: Data) -> tuple[str, ...]:
         return tuple(data.classes)
@@ -202,14 +203,11 @@ class Multiclass(Target):
     ) -> Scored:
         pred = proba.argmax(axis=1)
         metrics = classification_scores(y, pred, data.classes, proba)
-        predictions = pd.DataFrame(
-            {
-                "objid": objid,
-                "observed": pd.array([data.classes[k] for k in y], dtype="string"),
-                "predicted": pd.array([data.classes[k] for k in pred], dtype="string"),
-                **{f"p_{c}": proba[:, k] for k, c in enumerate(data.classes)},
-            }
-        )
+        observed = pd.array([data.classes[k] for k in y], dtype="string")
+        predictions = pd.concat(
+            [pd.DataFrame({"objid": objid, "observed": observed}),
+             self.decide(proba, data, decisions)], axis=1,
+        )  # fmt: skip
         explain = [
             [(int(k), f"{data.classes[k]} (p={proba[i, k]:.2f})")] for i, k in enumerate(pred)
         ]
@@ -233,6 +231,22 @@ class Multiclass(Target):
             plots.curves_png(y, proba, data.classes, folder / f"{kind}.png", kind)
         plots.gallery_png(gather(images, rows), list(scored.predictions["observed"]),
                           list(scored.predictions["predicted"]), folder / "gallery.png")  # fmt: skip
+
+    def decide(self, proba: np.ndarray, data: Data, decisions: Report) -> pd.DataFrame:
+        """``predicted`` (the most probable class), then ``p_<class>`` for each class."""
+        pred = proba.argmax(axis=1)
+        return pd.DataFrame(
+            {
+                "predicted": pd.array([data.classes[k] for k in pred], dtype="string"),
+                **{f"p_{c}": proba[:, k] for k, c in enumerate(data.classes)},
+            }
+        )
+
+    def confidence(self, proba: np.ndarray, decisions: Report) -> tuple[np.ndarray, np.ndarray]:
+        """The top probability, and its margin over the second."""
+        ranked = np.sort(proba, axis=1)
+        second = ranked[:, -2] if proba.shape[1] > 1 else np.zeros(len(proba))
+        return ranked[:, -1], ranked[:, -1] - second
 
     def headline(self, metrics: Report) -> Report:
         return {k: metrics[k] for k in ("accuracy", "f1_macro")}

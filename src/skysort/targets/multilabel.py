@@ -38,6 +38,7 @@ class Multilabel(Target):
     activation = "sigmoid"
     min_outputs = 1
     auto_monitor = "val_auc"
+    best_by = "roc_auc_macro"
     galaxy_zoo = True
     needs_val_proba = True
 
@@ -82,13 +83,16 @@ class Multilabel(Target):
         y = label_matrix(dataset, data.labels)
         is_train = (dataset["split"] == "train").to_numpy()
         filling = impute.enabled and impute.missing_labels == "impute"
-        X = _imputer_features(dataset, images, data, impute) if filling else None
+        X, seen = (None, "not used: nothing is imputed")
+        if filling:
+            X, seen = _imputer_features(dataset, images, data, impute)
         table = dataset[["objid", "row", "split"]].copy()
         report: Report = {
             "task": self.name,
             "enabled": filling,
             "missing_labels": impute.missing_labels,
             "rows": len(dataset),
+            "image_features": seen,
             "per_label": {},
         }
         for k, name in enumerate(data.labels):
@@ -315,6 +319,22 @@ class Multilabel(Target):
         plots.label_gallery_png(gather(images, shown), y[: len(shown)], pred[: len(shown)],
                                 data.labels, folder / "gallery.png")  # fmt: skip
 
+    def decide(self, proba: np.ndarray, data: Data, decisions: Report) -> pd.DataFrame:
+        """Per label: ``pred_<label>`` at its tuned threshold, ``p_<label>``, ``threshold_<label>``."""
+        thresholds = decisions["thresholds"]
+        columns: dict[str, Any] = {}
+        for k, name in enumerate(data.labels):
+            columns[f"pred_{name}"] = (proba[:, k] >= thresholds[name]).astype(np.int8)
+            columns[f"p_{name}"] = proba[:, k]
+            columns[f"threshold_{name}"] = np.full(len(proba), thresholds[name])
+        return pd.DataFrame(columns)
+
+    def confidence(self, proba: np.ndarray, decisions: Report) -> tuple[np.ndarray, np.ndarray]:
+        """The least sure label's max(p, 1 - p), and the smallest distance to a threshold."""
+        cut = np.array(list(decisions["thresholds"].values()))
+        top = np.maximum(proba, 1 - proba).min(axis=1)
+        return top, np.abs(proba - cut).min(axis=1)
+
     def headline(self, metrics: Report) -> Report:
         return {k: metrics[k] for k in ("roc_auc_macro", "pr_auc_macro", "hamming_loss")}
 
@@ -347,7 +367,7 @@ class Multilabel(Target):
         md = [
             "# Test metrics per label (observed labels only)",
             "",
-            f"macro ROC-AUC **{fmt(report['roc_auc_macro'])}**, micro ROC-AUC "
+            f"macro ROC-AUC **{fmt(report['roc_auc_macro'])}**{_left_out(report)}, micro ROC-AUC "
             f"{fmt(report['roc_auc_micro'])}, macro PR-AUC {fmt(report['pr_auc_macro'])}, "
             f"Hamming loss {fmt(report['hamming_loss'])}, Jaccard {fmt(report['jaccard'])}, "
             f"subset accuracy {fmt(report['subset_accuracy'])}, n = {report['n']}",
@@ -362,23 +382,43 @@ class Multilabel(Target):
         return "\n".join(md), "Per-label confusion, ROC/PR, training curves, gallery"
 
 
+def _left_out(report: Report) -> str:
+    """`` (over 2 of 4 labels; left out: ...)`` when the macro means skip a label, else ``""``."""
+    left_out = report.get("macro_left_out") or {}
+    if not left_out:
+        return ""
+    why = ", ".join(f"{name} ({reason})" for name, reason in left_out.items())
+    over = f"{len(report.get('macro_labels', []))} of {len(report['per_label'])} labels"
+    return f" (over {over}; left out: {why})"
+
+
 def _imputer_features(
     dataset: pd.DataFrame, images_path: Path, data: Data, impute: Impute
-) -> np.ndarray:
-    """What the imputer sees: cutout morphology and/or photometry with colours."""
+) -> tuple[np.ndarray, str]:
+    """What the imputer sees: cutout morphology and/or photometry with colours.
+
+    Also whether it saw the cutouts: tabular-only data (an empty-width image array)
+    has none, and the photometry alone is used.
+    """
     from skysort.data.morphology import morphology_features
 
     parts = []
+    seen = "off (impute.image_features: false)"
     if impute.image_features:
         images = np.load(images_path, mmap_mode="r")
         if len(images) != len(dataset):
             raise ValueError(
                 f"{images_path} has {len(images)} images for {len(dataset)} rows: rerun clean"
             )
-        parts.append(morphology_features(images))
+        if images.shape[1]:
+            parts.append(morphology_features(images))
+            seen = "used"
+        else:
+            seen = "skipped: no images (tabular-only data); the photometry alone is used"
+            log.info("impute: %s", seen)
     if impute.tabular_features or not parts:
         parts.append(tabular_matrix(dataset, data.features, data.asinh_scales))
-    return np.column_stack(parts)
+    return np.column_stack(parts), seen
 
 
 def _self_trainer(impute: Impute, label: str, seed: int) -> Any:

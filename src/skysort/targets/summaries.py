@@ -10,12 +10,21 @@ from typing import Any
 
 from skysort import targets
 from skysort.config import Params
-from skysort.pipeline.stage import Artifact, Link, Markdown, Table
+from skysort.pipeline.stage import Artifact, Images, Markdown, Picture, Table
 
 Report = dict[str, Any]
 
 EXPLAIN_DIR = "explain"
 """Where evaluate's explanation pictures go, under ``paths.plots``."""
+
+PLOTS = (
+    ("confusion.png", "Confusion"),
+    ("roc.png", "ROC curves"),
+    ("pr.png", "Precision-recall curves"),
+    ("training.png", "Training curves"),
+    ("gallery.png", "Test cutouts, observed and predicted"),
+)
+"""Evaluate's pictures in ``paths.plots``, in the order the UI shows them, with captions."""
 
 
 def impute_summary(report: Report, params: Params) -> list[Artifact]:
@@ -39,18 +48,22 @@ def baselines_summary(report: Report, params: Params) -> list[Artifact]:
 
 
 def evaluate_summary(report: Report, params: Params) -> list[Artifact]:
-    """The metrics, a link to the plots folder, and the explanations (if any)."""
-    text, plots = targets.get(report["task"]).metrics_summary(report)
+    """The metrics, the plots as pictures, and the explanations (if any)."""
+    text, caption = targets.get(report["task"]).metrics_summary(report)
     folder = params.paths.plots
+    pictures = tuple(
+        Picture(what, folder / name) for name, what in PLOTS if (folder / name).exists()
+    )
+    intro = f"# Plots\n\nThis run's pictures; full size in [{folder}]({folder.resolve().as_uri()})."
     return [
         Markdown("evaluate-metrics", text, "Test metrics"),
-        Link("evaluate-plots", folder.resolve().as_uri(), str(folder), plots),
+        Images("evaluate-plots", intro, pictures, caption),
         *_explanation_artifacts(report, params),
     ]
 
 
 def _explanation_artifacts(report: Report, params: Params) -> list[Artifact]:
-    """The explanation PNGs as a list (with links) and a link to their folder; none when off."""
+    """The explanation PNGs as pictures, one per explained object; none when off."""
     ex = report.get("explanations") or {}
     if ex.get("skipped"):
         text = f"# Explanations\n\nNone: {ex['skipped']}."
@@ -58,28 +71,16 @@ def _explanation_artifacts(report: Report, params: Params) -> list[Artifact]:
     if not ex.get("objects"):
         return []
     folder = params.paths.plots / EXPLAIN_DIR
-    md = [
-        "# Explanations: where the model looked",
-        "",
+    intro = (
+        "# Explanations: where the model looked\n\n"
         f"{ex['objects']} test objects, LIME with {ex['lime_samples']} perturbed cutouts "
         f"each, {ex['seconds_per_object']:.2f} s per object. Each picture, per explained "
         "class or positive label: the cutout, the Grad-CAM heatmap over it, and the "
-        "superpixels LIME found raising that output (the rest dimmed).",
-        "",
-        "| objid | explained | picture |",
-        "| --- | --- | --- |",
-        *[
-            f"| {objid} | {', '.join(what)} | "
-            f"[{name}]({(params.paths.plots / name).resolve().as_uri()}) |"
-            for (objid, what), name in zip(ex["explained"].items(), ex["files"])
-        ],
-    ]
-    return [
-        Markdown("evaluate-explanations", "\n".join(md), "Explanations (Grad-CAM, LIME)"),
-        Link(
-            "evaluate-explanations-folder",
-            folder.resolve().as_uri(),
-            str(folder),
-            "Grad-CAM and LIME pictures, one PNG per explained test object",
-        ),
-    ]
+        "superpixels LIME found raising that output (the rest dimmed). All of them: "
+        f"[{folder}]({folder.resolve().as_uri()})."
+    )
+    pictures = tuple(
+        Picture(f"{objid}: {', '.join(what)}", params.paths.plots / name)
+        for (objid, what), name in zip(ex["explained"].items(), ex["files"])
+    )
+    return [Images("evaluate-explanations", intro, pictures, "Explanations (Grad-CAM, LIME)")]

@@ -36,6 +36,8 @@ NA_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
 INTEGER = re.compile(r"[+-]?\d+")
 SHOWN = 5
 """How many offending lines a message quotes."""
+QUOTED = 60
+"""Longest quote of one cell in a message (a longer one is cut, its length given)."""
 
 IMAGE_SOURCE = "image_source"
 """Catalog column: each row's image file, relative to ``paths.source_images`` (null = none)."""
@@ -66,10 +68,18 @@ class _Table:
         """The first few ``positions`` as ``line 7 ('1.2E+18'), line 9 (...)`` and how many more."""
         shown = []
         for p in positions[:SHOWN]:
-            value = "" if values is None else f" ({values.iloc[p]!r})"
+            value = "" if values is None else f" ({quote(values.iloc[p])})"
             shown.append(f"{self.where(int(p))}{value}")
         more = f" and {len(positions) - SHOWN} more" if len(positions) > SHOWN else ""
         return ", ".join(shown) + more
+
+
+def quote(value: object) -> str:
+    """``repr`` of a cell, cut to :data:`QUOTED` characters: a message quotes, never copies."""
+    text = repr(value)
+    if len(text) <= QUOTED:
+        return text
+    return f"{text[: QUOTED - 1]}… ({len(str(value))} characters)"
 
 
 def load_catalog(
@@ -104,6 +114,7 @@ def load_catalog(
     catalog["class"] = _classes(table, files.label_column, data.classes)
     for label in labels:
         catalog[label] = _binary_labels(table, label, _labels_key(files))
+    _refuse_no_known_label(table, catalog, files, labels)
     catalog[IMAGE_SOURCE] = _image_sources(table, files)
     catalog[SOURCE_ROW] = np.arange(1, len(frame) + 1, dtype=np.int64)
     catalog["provenance"] = f"files:{Path(path).name} sha256:{_sha256(Path(path))[:16]}"
@@ -135,6 +146,11 @@ def read_table(path: Path) -> _Table:
             f"or Parquet ({', '.join(PARQUET_SUFFIXES)}) file"
         )
     head = path.open("rb").read(1 << 16)
+    if not head.strip(b"\xef\xbb\xbf \t\r\n"):
+        raise FilesError(
+            f"{path} is empty: a CSV catalog starts with a header line naming its columns, "
+            "then one line per object"
+        )
     notes = []
     if head.startswith(b"\xef\xbb\xbf"):
         notes.append("UTF-8 byte order mark removed")
@@ -156,13 +172,51 @@ def read_table(path: Path) -> _Table:
         raise FilesError(
             f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8 CSV"
         ) from None
-    except (pd.errors.ParserError, IndexError, StopIteration) as exc:
+    except pd.errors.ParserError as exc:
+        _refuse_ragged_rows(path, delimiter)
         raise FilesError(f"{path}: not a readable CSV file: {exc}") from None
+    except (IndexError, StopIteration) as exc:
+        raise FilesError(f"{path}: not a readable CSV file: {exc}") from None
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first column(s) as an index
+        _refuse_ragged_rows(path, delimiter)
     names = [h.strip() for h in header]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise FilesError(f"{path}: the header names column(s) {twice} more than once")
     return _Table(path, _strip_names(frame, path), True, notes)
+
+
+def _refuse_ragged_rows(path: Path, delimiter: str) -> None:
+    """Raise :class:`FilesError` naming the rows with more fields than the header, if any.
+
+    pandas reads such a file without a word when every row has the extra field (a
+    trailing delimiter): it takes the first column as the row index and shifts every
+    other one left, under the wrong names.
+    """
+    long, empty_tail = [], True
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, delimiter=delimiter)
+            width = len(next(reader, []))
+            for row in reader:
+                if len(row) > width:
+                    long.append((reader.line_num, len(row)))
+                    empty_tail = empty_tail and not any(cell.strip() for cell in row[width:])
+    except (csv.Error, UnicodeDecodeError):  # the caller's message says what pandas found
+        return
+    if not long:
+        return
+    shown = ", ".join(f"line {line} ({n} fields)" for line, n in long[:SHOWN])
+    more = f" and {len(long) - SHOWN} more" if len(long) > SHOWN else ""
+    why = (
+        "a trailing delimiter at the end of the line? Remove it"
+        if empty_tail
+        else "a value holding the delimiter needs quotes, or the header misses a column name"
+    )
+    raise FilesError(
+        f"{path}: {len(long)} row(s) have more fields than the header names {width} column(s): "
+        f"{shown}{more} ({why}); every column would be read under another column's name"
+    )
 
 
 def _strip_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -234,11 +288,7 @@ def _object_ids(table: _Table, files: FilesSource) -> tuple[np.ndarray, str]:
     if files.id_column is None:
         return row_ids, "row numbers (source.files.id_column is null)"
     column = files.id_column
-    text = _text(table, column)
-    if not table.is_csv and pd.api.types.is_integer_dtype(table.frame[column].dtype):
-        text = (
-            table.frame[column].astype("Int64").astype(str).where(table.frame[column].notna(), "")
-        )
+    text = _text(table, column) if table.is_csv else _stored_id_text(table.frame[column])
     exact = text.str.fullmatch(INTEGER.pattern).to_numpy()
     ids = np.zeros(n, dtype=np.int64)
     fits = np.zeros(n, dtype=bool)
@@ -273,6 +323,27 @@ def _object_ids(table: _Table, files: FilesSource) -> tuple[np.ndarray, str]:
         )
     log.warning("%s; numbering the rows 1..N instead (source.files.bad_ids: row_ids)", message)
     return row_ids, f"row numbers: column {column!r} is not usable ({'; '.join(problems)})"
+
+
+def _stored_id_text(values: pd.Series) -> pd.Series:
+    """Ids stored in a Parquet column as exact text, checked then as a CSV's are.
+
+    Integers of any width as they are (``2**64 - 1`` is then refused by name, as in a
+    CSV); whole floats (``1.0``) as integers where a float holds them exactly (up to
+    2**53); anything else as its text.
+    """
+
+    def one(value: object) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if isinstance(value, int | np.integer):
+            return str(int(value))
+        exact = isinstance(value, float | np.floating) and float(value).is_integer()
+        if exact and abs(value) <= 2**53:
+            return str(int(value))
+        return str(value).strip()
+
+    return pd.Series([one(v) for v in values.astype(object)], index=values.index, dtype=object)
 
 
 def _numbers(
@@ -339,7 +410,7 @@ def _classes(table: _Table, column: str | None, classes: tuple[str, ...]) -> pd.
             close = [c for c in classes if c.lower() == name.lower()]
             hint = f", did you mean {close[0]!r}?" if close else ""
             lines.append(
-                f"{name!r} ({len(where)} rows, first at {table.where(int(where[0]))}{hint})"
+                f"{quote(name)} ({len(where)} rows, first at {table.where(int(where[0]))}{hint})"
             )
         raise FilesError(
             f"{table.path}: column {column!r} (source.files.label_column) has class(es) not in "
@@ -347,6 +418,29 @@ def _classes(table: _Table, column: str | None, classes: tuple[str, ...]) -> pd.
             "fix those rows (a blank cell means unknown)"
         )
     return pd.Series(text.where(~blank, None), dtype="string").reset_index(drop=True)
+
+
+def _refuse_no_known_label(
+    table: _Table, catalog: pd.DataFrame, files: FilesSource, labels: tuple[str, ...]
+) -> None:
+    """Labels asked for, and not one known in any row: say so now, not stages later.
+
+    The targets are the binary ``labels`` when there are any, else the class column.
+    """
+    if labels:
+        named, key = list(labels), _labels_key(files)
+        known = catalog[named].notna().to_numpy().any()
+    elif files.label_column is not None:
+        named, key = [files.label_column], "source.files.label_column"
+        known = catalog["class"].notna().any()
+    else:
+        return
+    if len(catalog) and not known:
+        raise FilesError(
+            f"{table.path}: no row has a known label: every cell of column(s) {named} ({key}) "
+            "is blank or NaN, so there is nothing to train on or to score. Fill in the labels "
+            f"you know (a blank cell means unknown), or name the labelled column(s) in {key}"
+        )
 
 
 def _binary_labels(table: _Table, column: str, key: str) -> np.ndarray:

@@ -19,6 +19,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
@@ -56,13 +57,39 @@ def fit_square(image: Image.Image, size: int, resize: str) -> Image.Image:
     return canvas
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """``image`` with pixels in 0-255, as RGB conversion wants them (it clips the rest).
+
+    16-bit grey (``I;16*``, and 32-bit integer pixels within 0-65535) is scaled
+    linearly, 65535 to 255; integer or float pixels within 0-255 are kept; wider values
+    are refused (``ValueError``), not clipped to white.
+    """
+    if image.mode not in ("I", "F") and not image.mode.startswith("I;16"):
+        return image
+    pixels = np.asarray(image, dtype=np.float64)
+    low, high = (float(pixels.min()), float(pixels.max())) if pixels.size else (0.0, 0.0)
+    if image.mode in ("I", "F") and low >= 0 and high <= 255:
+        return image
+    if image.mode != "F" and low >= 0 and high <= 65535:
+        return Image.fromarray(np.round(pixels / 257).astype(np.uint8), mode="L")
+    raise ValueError(
+        f"{'float' if image.mode == 'F' else 'integer'} pixels from {_number(low)} to "
+        f"{_number(high)} fit neither 8 bits (0-255) "
+        "nor 16 bits (0-65535): save the image with 8 or 16 bits per channel"
+    )
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if value.is_integer() else f"{value:.6g}"
+
+
 def square_jpeg(data: bytes, size: int, resize: str) -> bytes:
     """Image bytes of any format as a ``size`` square RGB JPEG (unchanged if already one)."""
     with Image.open(bytes_io.BytesIO(data)) as image:
         image.load()
         if image.format == "JPEG" and image.mode == "RGB" and image.size == (size, size):
             return data
-        rgb = image.convert("RGB")
+        rgb = eight_bit(image).convert("RGB")
     out = bytes_io.BytesIO()
     fit_square(rgb, size, resize).save(out, format="JPEG", quality=JPEG_QUALITY)
     return out.getvalue()
@@ -110,19 +137,67 @@ def _one(
         return (objid, "missing", 0, "", 1, "no image listed for this row", made)
     source = source_dir / name
     try:
-        data = source.read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return (objid, "missing", 0, "", 1, f"no such file: {source}", made)
+        data = _read_inside(source, source_dir)
+    except FileNotFoundError:
+        return (objid, "missing", 0, "", 1, f"no such file: {_shown(source)}", made)
+    except _Unusable as exc:
+        return (objid, "error", 0, "", 1, str(exc), made)
     try:
         jpeg = square_jpeg(data, size, resize)
     except UnidentifiedImageError:
-        return (objid, "error", 0, "", 1, f"unreadable image {source}: not an image format", made)
+        return (objid, "error", 0, "", 1, f"unreadable image {_shown(source)}: not an image format",
+                made)  # fmt: skip
     except (
         OSError,
         SyntaxError,
         ValueError,
         Image.DecompressionBombError,
     ) as exc:
-        return (objid, "error", 0, "", 1, f"unreadable image {source}: {exc}", made)
+        return (objid, "error", 0, "", 1, f"unreadable image {_shown(source)}: {exc}", made)
     atomic.write_bytes(cutout_path(cutouts_dir, objid), jpeg)
     return (objid, "ok", len(jpeg), hashlib.sha256(jpeg).hexdigest(), 1, "", made)
+
+
+class _Unusable(ValueError):
+    """An image path that is no file to read: its row's error, whatever the reason."""
+
+
+SHOWN_PATH = 160
+"""Longest image path a manifest error quotes whole (a longer one is cut in the middle)."""
+
+
+def _shown(path: Path | str) -> str:
+    text = str(path)
+    if len(text) <= SHOWN_PATH:
+        return text
+    half = SHOWN_PATH // 2
+    return f"{text[:half]}…{text[-half:]} ({len(text)} characters)"
+
+
+def _read_inside(source: Path, folder: Path) -> bytes:
+    """The bytes of ``source``, which must resolve (links followed) inside ``folder``.
+
+    Raises ``FileNotFoundError`` when nothing is there, and :class:`_Unusable` for a
+    path that cannot name a file (a NUL byte, too long), a folder, or a link that
+    leads out of ``paths.source_images``: the file it leads to is never opened.
+    """
+    if "\x00" in str(source):
+        raise _Unusable(f"unusable image path {_shown(source)!r}: it holds a null byte (\\x00)")
+    try:
+        resolved = source.resolve()
+        inside = resolved.is_relative_to(folder.resolve())
+        if resolved.is_dir():
+            raise _Unusable(f"image path {_shown(source)} is a folder, not an image file")
+    except OSError as exc:  # too long a name, a loop of links, no permission
+        raise _Unusable(f"unusable image path {_shown(source)}: {exc.strerror}") from None
+    if not inside:
+        raise _Unusable(
+            f"image path {_shown(source)} leads outside paths.source_images ({folder}), through "
+            f"a link to {_shown(resolved)}: it is not read"
+        )
+    try:
+        return resolved.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(source) from None
+    except OSError as exc:
+        raise _Unusable(f"unusable image path {_shown(source)}: {exc.strerror}") from None

@@ -14,7 +14,7 @@ import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +61,14 @@ def write_synthetic_cutouts(
     synthetic: SyntheticSource,
     seed: int,
     progress: Progress | None = None,
-    rows: slice | None = None,
+    rows: slice | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Render one JPEG per catalog row and return the manifest (catalog order).
 
-    ``rows`` renders only that slice of the catalog (one shard of a distributed
-    run); faults are still planned over the whole catalog, so a shard's files and
-    manifest rows are exactly those of a whole run.
+    ``rows`` renders only those rows of the catalog (a slice: one shard of a
+    distributed run; positions: the objects predict classifies, in that order);
+    faults are still planned over the whole catalog, so the files and manifest rows
+    are exactly those of a whole run.
 
     Faults at the configured rates, fixed by the seed: *missing* (no file, status
     ``missing``), *corrupt* (a truncated JPEG that the manifest calls ``ok`` — the
@@ -77,9 +78,10 @@ def write_synthetic_cutouts(
     """
     cutouts_dir = Path(cutouts_dir)
     cutouts_dir.mkdir(parents=True, exist_ok=True)
-    jobs = _plan_jobs(catalog, synthetic, seed, field_arcmin2(data.image_size, cutouts.scale))
-    if rows is not None:
-        jobs = [replace(job, index=k) for k, job in enumerate(jobs[rows])]
+    chosen = np.arange(len(catalog))[rows] if rows is not None else None
+    jobs = _plan_jobs(
+        catalog, synthetic, seed, field_arcmin2(data.image_size, cutouts.scale), chosen
+    )
 
     def make(job: _Job) -> _Record:
         return _make_cutout(job, cutouts_dir, data, cutouts, seed)
@@ -98,29 +100,35 @@ def field_arcmin2(size: int, scale: float) -> float:
 
 
 def _plan_jobs(
-    catalog: pd.DataFrame, synthetic: SyntheticSource, seed: int, field: float
+    catalog: pd.DataFrame,
+    synthetic: SyntheticSource,
+    seed: int,
+    field: float,
+    chosen: np.ndarray | None = None,
 ) -> list[_Job]:
     """Decide each row's fault and neighbour count up front, deterministically from the seed.
 
     Field objects fall at random on the sky (Poisson, ``synthetic.neighbour_density`` per
-    square arcminute), so a wider ``field`` (arcmin²) holds more of them.
+    square arcminute), so a wider ``field`` (arcmin²) holds more of them. Faults and
+    counts are drawn for the whole catalog; jobs are made for the ``chosen`` rows only
+    (all by default), numbered in that order.
     """
     n = len(catalog)
     faults = plan_cutout_faults(n, synthetic, seed)
     n_neighbours = stream(seed, "neighbours").poisson(synthetic.neighbour_density * field, n)
+    chosen = np.arange(n) if chosen is None else np.asarray(chosen, dtype=np.int64)
     columns = [
         c
         for c in (*MAGNITUDE_COLUMNS, "class", *SHAPE_COLUMNS, *GALAXY_ZOO_LABELS)
         if c in catalog.columns
     ]
-    records = catalog[columns].astype(object).to_dict("records")
+    records = catalog[columns].iloc[chosen].astype(object).to_dict("records")
     objids = catalog["objid"].to_numpy(dtype=np.int64)
     return [
-        _Job(
-            i, int(objids[i]), str(faults[i]), {**records[i], "n_neighbours": int(n_neighbours[i])}
-        )
-        for i in range(n)
-    ]
+        _Job(k, int(objids[i]), str(faults[i]),
+             {**records[k], "n_neighbours": int(n_neighbours[i])})
+        for k, i in enumerate(chosen.tolist())
+    ]  # fmt: skip
 
 
 def _make_all(

@@ -1,0 +1,209 @@
+"""The objects predict classifies: a region of the sky or a file of objects, from any source.
+
+Returns the catalog cutouts are made from and the positions, in it, of the objects to
+classify. For the simulated survey the catalog is the whole simulated sample, so
+that each object's cutout is the very file the survey renders for it (faults and
+field neighbours are planned over the whole sample): an object of the training
+survey is classified from the cutout it was trained or tested on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skysort.config import Data, Predict, Query, Source
+from skysort.data.schema import GALAXY_ZOO_LABELS
+
+log = logging.getLogger(__name__)
+
+SKY_SEED_OFFSET = 7919
+"""The simulated sky predict draws a region from is seeded apart from the training sample."""
+
+
+@dataclass(frozen=True)
+class Objects:
+    """The catalog cutouts are made from, the rows to classify, and what was not found."""
+
+    catalog: pd.DataFrame
+    rows: np.ndarray  # positions in ``catalog``, in output order
+    seed: int  # the simulated survey's seed for this catalog (rendering, faults)
+    not_found: pd.DataFrame  # objid, ra, dec, reason: listed objects with no match
+    described: str
+
+
+def objects_to_classify(
+    predict: Predict, source: Source, query: Query, data: Data, seed: int, objects_file: Path
+) -> Objects:
+    """The objects ``predict`` names (with their labels: see :func:`without_labels`)."""
+    if source.kind == "files":
+        objects = _from_files(predict, source, data, objects_file)
+    elif predict.objects == "file":
+        objects = _from_list(predict, source, query, data, seed, _read_list(objects_file))
+    elif source.kind == "synthetic":
+        objects = _synthetic_region(predict, source, data, seed)
+    else:
+        from skysort.sources.skyserver.sql_photo import photometric_catalog
+
+        catalog = photometric_catalog(predict, data, source.skyserver)
+        objects = Objects(catalog, np.arange(len(catalog)), seed, _none(), _region(predict))
+    log.info("predict: %d objects (%s)", len(objects.rows), objects.described)
+    return objects
+
+
+def without_labels(catalog: pd.DataFrame, data: Data) -> pd.DataFrame:
+    """``catalog`` as predict may see it: class unknown, every label column NaN.
+
+    The simulated survey draws each object's picture from what it truly is, so its
+    cutouts are made from the catalog with labels; the checks and the model only
+    ever get this copy.
+    """
+    out = catalog.copy()
+    out["class"] = pd.array([pd.NA] * len(out), dtype="string")
+    for column in dict.fromkeys((*data.labels, *(c for c in GALAXY_ZOO_LABELS if c in out))):
+        out[column] = np.nan
+    return out
+
+
+def _region(predict: Predict) -> str:
+    if predict.shape == "cone":
+        return f"cone ra {predict.ra} dec {predict.dec} radius {predict.radius_arcmin}'"
+    return f"box ra {predict.ra_min}..{predict.ra_max} dec {predict.dec_min}..{predict.dec_max}"
+
+
+def _none() -> pd.DataFrame:
+    return pd.DataFrame({"objid": pd.array([], dtype="int64"), "ra": [], "dec": [],
+                         "reason": pd.array([], dtype="string")})  # fmt: skip
+
+
+def _synthetic_region(predict: Predict, source: Source, data: Data, seed: int) -> Objects:
+    """Photometric objects of the simulated sky in the box, or in the box around the cone."""
+    from skysort.sources.synthetic import simulate_catalog
+
+    if predict.shape == "cone":
+        half = predict.radius_arcmin / 60
+        dec_min, dec_max = max(-90.0, predict.dec - half), min(90.0, predict.dec + half)
+        widen = half / max(np.cos(np.radians(max(abs(dec_min), abs(dec_max)))), 1e-6)
+        ra_min, ra_max = max(0.0, predict.ra - widen), min(360.0, predict.ra + widen)
+    else:
+        ra_min, ra_max = predict.ra_min, predict.ra_max
+        dec_min, dec_max = predict.dec_min, predict.dec_max
+    region = Query(n_objects=predict.max_objects, ra_min=ra_min, ra_max=ra_max, dec_min=dec_min,
+                   dec_max=dec_max, r_min=predict.r_min, r_max=predict.r_max)  # fmt: skip
+    sky_seed = seed + SKY_SEED_OFFSET
+    catalog = simulate_catalog(region, data, source.synthetic, sky_seed)
+    rows = np.arange(len(catalog))
+    if predict.shape == "cone":
+        inside = separation_deg(catalog["ra"], catalog["dec"], predict.ra, predict.dec)
+        rows = np.flatnonzero(inside <= predict.radius_arcmin / 60)
+    return Objects(catalog, rows, sky_seed, _none(), f"simulated sky, {_region(predict)}")
+
+
+def separation_deg(ra: pd.Series, dec: pd.Series, ra0: float, dec0: float) -> np.ndarray:
+    """Angular distance in degrees of each (ra, dec) from (ra0, dec0) (haversine)."""
+    ra1, dec1 = np.radians(np.asarray(ra, float)), np.radians(np.asarray(dec, float))
+    ra0r, dec0r = np.radians(ra0), np.radians(dec0)
+    h = (
+        np.sin((dec1 - dec0r) / 2) ** 2
+        + np.cos(dec1) * np.cos(dec0r) * np.sin((ra1 - ra0r) / 2) ** 2
+    )
+    return np.degrees(2 * np.arcsin(np.sqrt(np.clip(h, 0, 1))))
+
+
+def _read_list(path: Path) -> pd.DataFrame:
+    """A file of objects: an ``objid`` column, or ``ra`` and ``dec`` columns (CSV or Parquet)."""
+    path = Path(path)
+    if path.is_dir() or not path.exists():
+        raise ValueError(
+            f"paths.predict_objects {path} is not a file: predict.objects: file needs a CSV "
+            "or Parquet file with an objid column, or ra and dec columns"
+        )
+    if path.suffix.lower() == ".parquet":
+        table = pd.read_parquet(path)
+    else:
+        table = pd.read_csv(path, dtype={"objid": "string"}, comment="#")
+    table.columns = [str(c).strip().lower() for c in table.columns]
+    if "objid" in table.columns:
+        ids = table["objid"].astype("string").str.strip()
+        bad = ids.isna() | ~ids.str.fullmatch(r"[0-9]{1,19}").fillna(False)
+        if bad.any():
+            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise ValueError(f"{path}: objid on line {line} ({ids.iloc[line - 2]!r}) is not an id")
+        return pd.DataFrame({"objid": ids.astype("int64")})
+    if {"ra", "dec"} <= set(table.columns):
+        coords = table[["ra", "dec"]].apply(pd.to_numeric, errors="coerce")
+        bad = (
+            coords.isna().any(axis=1)
+            | ~coords["dec"].between(-90, 90)
+            | ~coords["ra"].between(0, 360)
+        )
+        if bad.any():
+            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise ValueError(f"{path}: line {line} has no valid ra (0..360) and dec (-90..90)")
+        return coords.astype(float)
+    raise ValueError(
+        f"{path} has neither an objid column nor ra and dec columns: {list(table.columns)}"
+    )
+
+
+def _from_list(
+    predict: Predict, source: Source, query: Query, data: Data, seed: int, wanted: pd.DataFrame
+) -> Objects:
+    """Objects of the survey by id or by position (nearest within ``predict.match_arcsec``)."""
+    if source.kind == "synthetic":
+        from skysort.sources.synthetic import simulate_catalog
+
+        survey = simulate_catalog(query, data, source.synthetic, seed)
+        described = "objects of the simulated survey"
+    else:
+        if "objid" not in wanted.columns:
+            raise ValueError(
+                "predict.objects: file with ra/dec positions works on the simulated survey and "
+                "with source.kind files; with SkyServer give objids"
+            )
+        from skysort.sources.skyserver.sql_photo import photometric_catalog
+
+        survey = photometric_catalog(predict, data, source.skyserver, wanted["objid"].to_numpy())
+        described = "SkyServer photometric objects by objid"
+    if "objid" in wanted.columns:
+        position = pd.Series(np.arange(len(survey)), index=survey["objid"].to_numpy())
+        found = wanted["objid"].isin(position.index).to_numpy()
+        rows = position.loc[wanted["objid"][found]].to_numpy()
+        missing = wanted.loc[~found].assign(ra=np.nan, dec=np.nan)
+    else:
+        rows, found = _nearest(survey, wanted, predict.match_arcsec)
+        missing = wanted.loc[~found].assign(objid=pd.NA)
+    not_found = pd.DataFrame({
+        "objid": pd.array(missing["objid"], dtype="Int64"), "ra": missing["ra"].to_numpy(float),
+        "dec": missing["dec"].to_numpy(float),
+        "reason": pd.array(["not_in_survey"] * len(missing), dtype="string"),
+    })  # fmt: skip
+    return Objects(survey, np.asarray(rows, dtype=np.int64), seed, not_found, described)
+
+
+def _nearest(
+    survey: pd.DataFrame, wanted: pd.DataFrame, arcsec: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each position, the survey row nearest to it, if within ``arcsec``."""
+    rows, found = [], []
+    for ra, dec in wanted[["ra", "dec"]].itertuples(index=False):
+        distance = separation_deg(survey["ra"], survey["dec"], ra, dec)
+        best = int(np.argmin(distance)) if len(distance) else -1
+        hit = best >= 0 and distance[best] * 3600 <= arcsec
+        found.append(hit)
+        if hit:
+            rows.append(best)
+    return np.asarray(rows, dtype=np.int64), np.asarray(found, dtype=bool)
+
+
+def _from_files(predict: Predict, source: Source, data: Data, objects_file: Path) -> Objects:
+    """The user's own catalog file (``source.kind: files``), read as the training one is."""
+    from skysort.sources.files.catalog import load_catalog
+
+    unlabelled = source.files.model_copy(update={"label_column": None, "label_columns": ()})
+    catalog, _ = load_catalog(objects_file, unlabelled, data, labels=())
+    return Objects(catalog, np.arange(len(catalog)), 0, _none(), f"your catalog {objects_file}")

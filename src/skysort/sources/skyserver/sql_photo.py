@@ -1,0 +1,124 @@
+"""Photometric objects, with or without spectra: the SQL predict sends, and its paging.
+
+PhotoObj rows of clean photometry (``clean = 1``) classified by the photometric
+pipeline as galaxies or stars (``type`` 3 or 6), in a box, a cone
+(``fGetNearbyObjEq``) or a list of object ids, paged by objid. They carry no
+spectroscopic class or redshift: the class is unknown and the redshift null.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import pandas as pd
+
+from skysort.config import Data, Predict, SkyServerSource
+from skysort.data.schema import CATALOG_COLUMNS, conform
+from skysort.sources.skyserver.query import _run, provenance_text
+from skysort.sources.skyserver.sql_build import _integer, _number
+from skysort.sources.skyserver.sql_catalog import last_objid, to_catalog
+from skysort.sources.skyserver.sql_errors import SkyServerError
+
+log = logging.getLogger(__name__)
+
+_PHOTO_TEMPLATE = """SELECT TOP {top}
+    p.objid, p.ra, p.dec, p.u, p.g, p.r, p.i, p.z, p.fiberMag_g,
+    NULL AS specobjid, '' AS class, NULL AS redshift, 0 AS zWarning
+FROM PhotoObj AS p{cone}
+WHERE p.type IN (3, 6) AND p.clean = 1
+    AND p.r >= {r_min} AND p.r <= {r_max}{where}{cursor}
+ORDER BY p.objid"""
+IDS_PER_QUERY = 500
+"""Object ids per ``IN (...)`` list: one SQL statement stays a few kilobytes."""
+_MAX_INT64 = 2**63 - 1
+
+
+def build_photo_sql(
+    predict: Predict, top: int, after_objid: int | None = None, objids: list[int] | None = None
+) -> str:
+    """SQL for one page of at most ``top`` photometric objects after ``after_objid``.
+
+    ``objids``: those objects, wherever they are; else ``predict``'s box or cone.
+    """
+    top = _integer(top, "top", 1, 500_000)
+    cone, where = "", ""
+    if objids is not None:
+        ids = [str(_integer(int(i), "objid", 0, _MAX_INT64)) for i in objids]
+        where = f"\n    AND p.objid IN ({', '.join(ids)})"
+    elif predict.shape == "cone":
+        cone = (
+            f"\nJOIN dbo.fGetNearbyObjEq({_number(predict.ra, 'predict.ra')}, "
+            f"{_number(predict.dec, 'predict.dec')}, "
+            f"{_number(predict.radius_arcmin, 'predict.radius_arcmin')}) AS n "
+            "ON n.objID = p.objid"
+        )
+    else:
+        where = (
+            f"\n    AND p.ra >= {_number(predict.ra_min, 'predict.ra_min')}"
+            f" AND p.ra <= {_number(predict.ra_max, 'predict.ra_max')}"
+            f"\n    AND p.dec >= {_number(predict.dec_min, 'predict.dec_min')}"
+            f" AND p.dec <= {_number(predict.dec_max, 'predict.dec_max')}"
+        )
+    cursor = ""
+    if after_objid is not None:
+        cursor = f"\n    AND p.objid > {_integer(after_objid, 'after_objid', 0, _MAX_INT64)}"
+    sql = _PHOTO_TEMPLATE.format(
+        top=top,
+        cone=cone,
+        r_min=_number(predict.r_min, "predict.r_min"),
+        r_max=_number(predict.r_max, "predict.r_max"),
+        where=where,
+        cursor=cursor,
+    )
+    if "--" in sql or ";" in sql:  # cannot happen with the checks above; a tripwire
+        raise ValueError(f"refusing to send SQL containing '--' or ';': {sql!r}")
+    return sql
+
+
+def photometric_catalog(
+    predict: Predict, data: Data, skyserver: SkyServerSource, objids: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Up to ``predict.max_objects`` photometric objects (or those of ``objids``), by objid."""
+    provenance = f"{provenance_text(skyserver)} photometric"
+    if objids is not None:
+        chunks = [list(objids[i : i + IDS_PER_QUERY]) for i in range(0, len(objids), IDS_PER_QUERY)]
+        pages = [_page(build_photo_sql(predict, len(c), objids=c), skyserver, data, provenance)
+                 for c in chunks]  # fmt: skip
+        pages = [p for p, _ in pages]
+    else:
+        pages = []
+        remaining, after, last_sent = predict.max_objects, None, -math.inf
+        while remaining > 0:
+            top = min(skyserver.max_rows_per_request, remaining)
+            wait = last_sent + skyserver.min_query_interval_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            last_sent = time.monotonic()
+            page, cursor = _page(build_photo_sql(predict, top, after), skyserver, data, provenance)
+            if cursor is None:
+                break
+            pages.append(page)
+            remaining -= len(page)
+            if len(page) < top or cursor == after:
+                break
+            after = cursor
+    frames = [p for p in pages if len(p)]
+    if not frames:
+        return conform(pd.DataFrame(columns=list(CATALOG_COLUMNS)), CATALOG_COLUMNS)
+    catalog = pd.concat(frames, ignore_index=True)
+    if catalog["objid"].duplicated().any():
+        raise SkyServerError("SkyServer returned an object twice across pages; paging is broken")
+    log.info("SkyServer: %d photometric objects (%s)", len(catalog), provenance)
+    return catalog
+
+
+def _page(
+    sql: str, skyserver: SkyServerSource, data: Data, provenance: str
+) -> tuple[pd.DataFrame, int | None]:
+    raw = _run(sql, skyserver)
+    if raw.empty:
+        return raw, None
+    return to_catalog(raw, data, provenance), last_objid(raw)
