@@ -9,7 +9,7 @@ stage (the library alone, no Prefect) in a fresh process per region size, and
 reports wall time, objects per second and the process's peak RSS. Memory should stay
 flat as the region grows: only one batch of cutouts is ever in memory. Last, the
 classification step alone: the model fed batch by batch from decoded cutouts
-(``make_dataset``, as predict feeds it) against the same model's ``predict`` on one
+(``predict_arrays``, as predict feeds it) against the same model's ``predict`` on one
 tensor already in memory.
 """
 
@@ -68,11 +68,10 @@ def make_model(root: Path) -> None:
 
 
 def model_step(root: Path, n: int = 4096) -> dict[str, float]:
-    """Samples/s of the model fed by ``make_dataset`` from an array vs. one in-memory tensor."""
+    """Samples/s of the model fed as predict feeds it (batch by batch) vs. one in-memory tensor."""
     import numpy as np
 
-    from skysort.model.predict import load_model
-    from skysort.model.tfdata import make_dataset
+    from skysort.model.predict import load_model, predict_arrays
 
     net = load_model(root / "models/model.keras")
     rng = np.random.default_rng(0)
@@ -81,7 +80,7 @@ def model_step(root: Path, n: int = 4096) -> dict[str, float]:
     inputs = ("image", "features")
     net.predict({"image": images[:256], "features": features[:256]}, verbose=0)  # warm up
     started = time.perf_counter()
-    net.predict(make_dataset(images, features, np.arange(n), inputs, 256), verbose=0)
+    predict_arrays(net, images, features, inputs, 256)
     fed = n / (time.perf_counter() - started)
     started = time.perf_counter()
     net.predict({"image": images, "features": features}, batch_size=256, verbose=0)
@@ -111,7 +110,7 @@ def main() -> None:
     region = Table(["objects", "classified", "seconds", "objects/s", "peak RSS (MB)"], rows,
                    caption="The predict stage end to end on the simulated sky (render, check, "
                    "classify, write), one process per region")  # fmt: skip
-    model = Table(["model fed by make_dataset (samples/s)", "model on an in-memory tensor",
+    model = Table(["model fed batch by batch (samples/s)", "model on an in-memory tensor",
                    "ratio"], [[round(step["fed"]), round(step["in_memory"]), round(step["ratio"], 3)]],
                   caption="The classification step alone (fusion, small CNN, batch 256)")  # fmt: skip
     for table in (region, model):

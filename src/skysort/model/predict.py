@@ -30,3 +30,21 @@ def predict_rows(
 
     ds = make_dataset(survey.images, survey.features, rows, INPUTS_BY_MODEL[model_kind], batch_size)
     return net.predict(ds, verbose=0)
+
+
+def predict_arrays(
+    net: keras.Model, images: np.ndarray, features: np.ndarray, inputs: tuple[str, ...],
+    batch_size: int,
+) -> np.ndarray:  # fmt: skip
+    """``net``'s output for arrays already in memory, ``batch_size`` rows per call.
+
+    No ``tf.data`` pipeline is built: one built per batch of a long prediction run
+    (``from_generator``) would keep its generator alive and memory would grow with the
+    number of batches.
+    """
+    out = []
+    for start in range(0, len(features), batch_size):
+        x = {"image": images[start : start + batch_size],
+             "features": features[start : start + batch_size]}  # fmt: skip
+        out.append(np.asarray(net.predict_on_batch({k: x[k] for k in inputs})))
+    return np.concatenate(out) if out else np.empty((0, net.outputs[0].shape[-1]), np.float32)

@@ -115,7 +115,7 @@ def _classify_batch(
     clean: Clean, identity: dict[str, str],
 ) -> None:  # fmt: skip
     """Cutouts, checks and the model for one batch; its unclassified rows, then its part."""
-    from skysort.model.tfdata import make_dataset
+    from skysort.model.predict import predict_arrays
     from skysort.sources.cutouts import cutout_rows
     from skysort.sources.objects import without_labels
 
@@ -147,8 +147,7 @@ def _classify_batch(
         )
         matrix = tabular_matrix if terms["colour_inputs"] else feature_matrix
         features = matrix(batch.loc[kept], data.features, data.asinh_scales)
-        ds = make_dataset(stack, features, np.arange(len(kept)), tuple(terms["inputs"]), 256)
-        proba = net.predict(ds, verbose=0)
+        proba = predict_arrays(net, stack, features, tuple(terms["inputs"]), 256)
         top, margin = target.confidence(proba, terms["decisions"])
         table = pd.concat([table, target.decide(proba, data, terms["decisions"])], axis=1)
         table["top_probability"], table["margin"] = top, margin
