@@ -9,7 +9,7 @@ import pytest
 
 from skysort.config import ConfigError, validate_params
 from skysort.config import names as config_names
-from skysort.config.sources import _is_loopback_host
+from skysort.config.sources import is_loopback_host as config_loopback
 
 
 def test_photometry_columns_and_galaxy_zoo_labels_are_the_schemas():
@@ -45,12 +45,13 @@ def test_task_names_are_the_targets():
      "sky.example.org", "10.0.0.5", "localhost.example.org", "", None],
 )  # fmt: skip
 def test_the_loopback_check_is_the_url_modules(host):
-    try:
-        from skysort.sources.urls import is_loopback_host
-    except ImportError:
-        from skysort.urls import is_loopback_host
+    from skysort.sources.urls import is_loopback_host
 
-    assert _is_loopback_host(host) is is_loopback_host(host)
+    assert is_loopback_host is config_loopback  # one check, used by the config and the fetchers
+    assert config_loopback(host) is (
+        host is not None
+        and host.strip("[]").lower().rstrip(".") in {"localhost", "127.0.0.1", "127.1.2.3", "::1"}
+    )
 
 
 def test_the_task_is_checked_against_the_names_when_validated(monkeypatch):

@@ -42,3 +42,11 @@ def project_root(info: ValidationInfo) -> Path | None:
     """The root file checks are made against, or None when a section is built in code."""
     root = (info.context or {}).get("root")
     return Path(root) if root is not None else None
+
+
+def check_ranges(section: BaseModel, *names: str) -> None:
+    """Each ``<name>_min`` must be below ``<name>_max`` (a ``ValueError`` naming both)."""
+    for name in names:
+        low, high = getattr(section, f"{name}_min"), getattr(section, f"{name}_max")
+        if low >= high:
+            raise ValueError(f"{name}_min ({low}) must be below {name}_max ({high})")

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from skysort.config.base import Section
+from skysort.config.base import Section, check_ranges
 from skysort.config.operations import check_cron
 
 
@@ -60,10 +60,5 @@ class Predict(Section):
 
     @model_validator(mode="after")
     def _check(self) -> Predict:
-        if self.ra_min >= self.ra_max:
-            raise ValueError(f"ra_min ({self.ra_min}) must be below ra_max ({self.ra_max})")
-        if self.dec_min >= self.dec_max:
-            raise ValueError(f"dec_min ({self.dec_min}) must be below dec_max ({self.dec_max})")
-        if self.r_min >= self.r_max:
-            raise ValueError(f"r_min ({self.r_min}) must be below r_max ({self.r_max})")
+        check_ranges(self, "ra", "dec", "r")
         return self

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from skysort.config.base import Fraction, Section, project_root
+from skysort.config.base import Fraction, Section, check_ranges, project_root
 from skysort.config.files import check_sql_file
 from skysort.config.names import GALAXY_ZOO_LABELS, PHOTOMETRY_COLUMNS, SDSS_CLASSES
 
@@ -186,12 +186,7 @@ class Query(Section):
 
     @model_validator(mode="after")
     def _check(self) -> Query:
-        if self.ra_min >= self.ra_max:
-            raise ValueError(f"ra_min ({self.ra_min}) must be below ra_max ({self.ra_max})")
-        if self.dec_min >= self.dec_max:
-            raise ValueError(f"dec_min ({self.dec_min}) must be below dec_max ({self.dec_max})")
-        if self.r_min >= self.r_max:
-            raise ValueError(f"r_min ({self.r_min}) must be below r_max ({self.r_max})")
+        check_ranges(self, "ra", "dec", "r")
         return self
 
 

@@ -39,7 +39,7 @@ class SyntheticSource(Section):
         return self
 
 
-def _is_loopback_host(host: str | None) -> bool:
+def is_loopback_host(host: str | None) -> bool:
     """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): this machine only."""
     if not host:
         return False
@@ -102,7 +102,7 @@ class SkyServerSource(Section):
     @model_validator(mode="after")
     def _check(self) -> SkyServerSource:
         parts = urlsplit(self.base_url)
-        insecure = parts.scheme == "http" and not _is_loopback_host(parts.hostname)
+        insecure = parts.scheme == "http" and not is_loopback_host(parts.hostname)
         if insecure and not self.allow_insecure_http:
             raise ValueError(
                 f"base_url: plain http:// is allowed only for this machine (localhost, "

@@ -7,9 +7,10 @@ never reach a file, a log line or the Prefect UI.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import urlsplit, urlunsplit
+
+from skysort.config.sources import is_loopback_host  # noqa: F401  (the one check, re-exported)
 
 REDACTED = "***"
 
@@ -29,16 +30,3 @@ def redact_url(url: str) -> str:
 def redact_text(text: str) -> str:
     """``text`` with the credentials of every URL in it redacted (for messages and logs)."""
     return _USERINFO.sub(lambda m: f"{m['scheme']}{REDACTED}@", text)
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1): this machine only."""
-    if not host:
-        return False
-    host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -12,7 +12,6 @@ non-number is told apart from a blank.
 
 from __future__ import annotations
 
-import csv
 import difflib
 import hashlib
 import logging
@@ -26,18 +25,18 @@ import pandas as pd
 
 from skysort.config import Data, FilesSource
 from skysort.data.schema import CATALOG_COLUMNS, PHOTOMETRY_COLUMNS, conform
+from skysort.sources.files.table import (
+    NA_TOKENS,
+    SHOWN,
+    FilesError,
+    RawTable,
+    quote,
+    read_table,
+)
 
 log = logging.getLogger(__name__)
 
-CSV_SUFFIXES = (".csv", ".tsv", ".txt")
-PARQUET_SUFFIXES = (".parquet", ".pq")
-NA_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
-"""Cell texts that mean "no value" (compared case-insensitively, after stripping)."""
 INTEGER = re.compile(r"[+-]?\d+")
-SHOWN = 5
-"""How many offending lines a message quotes."""
-QUOTED = 60
-"""Longest quote of one cell in a message (a longer one is cut, its length given)."""
 
 IMAGE_SOURCE = "image_source"
 """Catalog column: each row's image file, relative to ``paths.source_images`` (null = none)."""
@@ -45,41 +44,6 @@ SOURCE_ROW = "source_row"
 """Catalog column: the row's position in the user's file (1 = first row after the header)."""
 RESERVED = frozenset({*CATALOG_COLUMNS, IMAGE_SOURCE, SOURCE_ROW, "split", "row", "label"})
 """Names the catalog and later stages use themselves: no feature or label column may take one."""
-
-
-class FilesError(ValueError):
-    """The catalog file cannot be read as the parameters ask; the message names file, line, column."""
-
-
-class _Table:
-    """The file's cells, and how to name a row of it in a message."""
-
-    def __init__(self, path: Path, frame: pd.DataFrame, is_csv: bool, notes: list[str]) -> None:
-        self.path = path
-        self.frame = frame
-        self.is_csv = is_csv
-        self.notes = notes
-
-    def where(self, position: int) -> str:
-        """Row ``position`` (0-based) as a person finds it: a CSV line (header = line 1) or a row."""
-        return f"line {position + 2}" if self.is_csv else f"row {position + 1}"
-
-    def places(self, positions: np.ndarray, values: pd.Series | None = None) -> str:
-        """The first few ``positions`` as ``line 7 ('1.2E+18'), line 9 (...)`` and how many more."""
-        shown = []
-        for p in positions[:SHOWN]:
-            value = "" if values is None else f" ({quote(values.iloc[p])})"
-            shown.append(f"{self.where(int(p))}{value}")
-        more = f" and {len(positions) - SHOWN} more" if len(positions) > SHOWN else ""
-        return ", ".join(shown) + more
-
-
-def quote(value: object) -> str:
-    """``repr`` of a cell, cut to :data:`QUOTED` characters: a message quotes, never copies."""
-    text = repr(value)
-    if len(text) <= QUOTED:
-        return text
-    return f"{text[: QUOTED - 1]}… ({len(str(value))} characters)"
 
 
 def load_catalog(
@@ -124,108 +88,6 @@ def load_catalog(
     return conform(catalog, CATALOG_COLUMNS), report
 
 
-def read_table(path: Path) -> _Table:
-    """The file's cells (CSV: all text; Parquet: as stored), column names stripped."""
-    if path.is_dir():
-        raise FilesError(
-            f"paths.source_catalog is {path}, a folder: set it to your catalog file "
-            f"(CSV or Parquet), e.g. {path / 'catalog.csv'}"
-        )
-    if not path.is_file():
-        raise FilesError(f"catalog file {path} not found (paths.source_catalog)")
-    suffix = path.suffix.lower()
-    if suffix in PARQUET_SUFFIXES:
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for a damaged file
-            raise FilesError(f"{path}: not a readable Parquet file ({exc})") from None
-        return _Table(path, _strip_names(frame, path), False, [])
-    if suffix not in CSV_SUFFIXES:
-        raise FilesError(
-            f"{path}: unknown catalog format {suffix!r}; use a CSV ({', '.join(CSV_SUFFIXES)}) "
-            f"or Parquet ({', '.join(PARQUET_SUFFIXES)}) file"
-        )
-    head = path.open("rb").read(1 << 16)
-    if not head.strip(b"\xef\xbb\xbf \t\r\n"):
-        raise FilesError(
-            f"{path} is empty: a CSV catalog starts with a header line naming its columns, "
-            "then one line per object"
-        )
-    notes = []
-    if head.startswith(b"\xef\xbb\xbf"):
-        notes.append("UTF-8 byte order mark removed")
-    if b"\r\n" in head:
-        notes.append("CRLF line endings")
-    delimiter = "\t" if suffix == ".tsv" else ","
-    try:
-        header = next(csv.reader([head.decode("utf-8-sig", errors="replace").splitlines()[0]],
-                                 delimiter=delimiter))  # fmt: skip
-        frame = pd.read_csv(
-            path,
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-            skip_blank_lines=True,
-        )
-    except UnicodeDecodeError as exc:
-        raise FilesError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}): save it as UTF-8 CSV"
-        ) from None
-    except pd.errors.ParserError as exc:
-        _refuse_ragged_rows(path, delimiter)
-        raise FilesError(f"{path}: not a readable CSV file: {exc}") from None
-    except (IndexError, StopIteration) as exc:
-        raise FilesError(f"{path}: not a readable CSV file: {exc}") from None
-    if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first column(s) as an index
-        _refuse_ragged_rows(path, delimiter)
-    names = [h.strip() for h in header]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise FilesError(f"{path}: the header names column(s) {twice} more than once")
-    return _Table(path, _strip_names(frame, path), True, notes)
-
-
-def _refuse_ragged_rows(path: Path, delimiter: str) -> None:
-    """Raise :class:`FilesError` naming the rows with more fields than the header, if any.
-
-    pandas reads such a file without a word when every row has the extra field (a
-    trailing delimiter): it takes the first column as the row index and shifts every
-    other one left, under the wrong names.
-    """
-    long, empty_tail = [], True
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, delimiter=delimiter)
-            width = len(next(reader, []))
-            for row in reader:
-                if len(row) > width:
-                    long.append((reader.line_num, len(row)))
-                    empty_tail = empty_tail and not any(cell.strip() for cell in row[width:])
-    except (csv.Error, UnicodeDecodeError):  # the caller's message says what pandas found
-        return
-    if not long:
-        return
-    shown = ", ".join(f"line {line} ({n} fields)" for line, n in long[:SHOWN])
-    more = f" and {len(long) - SHOWN} more" if len(long) > SHOWN else ""
-    why = (
-        "a trailing delimiter at the end of the line? Remove it"
-        if empty_tail
-        else "a value holding the delimiter needs quotes, or the header misses a column name"
-    )
-    raise FilesError(
-        f"{path}: {len(long)} row(s) have more fields than the header names {width} column(s): "
-        f"{shown}{more} ({why}); every column would be read under another column's name"
-    )
-
-
-def _strip_names(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
-    names = [str(c).strip() for c in frame.columns]
-    if any(not n for n in names):
-        raise FilesError(f"{path}: a column has no name in the header")
-    return frame.set_axis(names, axis=1)
-
-
 def _labels_key(files: FilesSource) -> str:
     """The parameter that names the label columns read (to name it in messages)."""
     return "source.files.label_columns" if files.label_columns else "data.labels"
@@ -250,7 +112,9 @@ def _pattern_fields(pattern: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(pattern) if f}
 
 
-def _check_columns(table: _Table, files: FilesSource, data: Data, labels: tuple[str, ...]) -> None:
+def _check_columns(
+    table: RawTable, files: FilesSource, data: Data, labels: tuple[str, ...]
+) -> None:
     """Every column the parameters name exists, and none takes a name the catalog reserves."""
     have = list(table.frame.columns)
     problems = []
@@ -271,7 +135,7 @@ def _check_columns(table: _Table, files: FilesSource, data: Data, labels: tuple[
         raise FilesError(f"{table.path}: " + "; ".join(problems) + f". The file's columns: {have}")
 
 
-def _text(table: _Table, column: str) -> pd.Series:
+def _text(table: RawTable, column: str) -> pd.Series:
     """A column as stripped text, missing values as empty strings."""
     values = table.frame[column]
     return values.astype("object").where(values.notna(), "").astype(str).str.strip()
@@ -281,7 +145,7 @@ def _missing(text: pd.Series) -> np.ndarray:
     return text.str.lower().isin(NA_TOKENS).to_numpy()
 
 
-def _object_ids(table: _Table, files: FilesSource) -> tuple[np.ndarray, str]:
+def _object_ids(table: RawTable, files: FilesSource) -> tuple[np.ndarray, str]:
     """64-bit ids from ``id_column``; row numbers 1..N where none is given or ``bad_ids`` allows."""
     n = len(table.frame)
     row_ids = np.arange(1, n + 1, dtype=np.int64)
@@ -347,7 +211,7 @@ def _stored_id_text(values: pd.Series) -> pd.Series:
 
 
 def _numbers(
-    table: _Table, column: str, what: str, sentinels: tuple[float, ...] = ()
+    table: RawTable, column: str, what: str, sentinels: tuple[float, ...] = ()
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """A numeric column as float64 (null where missing); what was missing and where.
 
@@ -383,7 +247,7 @@ def _numbers(
     return values, problems
 
 
-def _log_missing(table: _Table, missing: dict[str, dict[str, Any]]) -> None:
+def _log_missing(table: RawTable, missing: dict[str, dict[str, Any]]) -> None:
     for feature, problems in missing.items():
         detail = "; ".join(f"{k} {v['rows']} (first: {v['first']})" for k, v in problems.items())
         log.warning(
@@ -395,7 +259,7 @@ def _log_missing(table: _Table, missing: dict[str, dict[str, Any]]) -> None:
         )
 
 
-def _classes(table: _Table, column: str | None, classes: tuple[str, ...]) -> pd.Series:
+def _classes(table: RawTable, column: str | None, classes: tuple[str, ...]) -> pd.Series:
     """The class of each row (null where blank); a class outside ``data.classes`` is an error."""
     n = len(table.frame)
     if column is None:
@@ -421,7 +285,7 @@ def _classes(table: _Table, column: str | None, classes: tuple[str, ...]) -> pd.
 
 
 def _refuse_no_known_label(
-    table: _Table, catalog: pd.DataFrame, files: FilesSource, labels: tuple[str, ...]
+    table: RawTable, catalog: pd.DataFrame, files: FilesSource, labels: tuple[str, ...]
 ) -> None:
     """Labels asked for, and not one known in any row: say so now, not stages later.
 
@@ -443,7 +307,7 @@ def _refuse_no_known_label(
         )
 
 
-def _binary_labels(table: _Table, column: str, key: str) -> np.ndarray:
+def _binary_labels(table: RawTable, column: str, key: str) -> np.ndarray:
     """A multi-label column as float 0 / 1, NaN where unknown; anything else is an error."""
     values, _ = _numbers(table, column, "a label column")
     text = _text(table, column)
@@ -457,7 +321,7 @@ def _binary_labels(table: _Table, column: str, key: str) -> np.ndarray:
     return values
 
 
-def _image_sources(table: _Table, files: FilesSource) -> pd.Series:
+def _image_sources(table: RawTable, files: FilesSource) -> pd.Series:
     """Each row's image path, relative to ``paths.source_images`` (null where none is listed)."""
     n = len(table.frame)
     if files.images == "none":

@@ -74,6 +74,14 @@ def _run(sql: str, skyserver: SkyServerSource) -> pd.DataFrame:
     return parse_response(response.status_code, response.text, url=response.url)
 
 
+def pace(last_sent: float, skyserver: SkyServerSource) -> float:
+    """Wait until ``min_query_interval_s`` has passed since ``last_sent``; the time now."""
+    wait = last_sent + skyserver.min_query_interval_s - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    return time.monotonic()
+
+
 def query_catalog(
     query: Query, data: Data, skyserver: SkyServerSource, zoo: bool = False
 ) -> pd.DataFrame:
@@ -123,10 +131,7 @@ def _paged_catalog(
     last_sent = -math.inf
     while remaining > 0:
         top = min(skyserver.max_rows_per_request, remaining)
-        wait = last_sent + skyserver.min_query_interval_s - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        last_sent = time.monotonic()
+        last_sent = pace(last_sent, skyserver)
         raw = _run(build_sql(query, data, top, after, zoo), skyserver)
         log.info("SkyServer page %d: %d rows (asked for %d)", len(pages) + 1, len(raw), top)
         if raw.empty:

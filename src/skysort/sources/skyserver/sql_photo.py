@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 
 import numpy as np
 import pandas as pd
 
 from skysort.config import Data, Predict, SkyServerSource
 from skysort.data.schema import CATALOG_COLUMNS, conform
-from skysort.sources.skyserver.query import _run, provenance_text
+from skysort.sources.skyserver.query import _run, pace, provenance_text
 from skysort.sources.skyserver.sql_build import _integer, _number
 from skysort.sources.skyserver.sql_catalog import last_objid, to_catalog
 from skysort.sources.skyserver.sql_errors import SkyServerError
@@ -93,10 +92,7 @@ def photometric_catalog(
         remaining, after, last_sent = predict.max_objects, None, -math.inf
         while remaining > 0:
             top = min(skyserver.max_rows_per_request, remaining)
-            wait = last_sent + skyserver.min_query_interval_s - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            last_sent = time.monotonic()
+            last_sent = pace(last_sent, skyserver)
             page, cursor = _page(build_photo_sql(predict, top, after), skyserver, data, provenance)
             if cursor is None:
                 break
