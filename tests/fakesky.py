@@ -262,7 +262,14 @@ def run_sql(catalog: pd.DataFrame, sql: str) -> pd.DataFrame:
     top = int(head.group(1)) if head.group(1) else None
     lower = {c.lower(): c for c in catalog.columns}
     select: list[tuple[str, str]] = []  # (source column, output name)
+    constants: dict[str, str | None] = {}  # output name -> a constant (NULL, 0, '')
     for item in head.group(2).split(","):
+        constant = re.fullmatch(r"\s*(NULL|'[^']*'|-?\d+)\s+AS\s+(\w+)\s*", item, re.I)
+        if constant:
+            value = constant.group(1)
+            constants[constant.group(2)] = None if value.upper() == "NULL" else value.strip("'")
+            select.append(("", constant.group(2)))
+            continue
         m = re.fullmatch(r"\s*(?:\w+\.)?(\w+)(?:\s+AS\s+(\w+))?\s*", item, re.I)
         if not m:
             raise _SqlError(f"Incorrect syntax near '{item.strip()}'.")
@@ -308,7 +315,10 @@ def run_sql(catalog: pd.DataFrame, sql: str) -> pd.DataFrame:
     if top is not None:
         order = order[:top]
     picked = rows.iloc[order]
-    return pd.DataFrame({out: picked[src].to_numpy() for src, out in select})
+    return pd.DataFrame(
+        {out: [constants[out]] * len(picked) if out in constants else picked[src].to_numpy()
+         for src, out in select}
+    )  # fmt: skip
 
 
 class _Server(http.server.ThreadingHTTPServer):

@@ -216,11 +216,12 @@ def test_multilabel_image_folder_run_then_an_edited_image_reruns_what_reads_it(
         image.transpose(Image.Transpose.ROTATE_180).save(external / "images/7000.jpg")
     dvc("add", "data/external/images", cwd=root)
     stale = _stale(root)
-    assert set(stale) == {"cutouts"} and "data/external/images" in json.dumps(stale)
+    # predict reads the images folder too (your objects' images are found there)
+    assert set(stale) == {"cutouts", "predict"} and "data/external/images" in json.dumps(stale)
     ran = _ran(dvc("repro", cwd=root))
     # balance and baselines read no image: they rerun only if the imputed labels moved
     moved = _md5(root / "data/processed/labels.parquet") != labels_before
-    expected = {"cutouts", "clean", "impute", "train", "evaluate"}
+    expected = {"cutouts", "clean", "impute", "train", "evaluate", "predict"}
     assert ran == (expected | {"balance", "baselines"} if moved else expected), ran
     _assert_nothing_to_do(root)
 
@@ -234,4 +235,5 @@ def test_multilabel_image_folder_run_then_an_edited_image_reruns_what_reads_it(
     csv.write_text("\n".join(lines))
     dvc("add", "data/external/labels.csv", cwd=root)
     stale = _stale(root)
-    assert set(stale) == {"query"} and "data/external/labels.csv" in json.dumps(stale)
+    # predict's objects default to the same folder (paths.predict_objects): it is stale too
+    assert set(stale) == {"query", "predict"} and "data/external/labels.csv" in json.dumps(stale)

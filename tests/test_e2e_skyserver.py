@@ -71,7 +71,10 @@ def test_pipeline_runs_against_a_local_skyserver(tmp_path, prefect_server, monke
         from skysort.flows.pipeline import pipeline
 
         result = pipeline(params_path="params.yaml")
-        assert len(sky.sql_requests()) == 3  # ~255 rows in pages of 100
+        # ~255 rows in pages of 100, then predict's one query for photometric objects
+        sql = [r.query["cmd"] for r in sky.sql_requests()]
+        assert len(sql) == 4 and all("JOIN SpecObj" in s for s in sql[:3])
+        assert "JOIN SpecObj" not in sql[3] and "p.clean = 1" in sql[3]
     got = pd.read_parquet(root / "data/raw/catalog.parquet")
     assert sorted(got["objid"]) == sorted(catalog["objid"])  # every object, exact 64-bit ids
     assert got["provenance"].iloc[0].startswith("skyserver DR17")

@@ -40,6 +40,13 @@ def objects_to_classify(
     predict: Predict, source: Source, query: Query, data: Data, seed: int, objects_file: Path
 ) -> Objects:
     """The objects ``predict`` names (with their labels: see :func:`without_labels`)."""
+    if source.kind == "files" and Path(objects_file).is_dir():
+        # your own data: the objects are your catalog file; the default is a folder in git
+        log.info("predict: paths.predict_objects %s is a folder, not a file: nothing to "
+                 "classify", objects_file)  # fmt: skip
+        empty = pd.DataFrame({"objid": pd.array([], dtype="int64"), "ra": [], "dec": []})
+        return Objects(empty, np.empty(0, np.int64), seed, _none(),
+                       f"no objects: paths.predict_objects {objects_file} is a folder")  # fmt: skip
     if source.kind == "files":
         objects = _from_files(predict, source, data, objects_file)
     elif predict.objects == "file":

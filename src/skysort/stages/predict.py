@@ -86,7 +86,8 @@ def classify_objects(
     net = load_model(model)
     check_model(terms, net, model)
     objects = objects_to_classify(predict, source, query, data, seed, predict_objects)
-    check_columns(terms, list(objects.catalog.columns), objects.described)
+    if len(objects.rows):
+        check_columns(terms, list(objects.catalog.columns), objects.described)
     identity = {"model_md5": file_md5(model), "git_rev": _git_revision(),
                 "params_hash": _params_hash(terms, predict, source, query, cutouts, seed)}  # fmt: skip
     fmt = predict.format

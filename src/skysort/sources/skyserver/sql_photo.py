@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 _PHOTO_TEMPLATE = """SELECT TOP {top}
     p.objid, p.ra, p.dec, p.u, p.g, p.r, p.i, p.z, p.fiberMag_g,
-    NULL AS specobjid, '' AS class, NULL AS redshift, 0 AS zWarning
+    NULL AS specobjid, NULL AS class, NULL AS redshift, 0 AS zWarning
 FROM PhotoObj AS p{cone}
 WHERE p.type IN (3, 6) AND p.clean = 1
     AND p.r >= {r_min} AND p.r <= {r_max}{where}{cursor}
