@@ -140,7 +140,9 @@ def _model_of_revision(rev: str, params: Any) -> list[str]:
     import sys
     import tempfile
 
-    folder = Path(tempfile.mkdtemp(prefix=f"skysort-model-{rev[:12]}-", dir=".dvc/tmp"))
+    scratch = Path(".dvc/tmp")  # inside the project, as output paths must be
+    scratch.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"skysort-model-{rev[:12]}-", dir=scratch))
     overrides = []
     for key in ("model", "contract"):
         path = getattr(params.paths, key)

@@ -54,7 +54,7 @@ def read_inputs(catalog_path: Path, manifest_path: Path) -> tuple[pd.DataFrame, 
 
 def check_rows(
     catalog: pd.DataFrame,
-    manifest: pd.DataFrame,
+    manifest: pd.DataFrame | None,
     cutouts_dir: Path,
     *,
     data: Data,
@@ -65,11 +65,12 @@ def check_rows(
     """Each row's drop reason (NaN = kept) and the decoded image of every kept row.
 
     ``catalog`` may be a slice of the whole catalog (one shard): every check is per row.
-    Without images (``source.has_images`` false) only the features are checked. The
-    task may drop rows it cannot use (multilabel: ``not_a_label_class``).
+    Without a cutout ``manifest`` (tabular-only data, or a model that reads no image)
+    only the features are checked. The task may drop rows it cannot use (multilabel:
+    ``not_a_label_class``).
     """
     reasons = target.drop_reasons(catalog, data, _feature_reasons(catalog, data.features))
-    if source is not None and not source.has_images:
+    if manifest is None:
         return reasons, {}
     # A user's image that would not decode is unreadable; a SkyServer one failed to download.
     error_reason = "unreadable_image" if source is not None and source.kind == "files" else None

@@ -53,7 +53,7 @@ def _shard(
     rows = catalog.iloc[start:stop]
     reasons, images = check_rows(
         rows,
-        manifest,
+        manifest if params.source.has_images else None,
         Path(p.cutouts_dir),
         data=data,
         clean=params.clean,

@@ -121,19 +121,13 @@ def _classify_batch(
     from skysort.sources.objects import without_labels
 
     batch = without_labels(objects.catalog.iloc[rows], data)
+    manifest = None  # a model that reads no image needs no cutout
     if "image" in terms["inputs"]:
         manifest = cutout_rows(objects.catalog, cache, source_images, source=source, data=data,
                                cutouts=cutouts, min_pixel_std=clean.min_pixel_std,
                                seed=objects.seed, rows=rows)  # fmt: skip
-        reasons, images = check_rows(batch, manifest, cache, data=data, clean=clean,
-                                     source=source, target=target)  # fmt: skip
-    else:
-        tabular = source.model_copy(update={"kind": "files"})
-        tabular = tabular.model_copy(
-            update={"files": tabular.files.model_copy(update={"images": "none"})}
-        )
-        reasons, images = check_rows(batch, batch[["objid"]], cache, data=data, clean=clean,
-                                     source=tabular, target=target)  # fmt: skip
+    reasons, images = check_rows(batch, manifest, cache, data=data, clean=clean, source=source,
+                                 target=target)  # fmt: skip
     kept = batch.index[reasons.isna().to_numpy()]
     lost = batch.loc[reasons.notna().to_numpy(), ["objid", "ra", "dec"]]
     atomic.write_parquet(part.with_suffix(".unclassified.parquet"),

@@ -69,7 +69,8 @@ def provenance_text(skyserver: SkyServerSource, now: dt.datetime | None = None) 
     return f"skyserver DR{skyserver.data_release} {redact(skyserver.base_url)} {now:%Y-%m-%d}"
 
 
-def _run(sql: str, skyserver: SkyServerSource) -> pd.DataFrame:
+def run_search(sql: str, skyserver: SkyServerSource) -> pd.DataFrame:
+    """Send one SQL search and parse its answer (a server's error text becomes an exception)."""
     response = send_sql(sql, skyserver)
     return parse_response(response.status_code, response.text, url=response.url)
 
@@ -100,7 +101,7 @@ def query_catalog(
         except OSError as exc:
             raise SkyServerError(f"cannot read query.sql_file {path}: {exc}") from exc
         log.info("running the SQL of %s on %s", path, redact(skyserver.base_url))
-        raw = _run(sql, skyserver)
+        raw = run_search(sql, skyserver)
         if raw.empty:
             raise SkyServerError(
                 f"the query in {path} returned no rows; widen its conditions or check "
@@ -132,7 +133,7 @@ def _paged_catalog(
     while remaining > 0:
         top = min(skyserver.max_rows_per_request, remaining)
         last_sent = pace(last_sent, skyserver)
-        raw = _run(build_sql(query, data, top, after, zoo), skyserver)
+        raw = run_search(build_sql(query, data, top, after, zoo), skyserver)
         log.info("SkyServer page %d: %d rows (asked for %d)", len(pages) + 1, len(raw), top)
         if raw.empty:
             break

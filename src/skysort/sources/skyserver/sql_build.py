@@ -37,7 +37,7 @@ def sample_key(objid: int) -> int:
     return ((int(objid) % SAMPLE_MODULUS) * SAMPLE_MULTIPLIER) % SAMPLE_MODULUS
 
 
-def _number(value: object, name: str) -> str:
+def sql_number(value: object, name: str) -> str:
     """A finite number as SQL text (``repr`` of a float): nothing else can reach the SQL."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ValueError(f"{name} must be a number, got {value!r}")
@@ -47,7 +47,7 @@ def _number(value: object, name: str) -> str:
     return repr(number)
 
 
-def _integer(value: object, name: str, low: int, high: int) -> int:
+def sql_integer(value: object, name: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     number = int(value)
@@ -65,7 +65,7 @@ def build_sql(
     else objid; either way the last objid of a page is the cursor for the next.
     ``zoo`` (multilabel task) adds Galaxy Zoo's vote fractions from ``zooSpec``.
     """
-    top = _integer(top, "top", 1, 500_000)
+    top = sql_integer(top, "top", 1, 500_000)
     classes = tuple(data.classes)
     for name in classes:
         if not isinstance(name, str) or not _CLASS_NAME.match(name) or name not in SDSS_CLASSES:
@@ -74,7 +74,7 @@ def build_sql(
         raise ValueError("data.classes is empty")
     cursor = ""
     if after_objid is not None:
-        after = _integer(after_objid, "after_objid", 0, _MAX_INT64)
+        after = sql_integer(after_objid, "after_objid", 0, _MAX_INT64)
         if query.random_sample:
             key = sample_key(after)
             cursor = (
@@ -86,12 +86,12 @@ def build_sql(
     sql = _SQL_TEMPLATE.format(
         top=top,
         classes=", ".join(f"'{name}'" for name in classes),
-        ra_min=_number(query.ra_min, "query.ra_min"),
-        ra_max=_number(query.ra_max, "query.ra_max"),
-        dec_min=_number(query.dec_min, "query.dec_min"),
-        dec_max=_number(query.dec_max, "query.dec_max"),
-        r_min=_number(query.r_min, "query.r_min"),
-        r_max=_number(query.r_max, "query.r_max"),
+        ra_min=sql_number(query.ra_min, "query.ra_min"),
+        ra_max=sql_number(query.ra_max, "query.ra_max"),
+        dec_min=sql_number(query.dec_min, "query.dec_min"),
+        dec_max=sql_number(query.dec_max, "query.dec_max"),
+        r_min=sql_number(query.r_min, "query.r_min"),
+        r_max=sql_number(query.r_max, "query.r_max"),
         cursor=cursor,
         zoo_columns=_ZOO_COLUMNS if zoo else "",
         zoo_join=_ZOO_JOIN if zoo else "",

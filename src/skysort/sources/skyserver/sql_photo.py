@@ -16,8 +16,8 @@ import pandas as pd
 
 from skysort.config import Data, Predict, SkyServerSource
 from skysort.data.schema import CATALOG_COLUMNS, conform
-from skysort.sources.skyserver.query import _run, pace, provenance_text
-from skysort.sources.skyserver.sql_build import _integer, _number
+from skysort.sources.skyserver.query import pace, provenance_text, run_search
+from skysort.sources.skyserver.sql_build import sql_integer, sql_number
 from skysort.sources.skyserver.sql_catalog import last_objid, to_catalog
 from skysort.sources.skyserver.sql_errors import SkyServerError
 
@@ -42,33 +42,33 @@ def build_photo_sql(
 
     ``objids``: those objects, wherever they are; else ``predict``'s box or cone.
     """
-    top = _integer(top, "top", 1, 500_000)
+    top = sql_integer(top, "top", 1, 500_000)
     cone, where = "", ""
     if objids is not None:
-        ids = [str(_integer(int(i), "objid", 0, _MAX_INT64)) for i in objids]
+        ids = [str(sql_integer(int(i), "objid", 0, _MAX_INT64)) for i in objids]
         where = f"\n    AND p.objid IN ({', '.join(ids)})"
     elif predict.shape == "cone":
         cone = (
-            f"\nJOIN dbo.fGetNearbyObjEq({_number(predict.ra, 'predict.ra')}, "
-            f"{_number(predict.dec, 'predict.dec')}, "
-            f"{_number(predict.radius_arcmin, 'predict.radius_arcmin')}) AS n "
+            f"\nJOIN dbo.fGetNearbyObjEq({sql_number(predict.ra, 'predict.ra')}, "
+            f"{sql_number(predict.dec, 'predict.dec')}, "
+            f"{sql_number(predict.radius_arcmin, 'predict.radius_arcmin')}) AS n "
             "ON n.objID = p.objid"
         )
     else:
         where = (
-            f"\n    AND p.ra >= {_number(predict.ra_min, 'predict.ra_min')}"
-            f" AND p.ra <= {_number(predict.ra_max, 'predict.ra_max')}"
-            f"\n    AND p.dec >= {_number(predict.dec_min, 'predict.dec_min')}"
-            f" AND p.dec <= {_number(predict.dec_max, 'predict.dec_max')}"
+            f"\n    AND p.ra >= {sql_number(predict.ra_min, 'predict.ra_min')}"
+            f" AND p.ra <= {sql_number(predict.ra_max, 'predict.ra_max')}"
+            f"\n    AND p.dec >= {sql_number(predict.dec_min, 'predict.dec_min')}"
+            f" AND p.dec <= {sql_number(predict.dec_max, 'predict.dec_max')}"
         )
     cursor = ""
     if after_objid is not None:
-        cursor = f"\n    AND p.objid > {_integer(after_objid, 'after_objid', 0, _MAX_INT64)}"
+        cursor = f"\n    AND p.objid > {sql_integer(after_objid, 'after_objid', 0, _MAX_INT64)}"
     sql = _PHOTO_TEMPLATE.format(
         top=top,
         cone=cone,
-        r_min=_number(predict.r_min, "predict.r_min"),
-        r_max=_number(predict.r_max, "predict.r_max"),
+        r_min=sql_number(predict.r_min, "predict.r_min"),
+        r_max=sql_number(predict.r_max, "predict.r_max"),
         where=where,
         cursor=cursor,
     )
@@ -114,7 +114,7 @@ def photometric_catalog(
 def _page(
     sql: str, skyserver: SkyServerSource, data: Data, provenance: str
 ) -> tuple[pd.DataFrame, int | None]:
-    raw = _run(sql, skyserver)
+    raw = run_search(sql, skyserver)
     if raw.empty:
         return raw, None
     return to_catalog(raw, data, provenance), last_objid(raw)
