@@ -164,3 +164,94 @@ def test_rows_left_out_by_design_do_not_count_against_the_drop_budget(tmp_path):
         write_outputs(
             catalog, reasons, iter([]), *out, data=DATA, clean=Clean(), seed=1, target=MULTICLASS
         )
+
+
+def test_images_are_decoded_and_packed_a_batch_at_a_time_with_the_same_result(
+    tmp_path, monkeypatch
+):
+    # Batches of 4 rows: dropped rows fall inside and across batches; the packed array
+    # must be exactly the kept rows' decoded cutouts, in catalog order.
+    from skysort.data import cleaning
+    from skysort.data.images import read_cutout
+    from skysort.stages import clean
+
+    monkeypatch.setattr(cleaning, "DECODE_BATCH", 4)
+    monkeypatch.setattr(clean, "DECODE_BATCH", 4)
+    catalog = make_catalog(23)
+    manifest = write_cutouts(
+        catalog, tmp_path / "cutouts", size=64, missing=(0, 9), corrupt=(3,), blank=(4, 22)
+    )
+    report = _run(tmp_path, catalog, manifest)
+    assert report["kept_rows"] == 18
+    dataset = pd.read_parquet(tmp_path / "out" / "dataset.parquet")
+    images = np.load(tmp_path / "out" / "images.npy")
+    expected = [
+        read_cutout(tmp_path / "cutouts" / f"{o}.jpg", 64, Clean().min_pixel_std)
+        for o in dataset["objid"]
+    ]
+    np.testing.assert_array_equal(images, np.stack(expected))
+
+
+def test_packed_images_read_any_rows_like_the_array_numpy_maps(tmp_path):
+    from skysort.data.packed import PackedWriter, open_images
+
+    rng = np.random.default_rng(0)
+    array = rng.integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)
+    path = tmp_path / "images.npy"
+    with PackedWriter(path, 10, (4, 4, 3)) as out:
+        out.write(4, array[4:])  # any order, in blocks or one at a time
+        for i in range(4):
+            out.write(i, array[i])
+    mapped = np.load(path, mmap_mode="r")
+    np.testing.assert_array_equal(mapped, array)
+    images = open_images(path)
+    assert images.shape == (10, 4, 4, 3) and len(images) == 10 and images.dtype == np.uint8
+    for key in (3, -1, slice(2, 7), slice(None, None, 3), np.array([9, 0, 5, 5, 1, 2, 3]),
+                np.array([], dtype=np.int64), np.arange(10) % 2 == 0):  # fmt: skip
+        np.testing.assert_array_equal(images[key], array[key])
+    np.testing.assert_array_equal(np.asarray(images), array)
+    with pytest.raises(IndexError):
+        images[np.array([10])]
+
+
+def test_a_packed_file_with_a_row_never_written_is_refused(tmp_path):
+    from skysort.data.packed import PackedWriter
+
+    never = pytest.raises(ValueError, match="1 of 3 images never written")
+    with never, PackedWriter(tmp_path / "i.npy", 3, (2, 2, 3)) as out:
+        out.write(0, np.zeros((2, 2, 2, 3), np.uint8))
+    past_the_end = pytest.raises(ValueError, match="cannot write")
+    with past_the_end, PackedWriter(tmp_path / "j.npy", 3, (2, 2, 3)) as out:
+        out.write(2, np.zeros((2, 2, 2, 3), np.uint8))
+
+
+def test_the_quick_blank_check_decides_as_numpy_std_does():
+    from skysort.data.images import BadImage, decode_jpeg, encode_jpeg
+
+    rng = np.random.default_rng(1)
+    for k in range(60):
+        image = rng.normal(100, rng.uniform(0, 4), (16, 16, 3)).clip(0, 255).astype(np.uint8)
+        if k % 5 == 0:
+            image[..., k % 3] = 200  # one flat channel
+        data = encode_jpeg(image)
+        decoded = decode_jpeg(data, min_pixel_std=0)
+        spread = float(decoded.reshape(-1, 3).std(axis=0).max())
+        for limit in (0.0, 1.0, 2.0, spread, np.nextafter(spread, np.inf), 3.0):
+            try:
+                decode_jpeg(data, min_pixel_std=limit)
+                blank = False
+            except BadImage as exc:
+                blank = exc.reason == "blank_image"
+            assert blank == (spread < limit), (k, limit, spread)
+
+
+def test_a_row_view_reads_only_the_rows_asked_for(tmp_path):
+    from skysort.data.packed import PackedWriter, RowView, open_images
+
+    array = np.arange(6 * 2 * 2 * 3, dtype=np.uint8).reshape(6, 2, 2, 3)
+    with PackedWriter(tmp_path / "i.npy", 6, (2, 2, 3)) as out:
+        out.write(0, array)
+    view = RowView(open_images(tmp_path / "i.npy"), np.array([5, 0, 3]))
+    assert view.shape == (3, 2, 2, 3) and len(view) == 3
+    np.testing.assert_array_equal(view[0], array[5])
+    np.testing.assert_array_equal(view[1:], array[[0, 3]])

@@ -477,3 +477,117 @@ def test_backoff_never_drops_below_the_configured_floor(tmp_path, retry_after, c
     assert (manifest.loc[0, "status"], manifest.loc[0, "attempts"]) == ("ok", 4)
     gaps = np.diff(starts)
     assert gaps.min() >= 0.05, gaps
+
+
+def _jpeg_scan_start(data: bytes) -> int:
+    return data.index(b"\xff\xda")  # start of scan: the pixels follow
+
+
+def test_a_resumed_file_stamped_as_checked_is_trusted_without_decoding(tmp_path, monkeypatch):
+    from skysort.data.images import CHECK_TAG, has_check_stamp
+    from skysort.sources.skyserver import cutout_manifest
+
+    catalog = make_sky_catalog(6)
+    with FakeSkyServer(catalog=catalog) as fake:
+        first = fetch(fake, catalog, tmp_path)
+        paths = [cutout_path(tmp_path, o) for o in catalog["objid"]]
+        assert all(CHECK_TAG in p.read_bytes() for p in paths)
+        assert all(has_check_stamp(p.read_bytes(), MIN_STD) for p in paths)
+        # One file damaged inside its pixels (still a decodable JPEG): the stamp no longer
+        # matches, so that file, and only it, is decoded again.
+        damaged = paths[2].read_bytes()
+        at = _jpeg_scan_start(damaged) + 40
+        paths[2].write_bytes(damaged[:at] + bytes([damaged[at] ^ 0x01]) + damaged[at + 1 :])
+        decoded = []
+        real_decode = cutout_manifest.decode_jpeg
+
+        def counting_decode(data, **kw):
+            decoded.append(data)
+            return real_decode(data, **kw)
+
+        monkeypatch.setattr(cutout_manifest, "decode_jpeg", counting_decode)
+        again = fetch(fake, catalog, tmp_path)
+        assert len(fake.cutout_requests()) == 6  # nothing fetched again
+    assert len(decoded) == 1 and not has_check_stamp(decoded[0], MIN_STD)
+    assert (again["attempts"] == 0).all() and (again["status"] == "ok").all()
+    assert again["sha256"].tolist()[:2] == first["sha256"].tolist()[:2]
+
+
+def test_a_stamp_holds_only_for_its_blank_limit_and_its_exact_bytes():
+    from skysort.data.images import has_check_stamp, read_fingerprint, with_check_stamp
+    from skysort.sources.skyserver.cutout_attempts import stored_cutout
+
+    body = render_cutout(150.0, 2.0, 64)
+    stored = stored_cutout(body, "skyserver server=x dr=17", 2.0)
+    assert read_fingerprint(stored) == "skyserver server=x dr=17"
+    assert has_check_stamp(stored, 2.0)
+    assert not has_check_stamp(stored, 2.5)  # checked under another blank limit
+    assert not has_check_stamp(body, 2.0)  # never stamped
+    assert not has_check_stamp(stored[:-10] + b"\x00" * 8 + stored[-2:], 2.0)
+    assert not has_check_stamp(with_check_stamp(b"<html>", 2.0), 2.0)  # not a JPEG: no stamp
+    np.testing.assert_array_equal(  # the stamp is a comment: the pixels are the same
+        decode_jpeg(stored, min_pixel_std=MIN_STD), decode_jpeg(body, min_pixel_std=MIN_STD)
+    )
+
+
+def test_a_resumed_file_stamped_under_another_blank_limit_is_checked_again(tmp_path):
+    catalog = make_sky_catalog(3)
+    with FakeSkyServer(catalog=catalog) as fake:
+        fetch(fake, catalog, tmp_path, min_pixel_std=0.0)
+        # Every fixture image is far from blank at the default limit: kept, not fetched.
+        manifest = fetch(fake, catalog, tmp_path)
+        assert len(fake.cutout_requests()) == 3
+        # At an absurd limit every image is blank: the stamp (made at 0.0) does not
+        # vouch for that, so the files are decoded, found blank and fetched again.
+        flat = fetch(fake, catalog, tmp_path, min_pixel_std=500.0)
+        assert len(fake.cutout_requests()) == 6
+    assert (manifest["status"] == "ok").all() and (manifest["attempts"] == 0).all()
+    assert flat["error"].str.startswith("blank_image").all()
+
+
+def test_an_error_in_a_worker_stops_the_run_and_reaches_the_caller(tmp_path, monkeypatch):
+    import threading
+
+    from skysort.sources.skyserver import cutouts as fetcher
+
+    catalog = make_sky_catalog(12)
+    bad = int(catalog["objid"][4])
+    real = fetcher.fetch_one
+
+    def failing(session, request, params, path, *rest):
+        if path.stem == str(bad):
+            raise OSError("disk full")
+        return real(session, request, params, path, *rest)
+
+    monkeypatch.setattr(fetcher, "fetch_one", failing)
+    with FakeSkyServer(catalog=catalog) as fake, pytest.raises(OSError, match="disk full"):
+        fetch(fake, catalog, tmp_path)
+    assert not [t for t in threading.enumerate() if t.name.startswith("cutout-")]  # all joined
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_the_session_reads_proxies_and_credentials_from_the_environment_once(monkeypatch):
+    from skysort.sources.skyserver.cutout_http import make_session
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    remote = make_session(2, "https://skyserver.sdss.org/dr17/SkyServerWS/ImgCutout/getjpeg")
+    local = make_session(2, "http://127.0.0.1:8080/dr17/SkyServerWS/ImgCutout/getjpeg")
+    assert not remote.trust_env and remote.proxies["https"] == "http://proxy.invalid:3128"
+    assert not local.trust_env and "http" not in local.proxies  # no_proxy holds
+
+
+def test_the_client_sends_what_a_plain_session_get_would(monkeypatch):
+    import requests
+
+    from skysort.sources.skyserver.cutout_http import make_client
+    from skysort.sources.skyserver.cutout_request import cutout_params
+
+    monkeypatch.delenv("NETRC", raising=False)
+    url = "http://reader:s3cret@127.0.0.1:8080/dr17/SkyServerWS/ImgCutout/getjpeg"
+    params = cutout_params(150.000123, -1.5e-05, DATA, Cutouts(opt="GL"))
+    ours = make_client(2, url).request(params)
+    plain = requests.Session().prepare_request(requests.Request("GET", url, params=params))
+    assert ours.url == plain.url and ours.method == plain.method == "GET"
+    assert dict(ours.headers) == {**plain.headers, "User-Agent": ours.headers["User-Agent"]}
+    assert ours.headers["Authorization"] == plain.headers["Authorization"]  # credentials sent

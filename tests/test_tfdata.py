@@ -18,6 +18,22 @@ SCRIPT = textwrap.dedent(
     ds = make_dataset(images, features, np.arange(10), ("image", "features"), 4,
                       y=np.zeros(10, np.int64), shuffle=True, augment=True, seed=1)
     assert sum(len(y) for _, y in ds) == 10
+
+    # The packed file read batch by batch gives the same batches as the array in memory.
+    import tempfile
+    from pathlib import Path
+    from skysort.data.packed import PackedWriter, open_images
+    images = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
+    rows = np.array([4, 1, 1, 9, 0, 7, 7, 3])
+    with tempfile.TemporaryDirectory() as tmp:
+        with PackedWriter(Path(tmp) / "i.npy", 10, (8, 8, 3)) as out:
+            out.write(0, images)
+        packed = open_images(Path(tmp) / "i.npy")
+        batches = [make_dataset(source, features, rows, ("image", "features"), 3,
+                                y=np.zeros(10, np.int64), shuffle=True, seed=2)
+                   for source in (images, packed)]
+        for (a, _), (b, _) in zip(*batches):
+            assert np.array_equal(a["image"].numpy(), b["image"].numpy())
     """
 )
 

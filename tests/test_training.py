@@ -124,3 +124,16 @@ def test_a_worker_that_is_not_the_chief_writes_to_scratch_then_away(monkeypatch,
         assert paths[0].parent != tmp_path
         paths[0].write_text("scratch")
     assert not paths[0].parent.exists() and not any(tmp_path.iterdir())
+
+
+def test_the_survey_reads_its_images_from_the_file_a_batch_at_a_time(tmp_path):
+    from skysort.data.packed import PackedImages
+
+    files = write_inputs(tmp_path)
+    array = np.random.default_rng(0).integers(0, 256, (4, 64, 64, 3), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", array)
+    s = load_survey(*(files / f for f in ("dataset.parquet", "images.npy", "labels.parquet")), DATA)
+    assert isinstance(s.images, PackedImages)  # not a memory map: nothing stays resident
+    rows = np.array([3, 1, 1, 0])  # a batch: any order, repeats from oversampling
+    np.testing.assert_array_equal(s.images[rows], array[rows])
+    assert s.images.shape == array.shape

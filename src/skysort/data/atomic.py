@@ -58,8 +58,31 @@ def remove_temp_files_of(path: Path | str) -> None:
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    """Write ``data`` to a new temp file beside ``path`` and rename it (one open, one write).
+
+    What :func:`atomic_path` does, in fewer system calls: the fetcher writes a file
+    per cutout, hundreds a second.
+    """
+    path = Path(path)
+    for _ in range(100):
+        tmp = f"{path.parent}/.{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return
+    raise FileExistsError(f"no free temp file name beside {path}")
 
 
 def write_json(path: Path | str, obj: Any) -> None:

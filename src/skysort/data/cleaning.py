@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from numpy.lib.format import open_memmap
 
 from skysort.config import Clean, Data, Source
 from skysort.data import atomic
 from skysort.data.images import BadImage, cutout_path, decode_jpeg, read_cutout_bytes
+from skysort.data.packed import PackedWriter
 from skysort.data.schema import check_catalog, check_manifest
 
 if TYPE_CHECKING:
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+DECODE_BATCH = 512
+"""Cutouts decoded (and images packed) per batch: what memory holds at once."""
+ImageSink = Callable[[int, np.ndarray], None]
+"""Where :func:`check_rows` sends each kept row's image: ``sink(position, image)``."""
 
 
 class NoUsableRowsError(ValueError):
@@ -61,13 +65,16 @@ def check_rows(
     clean: Clean,
     source: Source | None = None,
     target: Target,
+    sink: ImageSink | None = None,
 ) -> tuple[pd.Series, dict[Any, np.ndarray]]:
     """Each row's drop reason (NaN = kept) and the decoded image of every kept row.
 
     ``catalog`` may be a slice of the whole catalog (one shard): every check is per row.
     Without a cutout ``manifest`` (tabular-only data, or a model that reads no image)
     only the features are checked. The task may drop rows it cannot use (multilabel:
-    ``not_a_label_class``).
+    ``not_a_label_class``). With a ``sink``, each kept row's image goes to
+    ``sink(position, image)`` (its position in ``catalog``) as soon as it is decoded,
+    and the returned dict is empty: only a batch of images is ever in memory.
     """
     reasons = target.drop_reasons(catalog, data, _feature_reasons(catalog, data.features))
     if manifest is None:
@@ -78,8 +85,17 @@ def check_rows(
     candidates = catalog.index[reasons.isna()]
     objids = catalog.loc[candidates, "objid"]
     sha256 = objids.map(manifest.set_index("objid")["sha256"]).astype("object")
-    images, image_reasons = _load_images(
-        candidates, objids, Path(cutouts_dir), data.image_size, clean, sha256.where(sha256.notna())
+    positions = catalog.index.get_indexer(candidates)
+    images: dict[Any, np.ndarray] = {}
+
+    def keep(k: int, image: np.ndarray) -> None:
+        if sink is None:
+            images[candidates[k]] = image
+        else:
+            sink(int(positions[k]), image)
+
+    image_reasons = _load_images(
+        objids, Path(cutouts_dir), data.image_size, clean, sha256.where(sha256.notna()), keep
     )
     reasons = reasons.combine_first(pd.Series(image_reasons, index=candidates, dtype="object"))
     return reasons, images
@@ -185,16 +201,18 @@ def _manifest_reasons(
 
 
 def _load_images(
-    index: pd.Index,
     objids: pd.Series,
     cutouts_dir: Path,
     size: int,
     clean: Clean,
     sha256: pd.Series,
-) -> tuple[dict[Any, np.ndarray], list[str | None]]:
+    keep: Callable[[int, np.ndarray], None],
+) -> list[str | None]:
     """Decode and validate each candidate's cutout (threads: PIL releases the GIL).
 
-    Returns the decoded images by index label, and per candidate a drop reason or None.
+    Each decoded image goes to ``keep(k, image)`` (``k``: the candidate's place in
+    ``objids``) in order, a batch at a time, so that memory holds one batch of images
+    whatever the number of rows. Returns per candidate a drop reason or None.
     A file the manifest lists as fetched but that is gone is ``file_deleted`` (not a
     server's ``missing_image``); a decodable file whose bytes no longer match the
     manifest's sha256 is ``changed_on_disk``.
@@ -213,24 +231,40 @@ def _load_images(
             return "changed_on_disk"
         return image
 
+    ids, digests = objids.tolist(), sha256.tolist()
+    reasons: list[str | None] = []
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(one, objids.tolist(), sha256.tolist()))
-    images = {i: r for i, r in zip(index, results) if isinstance(r, np.ndarray)}
-    reasons = [r if isinstance(r, str) else None for r in results]
-    return images, reasons
+        for start in range(0, len(ids), DECODE_BATCH):
+            stop = start + DECODE_BATCH
+            for k, result in enumerate(pool.map(one, ids[start:stop], digests[start:stop]), start):
+                if isinstance(result, str):
+                    reasons.append(result)
+                else:
+                    keep(k, result)
+                    reasons.append(None)
+    return reasons
 
 
 def _write_images(path: Path, images: Iterable[np.ndarray], n: int, size: int) -> None:
-    """Pack ``n`` images into one uint8 N×H×W×3 ``.npy`` (memory-mappable), written atomically."""
-    with atomic.atomic_path(path, suffix=".npy") as tmp:
-        array = open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
-        count = 0
-        for i, img in enumerate(images):
-            if i >= n:
+    """Pack ``n`` images into one uint8 N×H×W×3 ``.npy`` (memory-mappable), written atomically.
+
+    Written a block at a time with plain file I/O (:mod:`skysort.data.packed`): only
+    one block is ever in memory.
+    """
+    block = np.empty((DECODE_BATCH, size, size, 3), dtype=np.uint8)
+    with (
+        atomic.atomic_path(path, suffix=".npy") as tmp,
+        PackedWriter(tmp, n, (size, size, 3)) as out,
+    ):
+        count = filled = 0
+        for img in images:
+            if count >= n:
                 raise ValueError(f"more than the {n} images expected for {path}")
-            array[i] = img
-            count += 1
+            block[filled] = img
+            count, filled = count + 1, filled + 1
+            if filled == len(block):
+                out.write(count - filled, block)
+                filled = 0
         if count != n:
             raise ValueError(f"{count} images for {path}, {n} expected")
-        array.flush()
-        del array
+        out.write(count - filled, block[:filled])

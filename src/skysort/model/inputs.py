@@ -12,6 +12,7 @@ import pandas as pd
 from skysort import targets
 from skysort.config import Data, Train
 from skysort.data.labels import feature_matrix, tabular_matrix
+from skysort.data.packed import PackedImages, open_images
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -23,7 +24,8 @@ class Survey:
 
     dataset: pd.DataFrame
     labels: pd.DataFrame
-    images: np.ndarray  # (rows, size, size, 3) uint8, memory-mapped
+    # (rows, size, size, 3) uint8, read from the packed file batch by batch (indexes like an array)
+    images: PackedImages | np.ndarray
     # (rows, n) float32: data.features in order, then (colours=True) adjacent-band colours
     features: np.ndarray
     # multiclass: class codes in data.classes order, -1 where unknown; multilabel: a float
@@ -56,14 +58,17 @@ def load_survey(
     task: str = "multiclass",
     colours: bool = False,
 ) -> Survey:
-    """Read the dataset, labels and memory-mapped images; fail unless their rows align.
+    """Read the dataset and labels, open the packed images; fail unless their rows align.
+
+    The images are not read here: indexing ``Survey.images`` reads those rows from the
+    file (:mod:`skysort.data.packed`), so memory holds a batch, not the survey.
 
     ``colours`` (``train.colour_inputs``): the features are followed by the colours of
     adjacent bands, as the baselines read them.
     """
     dataset = pd.read_parquet(dataset_path)
     labels = pd.read_parquet(labels_path)
-    images = np.load(images_path, mmap_mode="r")
+    images = open_images(images_path)
     if len(images) != len(dataset):
         raise ValueError(
             f"{images_path} has {len(images)} images but {dataset_path} has "

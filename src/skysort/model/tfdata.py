@@ -1,17 +1,18 @@
-"""``tf.data`` input pipelines over the packed, memory-mapped image array."""
+"""``tf.data`` input pipelines over the packed image array, read one batch at a time."""
 
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
 
+from skysort.data.packed import PackedImages
 from skysort.model.contract import INPUTS_BY_MODEL  # noqa: F401  (re-exported)
 
 FLIPS: tuple[str, ...] = ("horizontal", "vertical", "transpose")
 
 
 def make_dataset(
-    images: np.ndarray,
+    images: np.ndarray | PackedImages,
     features: np.ndarray,
     rows: np.ndarray,
     inputs: tuple[str, ...],
@@ -25,7 +26,8 @@ def make_dataset(
 ) -> tf.data.Dataset:
     """Batches of ``{"image", "features"}`` (only the keys in ``inputs``) gathered from ``rows``.
 
-    Only one batch of images is read from the memory map at a time. Each epoch
+    ``images`` is the packed file (:class:`skysort.data.packed.PackedImages`) or any
+    array: only one batch of images is read from it at a time. Each epoch
     reshuffles with a seed derived from ``seed``, so runs are repeatable.
     Augmentation draws one of the 8 flips / 90° rotations per image: the sky has no "up"
     (``flips`` may leave some out). ``y`` is a vector of class codes (multiclass) or a
@@ -44,10 +46,9 @@ def make_dataset(
             b = order[start : start + batch_size]
             x = {}
             if "image" in inputs:
-                # Read in ascending row order (sequential on disk), then restore batch order.
-                sorter = np.argsort(b, kind="stable")
-                block = np.asarray(images[b[sorter]])
-                x["image"] = block[np.argsort(sorter, kind="stable")]
+                # A packed file reads the batch's rows in ascending order, in one read per
+                # run of consecutive rows, and returns them in batch order.
+                x["image"] = np.asarray(images[b])
             if "features" in inputs:
                 x["features"] = features[b]
             yield (x, y[b]) if y is not None else x

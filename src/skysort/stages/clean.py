@@ -3,7 +3,9 @@
 Every file is re-checked here whatever the manifest says: a cutout may have been
 damaged after it was fetched, and the synthetic survey injects such damage on purpose.
 The checks run in shards of catalog rows (one shard in one process), each writing its
-rows' drop reasons and kept images as a part; the merge splits and packs them.
+rows' drop reasons and decoded images as a part; the merge splits the kept rows and
+packs their images. Images are decoded, written and copied a batch at a time, with
+plain file I/O (:mod:`skysort.data.packed`), so memory stays flat however many rows.
 
 Tabular-only data (``source.files.images: none``) has no cutouts: only the feature
 checks run, and ``images.npy`` is an empty-width ``(rows, 0, 0, 3)`` array, so that the
@@ -23,7 +25,8 @@ import pandas as pd
 from skysort import targets
 from skysort.config import Params
 from skysort.data import atomic
-from skysort.data.cleaning import check_rows, read_inputs, write_outputs
+from skysort.data.cleaning import DECODE_BATCH, check_rows, read_inputs, write_outputs
+from skysort.data.packed import PackedWriter, open_images
 from skysort.pipeline import sharding
 from skysort.pipeline.progress import Progress
 from skysort.pipeline.stage import Shards, Stage
@@ -44,28 +47,30 @@ def _shard(
 ) -> Path:
     """Check and decode the cutouts of catalog rows ``[start, stop)``.
 
-    Writes two parts: the rows' drop reasons (``.parquet``, null = kept) and the kept
-    rows' images in row order (``.npy``); returns the path of the reasons part, which
-    is written last, so that it exists only when the shard is complete.
+    Writes two parts: the rows' images by position (``.npy``, one slot per row, zeros
+    where a row is dropped), written as they are decoded, so that memory holds one
+    batch of images; and the rows' drop reasons (``.parquet``, null = kept), written
+    last, so that it exists only when the shard is complete. Returns its path.
     """
     p, data = params.paths, params.data
     catalog, manifest = read_inputs(p.catalog, p.manifest)
     rows = catalog.iloc[start:stop]
-    reasons, images = check_rows(
-        rows,
-        manifest if params.source.has_images else None,
-        Path(p.cutouts_dir),
-        data=data,
-        clean=params.clean,
-        source=params.source,
-        target=targets.get(params.task),
-    )
-    kept = rows.index[reasons.isna().to_numpy()]
     size = _image_size(params)
-    stack = np.empty((len(kept), size, size, 3), dtype=np.uint8)
-    for k, i in enumerate(kept if size else ()):
-        stack[k] = images[i]
-    atomic.write_npy(sharding.part_path(p.images, shard, ".npy"), stack)
+    part = sharding.part_path(p.images, shard, ".npy")
+    with (
+        atomic.atomic_path(part, suffix=".npy") as tmp,
+        PackedWriter(tmp, len(rows), (size, size, 3), every_row=False) as images,
+    ):
+        reasons, _ = check_rows(
+            rows,
+            manifest if params.source.has_images else None,
+            Path(p.cutouts_dir),
+            data=data,
+            clean=params.clean,
+            source=params.source,
+            target=targets.get(params.task),
+            sink=images.write,
+        )
     table = pd.DataFrame(
         {
             "position": np.arange(start, stop, dtype=np.int64),
@@ -74,7 +79,8 @@ def _shard(
     )
     path = sharding.part_path(p.images, shard, ".parquet")
     atomic.write_parquet(path, table)
-    log.info("clean shard %d: rows [%d, %d), %d kept", shard, start, stop, len(kept))
+    log.info("clean shard %d: rows [%d, %d), %d kept", shard, start, stop,
+             int(reasons.isna().sum()))  # fmt: skip
     return path
 
 
@@ -94,14 +100,17 @@ def _merge(
         reasons.iloc[t["position"].to_numpy()] = values.to_numpy()
 
     def kept_images() -> Iterator[np.ndarray]:
-        for k in order:
-            images = np.load(parts[k].with_suffix(".npy"), mmap_mode="r")
-            expected = int(tables[k]["reason"].isna().sum())
-            if len(images) != expected:
+        for k in order:  # read a batch at a time: memory holds one batch, whatever the rows
+            images = open_images(parts[k].with_suffix(".npy"))
+            kept = tables[k]["reason"].isna().to_numpy()
+            if len(images) != len(kept):
                 raise sharding.MissingShardError(
-                    f"clean shard part {parts[k].name}: {len(images)} images, {expected} expected"
+                    f"clean shard part {parts[k].name}: {len(images)} images, {len(kept)} expected"
                 )
-            yield from images
+            for start, batch in zip(range(0, len(kept), DECODE_BATCH),
+                                    images.batches(DECODE_BATCH)):  # fmt: skip
+                yield from batch[kept[start : start + DECODE_BATCH]]
+            images.close()
 
     try:
         return write_outputs(

@@ -12,8 +12,13 @@ import urllib3
 
 from skysort.config import Cutouts
 from skysort.data import atomic
-from skysort.data.images import BadImage, decode_jpeg, with_fingerprint
-from skysort.sources.skyserver.cutout_http import Oversized, PastDeadline, get_cutout
+from skysort.data.images import BadImage, decode_jpeg, with_check_stamp, with_fingerprint
+from skysort.sources.skyserver.cutout_http import (
+    CutoutClient,
+    Oversized,
+    PastDeadline,
+    get_cutout,
+)
 from skysort.sources.skyserver.cutout_manifest import Outcome
 from skysort.sources.skyserver.cutout_request import CutoutRequest
 from skysort.sources.skyserver.cutout_retry import (
@@ -31,7 +36,7 @@ FINAL_IMAGE_REASONS = frozenset({"blank_image", "wrong_size", "oversized_image"}
 
 
 def fetch_one(
-    session: requests.Session,
+    client: CutoutClient,
     request: CutoutRequest,
     params: dict[str, str],
     path: Path,
@@ -49,7 +54,7 @@ def fetch_one(
         status: int | None = None
         body, retry_after, final = b"", None, ""
         try:
-            status, body, retry_after = get_cutout(session, request.url, params, cutouts)
+            status, body, retry_after = get_cutout(client, params, cutouts)
         except Oversized as exc:
             final = str(exc)
         except PastDeadline:
@@ -77,7 +82,7 @@ def fetch_one(
                         return Outcome("error", 0, "", attempts, str(exc))
                     reason = str(exc)
                 else:
-                    stored = with_fingerprint(body, request.fingerprint)
+                    stored = stored_cutout(body, request.fingerprint, request.min_pixel_std)
                     atomic.write_bytes(path, stored)
                     return Outcome("ok", len(stored), hashlib.sha256(stored).hexdigest(), attempts)
             elif status == 404:
@@ -93,6 +98,15 @@ def fetch_one(
         if retry_later and stop.wait(backoff(cutouts.backoff_s, attempt)):
             raise Stopped
     return Outcome("error", 0, "", attempts, f"{reason} (gave up after {attempts} attempt(s))")
+
+
+def stored_cutout(body: bytes, fingerprint: str, min_pixel_std: float) -> bytes:
+    """The file written for a checked answer: its request's fingerprint, then the check stamp.
+
+    The stamp (:func:`skysort.data.images.with_check_stamp`) lets a resumed run trust
+    the file without decoding it again while it stays byte for byte the same.
+    """
+    return with_check_stamp(with_fingerprint(body, fingerprint), min_pixel_std)
 
 
 def _short(value: object, limit: int = 160) -> str:

@@ -17,6 +17,7 @@ from skysort.data.images import (
     BadImage,
     cutout_path,
     decode_jpeg,
+    has_check_stamp,
     read_fingerprint,
 )
 from skysort.data.schema import MANIFEST_COLUMNS, conform
@@ -68,25 +69,32 @@ def remove_temp_files(cutouts_dir: Path) -> int:
 def existing_outcome(path: Path, request: CutoutRequest) -> tuple[Outcome | None, str]:
     """Resume: an ``ok`` outcome for a valid file already on disk, or None and why not.
 
-    Valid: not over the byte limit, decodes, not blank, of the requested size, and
-    made under the same request fingerprint. The reason is empty when there is no file.
+    Valid: not over the byte limit, made under the same request fingerprint, and
+    either stamped by the fetcher as checked under this run's blank limit and unchanged
+    since (:func:`skysort.data.images.has_check_stamp`: one hash, no decoding), or, for
+    a file without a matching stamp, decoding, not blank and of the requested size.
+    The reason is empty when there is no file.
     """
     try:
-        nbytes = path.stat().st_size
+        with open(path, "rb") as f:
+            body = f.read(MAX_IMAGE_BYTES + 1)
     except FileNotFoundError:
         return None, ""
-    if nbytes > MAX_IMAGE_BYTES:
-        return None, f"oversized_image: {nbytes} bytes"
-    try:
-        body = path.read_bytes()
-        decode_jpeg(body, min_pixel_std=request.min_pixel_std, exact_size=request.size)
-    except FileNotFoundError:
-        return None, ""
-    except BadImage as exc:
-        return None, str(exc)
+    if len(body) > MAX_IMAGE_BYTES:
+        return None, f"oversized_image: more than {MAX_IMAGE_BYTES} bytes"
     made_under = read_fingerprint(body)
     if made_under != request.fingerprint:
+        # A bad file is reported as such before the question of its request.
+        try:
+            decode_jpeg(body, min_pixel_std=request.min_pixel_std, exact_size=request.size)
+        except BadImage as exc:
+            return None, str(exc)
         return None, f"other_request: made under {made_under or 'an unrecorded request'}"
+    if not has_check_stamp(body, request.min_pixel_std):
+        try:
+            decode_jpeg(body, min_pixel_std=request.min_pixel_std, exact_size=request.size)
+        except BadImage as exc:
+            return None, str(exc)
     return Outcome("ok", len(body), hashlib.sha256(body).hexdigest(), 0, ""), ""
 
 

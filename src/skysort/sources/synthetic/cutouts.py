@@ -37,6 +37,8 @@ JPEG_QUALITY = 75
 """SkyServer ImgCutout's JPEG quality (read off the quantisation tables of real cutouts)."""
 
 _RENDER_CHUNK_MAX = 50
+_PLAN_BLOCK = 2000
+"""Rows whose jobs exist at once (their catalog values as Python objects)."""
 _MAX_WORKERS = 8
 
 _Record = tuple[Any, ...]
@@ -79,14 +81,12 @@ def write_synthetic_cutouts(
     cutouts_dir = Path(cutouts_dir)
     cutouts_dir.mkdir(parents=True, exist_ok=True)
     chosen = np.arange(len(catalog))[rows] if rows is not None else None
-    jobs = _plan_jobs(
-        catalog, synthetic, seed, field_arcmin2(data.image_size, cutouts.scale), chosen
-    )
+    plan = _Plan(catalog, synthetic, seed, field_arcmin2(data.image_size, cutouts.scale), chosen)
 
     def make(job: _Job) -> _Record:
         return _make_cutout(job, cutouts_dir, data, cutouts, seed)
 
-    manifest = pd.DataFrame(_make_all(jobs, make, progress), columns=list(MANIFEST_COLUMNS))
+    manifest = pd.DataFrame(_make_all(plan, make, progress), columns=list(MANIFEST_COLUMNS))
     manifest = manifest.astype(MANIFEST_COLUMNS)
     log.info(
         "synthetic cutouts: %s in %s", manifest["status"].value_counts().to_dict(), cutouts_dir
@@ -99,63 +99,75 @@ def field_arcmin2(size: int, scale: float) -> float:
     return (size * scale / 60.0) ** 2
 
 
-def _plan_jobs(
-    catalog: pd.DataFrame,
-    synthetic: SyntheticSource,
-    seed: int,
-    field: float,
-    chosen: np.ndarray | None = None,
-) -> list[_Job]:
-    """Decide each row's fault and neighbour count up front, deterministically from the seed.
+class _Plan:
+    """Each row's fault and neighbour count, decided up front, deterministically from the seed.
 
     Field objects fall at random on the sky (Poisson, ``synthetic.neighbour_density`` per
     square arcminute), so a wider ``field`` (arcmin²) holds more of them. Faults and
-    counts are drawn for the whole catalog; jobs are made for the ``chosen`` rows only
-    (all by default), numbered in that order.
+    counts are drawn for the whole catalog (arrays: a few bytes a row); jobs are made
+    for the ``chosen`` rows only (all by default), numbered in that order, a block at a
+    time (:meth:`jobs`), so that memory holds one block's rows, not the catalog's.
     """
-    n = len(catalog)
-    faults = plan_cutout_faults(n, synthetic, seed)
-    n_neighbours = stream(seed, "neighbours").poisson(synthetic.neighbour_density * field, n)
-    chosen = np.arange(n) if chosen is None else np.asarray(chosen, dtype=np.int64)
-    columns = [
-        c
-        for c in (*MAGNITUDE_COLUMNS, "class", *SHAPE_COLUMNS, *GALAXY_ZOO_LABELS)
-        if c in catalog.columns
-    ]
-    records = catalog[columns].iloc[chosen].astype(object).to_dict("records")
-    objids = catalog["objid"].to_numpy(dtype=np.int64)
-    return [
-        _Job(k, int(objids[i]), str(faults[i]),
-             {**records[k], "n_neighbours": int(n_neighbours[i])})
-        for k, i in enumerate(chosen.tolist())
-    ]  # fmt: skip
+
+    def __init__(
+        self,
+        catalog: pd.DataFrame,
+        synthetic: SyntheticSource,
+        seed: int,
+        field: float,
+        chosen: np.ndarray | None = None,
+    ) -> None:
+        n = len(catalog)
+        self.catalog = catalog
+        self.faults = plan_cutout_faults(n, synthetic, seed)
+        self.n_neighbours = stream(seed, "neighbours").poisson(
+            synthetic.neighbour_density * field, n
+        )
+        self.chosen = np.arange(n) if chosen is None else np.asarray(chosen, dtype=np.int64)
+        self.columns = [
+            c
+            for c in (*MAGNITUDE_COLUMNS, "class", *SHAPE_COLUMNS, *GALAXY_ZOO_LABELS)
+            if c in catalog.columns
+        ]
+        self.objids = catalog["objid"].to_numpy(dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    def jobs(self, start: int, stop: int) -> list[_Job]:
+        """The jobs numbered ``start`` to ``stop - 1``."""
+        chosen = self.chosen[start:stop]
+        records = self.catalog[self.columns].iloc[chosen].astype(object).to_dict("records")
+        return [
+            _Job(start + k, int(self.objids[i]), str(self.faults[i]),
+                 {**records[k], "n_neighbours": int(self.n_neighbours[i])})
+            for k, i in enumerate(chosen.tolist())
+        ]  # fmt: skip
 
 
 def _make_all(
-    jobs: list[_Job], make: Callable[[_Job], _Record], progress: Progress | None
+    plan: _Plan, make: Callable[[_Job], _Record], progress: Progress | None
 ) -> list[_Record]:
-    """Run ``make`` on every job in a thread pool; the records in ``job.index`` order."""
-    total = len(jobs)
-    results: dict[int, _Record] = {}
+    """Run ``make`` on every job in a thread pool, a block at a time; the records in order."""
+    total = len(plan)
+    records: list[_Record] = []
     # About a hundred chunks: progress moves in ~1 % steps without a call per cutout.
     chunk = max(1, min(_RENDER_CHUNK_MAX, math.ceil(total / 100)))
-    chunks = [jobs[i : i + chunk] for i in range(0, total, chunk)]
 
-    def work(part: list[_Job]) -> list[tuple[int, _Record]]:
-        return [(job.index, make(job)) for job in part]
+    def work(part: list[_Job]) -> list[_Record]:
+        return [make(job) for job in part]
 
-    done = 0
     workers = min(_MAX_WORKERS, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="render") as pool:
-        for part in pool.map(work, chunks):
-            for index, record in part:
-                results[index] = record
-            done += len(part)
-            if progress is not None:
-                progress(done, total)
+        for start in range(0, total, _PLAN_BLOCK):
+            jobs = plan.jobs(start, min(total, start + _PLAN_BLOCK))
+            for part in pool.map(work, [jobs[i : i + chunk] for i in range(0, len(jobs), chunk)]):
+                records.extend(part)
+                if progress is not None:
+                    progress(len(records), total)
     if progress is not None and total == 0:
         progress(0, 0)
-    return [results[index] for index in range(total)]
+    return records
 
 
 def _make_cutout(job: _Job, cutouts_dir: Path, data: Data, cutouts: Cutouts, seed: int) -> _Record:
