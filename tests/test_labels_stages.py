@@ -128,7 +128,7 @@ def test_baselines_score_every_model_on_observed_test_rows(tmp_path, dataset_pat
         seed=0,
         task="multiclass",
     )
-    assert set(report["models"]) == {"logreg", "tree", "forest", "adaboost", "gboost"}
+    assert set(report["models"]) == {"logreg", "tree", "forest", "adaboost", "gboost", "lightgbm"}
     labels = pd.read_parquet(tmp_path / "labels.parquet")
     n_test = ((labels["split"] == "test") & (labels["label_source"] == "observed")).sum()
     assert report["test_rows"] == n_test

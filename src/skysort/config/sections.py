@@ -295,12 +295,13 @@ class Balance(Section):
 
 
 class Baselines(Section):
-    models: tuple[Literal["logreg", "tree", "forest", "adaboost", "gboost"], ...] = (
+    models: tuple[Literal["logreg", "tree", "forest", "adaboost", "gboost", "lightgbm"], ...] = (
         "logreg",
         "tree",
         "forest",
         "adaboost",
         "gboost",
+        "lightgbm",
     )
     cv_folds: int = Field(3, ge=2, le=20)
 

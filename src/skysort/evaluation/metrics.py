@@ -63,7 +63,12 @@ def classification_scores(
 # ----------------------------------------------------------------------------- multilabel
 #
 # Label matrices hold 0 / 1 and NaN where a label is unknown. Every score below
-# looks at the known entries only: a NaN label never reaches a metric.
+# looks at the known entries only: a NaN label never reaches a metric. A score whose
+# definition divides by nothing (a label with no positive, no negative, or no known
+# value in the split) is None, never NaN or a made-up 0, and ``undefined`` says why.
+
+DEFAULT_THRESHOLD = 0.5
+"""A label's decision threshold where none can be tuned (see :func:`one_outcome`)."""
 
 
 def known(y: np.ndarray) -> np.ndarray:
@@ -71,11 +76,44 @@ def known(y: np.ndarray) -> np.ndarray:
     return ~np.isnan(np.asarray(y, dtype=float))
 
 
+def one_outcome(y: np.ndarray, split: str = "") -> str | None:
+    """Why one label's known values cannot rank or tune anything; None when both outcomes occur.
+
+    ``split`` names where the values come from, for the reason's text.
+    """
+    y = np.asarray(y, dtype=float)
+    values = y[known(y)]
+    where = f" in {split}" if split else ""
+    positives = int(values.sum())
+    if len(values) == 0:
+        return f"no known value{where}"
+    if positives == 0:
+        return f"no positive among {_values(len(values))}{where}"
+    if positives == len(values):
+        return f"no negative among {_values(len(values))}{where}"
+    return None
+
+
+def _values(n: int) -> str:
+    return f"{n} known value" + ("" if n == 1 else "s")
+
+
+def one_outcome_labels(y: np.ndarray, labels: tuple[str, ...], split: str) -> dict[str, str]:
+    """The labels (columns of ``y``) with one outcome only, or none, among their known values; why."""
+    reasons = {name: one_outcome(y[:, k], split) for k, name in enumerate(labels)}
+    return {name: why for name, why in reasons.items() if why}
+
+
+_RATES = ("precision", "recall", "specificity", "f1", "accuracy", "gmean", "roc_auc", "pr_auc")
+
+
 def binary_scores(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
     """One label's scores on its known entries: counts, rates, G-mean, ROC-AUC and PR-AUC.
 
-    PR-AUC is average precision. Rates with an empty denominator are 0; the AUCs are
-    None unless both outcomes occur.
+    PR-AUC is average precision. A rate with an empty denominator (recall with no
+    positive, specificity with no negative, precision with nothing predicted positive)
+    is None, and so are the AUCs unless both outcomes occur; ``undefined`` maps each
+    None score to why (absent when every score is defined).
     """
     y_true = np.asarray(y_true, dtype=float)
     mask = known(y_true)
@@ -84,12 +122,36 @@ def binary_scores(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5)
     pred = p >= threshold
     tp, fp = int((pred & y).sum()), int((pred & ~y).sum())
     tn, fn = int((~pred & ~y).sum()), int((~pred & y).sum())
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    specificity = tn / (tn + fp) if tn + fp else 0.0
-    both = 0 < y.sum() < len(y)
-    return {
-        "n": int(len(y)),
+    n = len(y)
+    undefined: dict[str, str] = {}
+    no_value = "no known value"
+    no_positive = no_value if not n else f"no positive among {_values(n)}"
+    no_negative = no_value if not n else f"no negative among {_values(n)}"
+
+    def ratio(name: str, num: int, den: int, why: str) -> float | None:
+        if den:
+            return num / den
+        undefined[name] = why
+        return None
+
+    precision = ratio("precision", tp, tp + fp, f"nothing predicted positive at {threshold:g}")
+    recall = ratio("recall", tp, tp + fn, no_positive)
+    specificity = ratio("specificity", tn, tn + fp, no_negative)
+    if precision is not None and recall is not None:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    else:  # 0 where there is anything to get wrong (a positive, or a false alarm)
+        f1 = ratio("f1", 2 * tp, 2 * tp + fp + fn, f"{no_positive}, none predicted positive")
+    accuracy = ratio("accuracy", tp + tn, n, no_value)
+    gmean = None
+    if recall is not None and specificity is not None:
+        gmean = float(np.sqrt(recall * specificity))
+    else:
+        undefined["gmean"] = undefined.get("recall") or undefined["specificity"]
+    auc_why = one_outcome(y_true)
+    if auc_why:
+        undefined["roc_auc"] = undefined["pr_auc"] = auc_why
+    scores: dict[str, Any] = {
+        "n": n,
         "positives": int(y.sum()),
         "threshold": float(threshold),
         "tp": tp,
@@ -99,12 +161,15 @@ def binary_scores(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5)
         "precision": precision,
         "recall": recall,
         "specificity": specificity,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-        "accuracy": (tp + tn) / len(y) if len(y) else 0.0,
-        "gmean": float(np.sqrt(recall * specificity)),
-        "roc_auc": float(roc_auc_score(y, p)) if both else None,
-        "pr_auc": float(average_precision_score(y, p)) if both else None,
+        "f1": f1,
+        "accuracy": accuracy,
+        "gmean": gmean,
+        "roc_auc": None if auc_why else float(roc_auc_score(y, p)),
+        "pr_auc": None if auc_why else float(average_precision_score(y, p)),
     }
+    if undefined:
+        scores["undefined"] = undefined
+    return scores
 
 
 def multilabel_scores(
@@ -117,16 +182,22 @@ def multilabel_scores(
 
     Overall: Hamming loss (share of known entries predicted wrong), Jaccard index and
     subset accuracy (per row over its known labels, averaged over rows with any),
-    micro AUC (all known entries pooled) and macro AUC (mean of the per-label AUCs
-    that are defined). ``macro_labels`` names the labels the macro AUCs average;
-    ``macro_left_out`` the others, each with why (no known value, or one outcome only).
+    micro AUC (all known entries pooled) and the macro means of ROC-AUC, PR-AUC and F1
+    over the labels with both outcomes among their known values: ``macro_labels``
+    names them, ``macro_left_out`` the others, each with why (no known value, or one
+    outcome only). A score that cannot be computed is None, with its reason in
+    ``undefined`` (absent when all are defined).
     """
     y_true = np.asarray(y_true, dtype=float)
     proba = np.asarray(proba, dtype=float)
-    if y_true.shape != proba.shape or y_true.shape[1] != len(labels):
+    if y_true.ndim != 2 or y_true.shape != proba.shape or y_true.shape[1] != len(labels):
         raise ValueError(f"labels {y_true.shape}, probabilities {proba.shape}, {len(labels)} names")
+    bad = known(y_true) & np.isnan(proba)
+    if bad.any():
+        names = [labels[k] for k in np.flatnonzero(bad.any(axis=0))]
+        raise ValueError(f"NaN probabilities for {int(bad.sum())} known labels of {names}")
     thresholds = thresholds or {}
-    cut = np.array([thresholds.get(name, 0.5) for name in labels])
+    cut = np.array([thresholds.get(name, DEFAULT_THRESHOLD) for name in labels])
     per_label = {
         name: binary_scores(y_true[:, k], proba[:, k], cut[k]) for k, name in enumerate(labels)
     }
@@ -138,44 +209,76 @@ def multilabel_scores(
     inter = (pred & truth & mask).sum(axis=1)
     union = ((pred | truth) & mask).sum(axis=1)
     jaccard = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
-    flat_y, flat_p = truth[mask], proba[mask]
     averaged = [name for name, s in per_label.items() if s["roc_auc"] is not None]
-    aucs = [per_label[name]["roc_auc"] for name in averaged]
-    pr_aucs = [per_label[name]["pr_auc"] for name in averaged]
-    return {
+    undefined: dict[str, str] = {}
+
+    def mean(key: str, values: Any, why: str) -> float | None:
+        if len(values):
+            return float(np.mean(values))
+        undefined[key] = why
+        return None
+
+    no_row, no_label = "no row has a known label", "no label has both outcomes"
+    micro_why = one_outcome(y_true[mask])
+    if micro_why:
+        undefined["roc_auc_micro"] = micro_why
+    macro = {
+        key: [per_label[name][key] for name in averaged] for key in ("roc_auc", "pr_auc", "f1")
+    }
+    scores: dict[str, Any] = {
         "n": int(rows.sum()),
         "known_labels": int(mask.sum()),
-        "hamming_loss": float(wrong.sum() / max(mask.sum(), 1)),
-        "jaccard": float(jaccard[rows].mean()) if rows.any() else 0.0,
-        "subset_accuracy": float((wrong.sum(axis=1) == 0)[rows].mean()) if rows.any() else 0.0,
-        "roc_auc_micro": float(roc_auc_score(flat_y, flat_p))
-        if 0 < flat_y.sum() < len(flat_y)
-        else None,
-        "roc_auc_macro": float(np.mean(aucs)) if aucs else None,
-        "pr_auc_macro": float(np.mean(pr_aucs)) if pr_aucs else None,
+        "hamming_loss": mean("hamming_loss", wrong[mask], no_row),
+        "jaccard": mean("jaccard", jaccard[rows], no_row),
+        "subset_accuracy": mean("subset_accuracy", (wrong.sum(axis=1) == 0)[rows], no_row),
+        "roc_auc_micro": None if micro_why else float(roc_auc_score(truth[mask], proba[mask])),
+        "roc_auc_macro": mean("roc_auc_macro", macro["roc_auc"], no_label),
+        "pr_auc_macro": mean("pr_auc_macro", macro["pr_auc"], no_label),
+        "f1_macro": mean("f1_macro", macro["f1"], no_label),
         "macro_labels": averaged,
         "macro_left_out": {
             name: "no known value" if not mask[:, k].any() else "one outcome only"
             for k, name in enumerate(labels)
             if name not in averaged
         },
-        "f1_macro": float(np.mean([s["f1"] for s in per_label.values()])),
         "per_label": per_label,
     }
+    if undefined:
+        scores["undefined"] = undefined
+    return scores
+
+
+def not_fitted(
+    scores: dict[str, Any], y: np.ndarray, labels: tuple[str, ...], unfit: dict[str, str]
+) -> dict[str, Any]:
+    """:func:`multilabel_scores` with each label of ``unfit`` (no model: why) scored None.
+
+    Its counts are its known values in ``y``; it joins ``macro_left_out``.
+    """
+    for name, why in unfit.items():
+        column = np.asarray(y, dtype=float)[:, labels.index(name)]
+        reason = f"not fitted: {why}"
+        entry = scores["per_label"][name]
+        entry.update(dict.fromkeys(("tp", "fp", "tn", "fn", *_RATES)))
+        entry.update(n=int(known(column).sum()), positives=int(np.nansum(column)),
+                     undefined=dict.fromkeys(_RATES, reason))  # fmt: skip
+        scores["macro_left_out"][name] = reason
+    return scores
 
 
 def tune_threshold(y_true: np.ndarray, proba: np.ndarray, objective: str = "f1") -> float:
     """The decision threshold that maximises ``objective`` (``f1`` or ``gmean``) on known entries.
 
     Candidates are midpoints between consecutive distinct scores, so a threshold never
-    sits exactly on a validation score. 0.5 where the label has only one outcome.
+    sits exactly on a validation score. :data:`DEFAULT_THRESHOLD` where the label has
+    only one outcome (:func:`one_outcome` says why).
     """
     y_true = np.asarray(y_true, dtype=float)
     mask = known(y_true)
     y = y_true[mask].astype(bool)
     p = np.asarray(proba, dtype=float)[mask]
     if not 0 < y.sum() < len(y):
-        return 0.5
+        return DEFAULT_THRESHOLD
     scores = np.unique(p)
     cuts = np.concatenate([[scores[0] / 2], (scores[:-1] + scores[1:]) / 2])
     pred = p[None, :] >= cuts[:, None]

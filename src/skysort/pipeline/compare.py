@@ -227,8 +227,9 @@ def _scores(metrics: dict[str, Any]) -> dict[str, Any]:
             "f1_macro": metrics["f1_macro"],
             "f1": {c: m["f1"] for c, m in metrics["per_class"].items()},
         }
+    hamming = metrics["hamming_loss"]  # None where no test label is known
     return {
-        "accuracy": 1 - metrics["hamming_loss"],
+        "accuracy": None if hamming is None else 1 - hamming,
         "f1_macro": metrics["f1_macro"],
         "f1": {c: m["f1"] for c, m in metrics["per_label"].items()},
         "roc_auc_macro": metrics["roc_auc_macro"],
@@ -320,10 +321,10 @@ def format_table(rows: list[dict[str, Any]], classes: Iterable[str], markdown: b
                 r["kind"],
                 r["encoder"],
                 r["trainable_layers"],
-                f"{r['accuracy']:.4f}",
-                f"{r['f1_macro']:.4f}",
+                _number(r["accuracy"]),
+                _number(r["f1_macro"]),
                 *([_number(r.get("roc_auc_macro")), _number(r.get("pr_auc_macro"))] if auc else []),
-                *[f"{r['f1'].get(c, float('nan')):.4f}" for c in classes],
+                *[_number(r["f1"].get(c)) for c in classes],
                 "-" if r["best_epoch"] is None else f"{r['best_epoch']}/{r['epochs_run']}",
                 "-" if r["train_val_gap"] is None else f"{r['train_val_gap']:+.4f}",
                 f"{r['seconds']:.2f} {r['seconds_unit']}",
@@ -341,6 +342,7 @@ def format_table(rows: list[dict[str, Any]], classes: Iterable[str], markdown: b
 
 
 def _number(value: float | None) -> str:
+    """A score to 4 decimals; ``-`` where it is undefined (None)."""
     return "-" if value is None else f"{value:.4f}"
 
 

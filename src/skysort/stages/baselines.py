@@ -3,7 +3,8 @@
 Fitted on the train rows (observed and imputed labels), scored once on the test
 split's observed labels; the task's target decides how (multiclass: cross-validated
 on train, one model per baseline; multilabel: one binary model per label and
-baseline, scored at 0.5). Image-only data (``data.features`` empty) has nothing for
+baseline, scored at 0.5; a label with one outcome in train is not fitted, its
+scores null with the reason). Image-only data (``data.features`` empty) has nothing for
 them to fit: the report says so and lists no models.
 """
 

@@ -101,7 +101,8 @@ def train_model(
             best = load_model(model_path)
             val_proba = predict_rows(best, inputs.survey, inputs.val_rows, train.model,
                                      train.batch_size)  # fmt: skip
-        decisions = target.decisions(val_y, val_proba, data, train)
+        decisions = target.decisions(val_y, val_proba, data, train,
+                                     train_y=inputs.survey.y[inputs.train_rows])  # fmt: skip
         atomic.write_json(thresholds_path, decisions)
         atomic.write_json(contract_path, make_contract(
             task=task, outputs=target.outputs(data), data=data, train=train,

@@ -144,11 +144,13 @@ class Target(ABC):
 
     @abstractmethod
     def decisions(self, val_y: np.ndarray, val_proba: np.ndarray | None, data: Data,
-                  train: Train) -> Report:  # fmt: skip
+                  train: Train, train_y: np.ndarray | None = None) -> Report:  # fmt: skip
         """What turns probabilities into decisions (saved as ``paths.thresholds``).
 
         ``val_proba`` is the saved model's output on the observed val rows, or None
-        when the task needs none (:attr:`needs_val_proba`).
+        when the task needs none (:attr:`needs_val_proba`); ``train_y`` the training
+        target of the rows the net trained on, where the caller has it (what the net
+        never saw cannot be decided by a tuned rule).
         """
 
     needs_val_proba: ClassVar[bool] = False

@@ -184,8 +184,9 @@ class Multiclass(Target):
         return make_loss(train, len(data.classes)), ["accuracy"]
 
     def decisions(
-        self, val_y: np.ndarray, val_proba: np.ndarray | None, data: Data, train: Train
-    ) -> Report:
+        self, val_y: np.ndarray, val_proba: np.ndarray | None, data: Data, train: Train,
+        train_y: np.ndarray | None = None,
+    ) -> Report:  # fmt: skip
         """The class with the highest probability wins."""
         return self._argmax(data)
 

@@ -20,7 +20,12 @@ import pandas as pd
 from skysort.data.labels import LABEL_SOURCES, label_matrix, observed_matrix, tabular_matrix
 from skysort.data.selftrain import self_trainer
 from skysort.data.splits import assign_multilabel_splits
-from skysort.evaluation.metrics import binary_scores, multilabel_scores
+from skysort.evaluation.metrics import (
+    binary_scores,
+    multilabel_scores,
+    not_fitted,
+    one_outcome_labels,
+)
 from skysort.pipeline.stage import Artifact, Table, fmt
 from skysort.targets.base import NothingToScore, Report, Scored, Target, gather
 
@@ -185,6 +190,9 @@ class Multilabel(Target):
                 ((labels["split"] == "train").to_numpy() & ~usable).sum()
             ),
         }
+        if one_outcome := one_outcome_labels(y_train, names, "the train rows"):
+            report["one_outcome_in_train"] = one_outcome
+            log.warning("balance: labels the net cannot learn: %s", one_outcome)
         log.info("balance (ML-ROS): positives %s -> %s", report["before"], report["after"])
         return index, report
 
@@ -205,18 +213,23 @@ class Multilabel(Target):
         test = (labels["split"] == "test").to_numpy() & ~np.isnan(y_test).all(axis=1)
         if not test.any():
             raise NothingToScore("the test split has no observed labels to score on")
+        # a label with one outcome in train has nothing to learn: not fitted, not scored
+        unfit = one_outcome_labels(y_train[is_train], data.labels, "train")
+        y_scored = y_test[test].copy()
+        y_scored[:, [data.labels.index(n) for n in unfit]] = np.nan
         models: Report = {}
         with one_openmp_thread():
             for name in baselines.models:
                 started = time.perf_counter()
-                proba = np.full((int(test.sum()), len(data.labels)), 0.5)
-                for k in range(len(data.labels)):
+                proba = np.full(y_scored.shape, np.nan)
+                for k, label in enumerate(data.labels):
+                    if label in unfit:
+                        continue
                     rows = is_train & ~np.isnan(y_train[:, k])
-                    if len(np.unique(y_train[rows, k])) < 2:
-                        continue  # one outcome only: a constant 0.5 scores as chance
                     model = make_baseline(name, seed).fit(X[rows], y_train[rows, k].astype(int))
                     proba[:, k] = model.predict_proba(X[test])[:, 1]
-                scores = multilabel_scores(y_test[test], proba, data.labels)
+                scores = not_fitted(multilabel_scores(y_scored, proba, data.labels),
+                                     y_test[test], data.labels, unfit)  # fmt: skip
                 scores["fit_seconds"] = round(time.perf_counter() - started, 4)
                 models[name] = scores
                 log.info("baseline %-8s test macro ROC-AUC %s", name, fmt(scores["roc_auc_macro"]))
@@ -244,19 +257,35 @@ class Multilabel(Target):
         return loss, [MaskedBinaryAccuracy(name="accuracy"), MaskedAUC(name="auc")]
 
     def decisions(
-        self, val_y: np.ndarray, val_proba: np.ndarray | None, data: Data, train: Train
-    ) -> Report:
-        """Per label, the threshold maximising ``train.threshold_objective`` on observed val."""
-        from skysort.evaluation.metrics import tune_thresholds
+        self, val_y: np.ndarray, val_proba: np.ndarray | None, data: Data, train: Train,
+        train_y: np.ndarray | None = None,
+    ) -> Report:  # fmt: skip
+        """Per label, the threshold maximising ``train.threshold_objective`` on observed val.
+
+        A label with one outcome only among its known train (never seen positive, or
+        negative) or val values keeps the default threshold; ``untuned`` says why.
+        """
+        from skysort.evaluation.metrics import DEFAULT_THRESHOLD, tune_threshold
 
         assert val_proba is not None
-        tuned = tune_thresholds(val_y, val_proba, data.labels, train.threshold_objective)
+        untuned = one_outcome_labels(val_y, data.labels, "val")
+        if train_y is not None:
+            untuned |= one_outcome_labels(train_y, data.labels, "train")
+        tuned = {
+            name: DEFAULT_THRESHOLD if name in untuned
+            else tune_threshold(val_y[:, k], val_proba[:, k], train.threshold_objective)
+            for k, name in enumerate(data.labels)
+        }  # fmt: skip
+        untuned = {n: f"{why}: kept the default {DEFAULT_THRESHOLD}" for n, why in untuned.items()}
         log.info("thresholds tuned on val (%s): %s", train.threshold_objective, tuned)
+        if untuned:
+            log.warning("thresholds not tuned: %s", untuned)
         return {
             "task": self.name,
             "labels": list(data.labels),
             "objective": train.threshold_objective,
             "thresholds": tuned,
+            "untuned": untuned,
         }
 
     def load_decisions(self, path: Path, data: Data) -> Report:
@@ -289,9 +318,11 @@ class Multilabel(Target):
             # each positive label; the most probable one where none is positive
             positive = np.flatnonzero(pred[i]).tolist() or [int(proba[i].argmax())]
             explain.append([(k, f"{data.labels[k]} (p={proba[i, k]:.2f})") for k in positive])
-        log.info("evaluate: macro ROC-AUC %s, Hamming loss %.4f on %d objects",
-                 fmt(scores["roc_auc_macro"]), scores["hamming_loss"], len(y))  # fmt: skip
-        return Scored({"thresholds": thresholds, **scores}, pd.DataFrame(columns), explain)
+        log.info("evaluate: macro ROC-AUC %s, Hamming loss %s on %d objects",
+                 fmt(scores["roc_auc_macro"]), fmt(scores["hamming_loss"]), len(y))  # fmt: skip
+        untuned = {"thresholds_untuned": decisions.get("untuned") or {}}
+        return Scored({"thresholds": thresholds, **untuned, **scores}, pd.DataFrame(columns),
+                      explain)  # fmt: skip
 
     def write_plots(
         self, folder: Path, scored: Scored, y: np.ndarray, proba: np.ndarray,
@@ -378,8 +409,18 @@ class Multilabel(Target):
                 f"| {name} | " + " | ".join(fmt(v[k]) for k in keys) + " |"
                 for name, v in report["per_label"].items()
             ],
+            *_notes(report),
         ]
         return "\n".join(md), "Per-label confusion, ROC/PR, training curves, gallery"
+
+
+def _notes(report: Report) -> list[str]:
+    """Why a figure above is None, and which thresholds kept the default: one line each."""
+    notes = [f"- {n}: {k} undefined ({why})" for n, v in report["per_label"].items()
+             for k, why in v.get("undefined", {}).items() if k not in ("gmean", "pr_auc")]  # fmt: skip
+    notes += [f"- {n}: threshold not tuned ({why})"
+              for n, why in report.get("thresholds_untuned", {}).items()]  # fmt: skip
+    return ["", *notes] if notes else []
 
 
 def _left_out(report: Report) -> str:
