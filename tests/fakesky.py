@@ -6,7 +6,10 @@ It speaks the two endpoints skysort uses:
   DataFrame, understanding just enough of the SQL that
   ``skysort.sources.skyserver.sql_build`` builds (TOP, the select list, ``s.class IN``,
   ra / dec / r limits, the objid or sample-key cursor and ORDER BY) to page through it
-  like the real server;
+  like the real server, and the photometric SQL of ``sql_photo`` and ``sql_match``
+  (``p.objid IN``, ``p.type IN`` and ``p.clean`` where the table has those columns, a
+  cone by ``fGetNearbyObjEq``, and the nearest object to each position of a
+  ``VALUES`` list through ``CROSS APPLY``);
 - ``GET /dr{N}/SkyServerWS/ImgCutout/getjpeg?ra=&dec=&...`` answers with a
   deterministic non-blank JPEG of the requested size (or prepared bytes).
 
@@ -55,6 +58,14 @@ _SQL_PATH = re.compile(r"^/dr(\d+)/en/tools/search/x_results\.aspx$", re.I)
 _CUTOUT_PATH = re.compile(r"^/dr(\d+)/SkyServerWS/ImgCutout/getjpeg$", re.I)
 _SAMPLE_KEY = re.compile(r"\(\(p\.objid % (\d+)\) \* (\d+)\) % (\d+)", re.I)
 _NUMBER = r"(-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
+_CONE = re.compile(rf"JOIN dbo\.fGetNearbyObjEq\({_NUMBER}, {_NUMBER}, {_NUMBER}\) AS n", re.I)
+_MATCH = re.compile(
+    rf"FROM \(VALUES (.*?)\) AS w \(k, ra, dec\) CROSS APPLY \( SELECT TOP 1 .*? "
+    rf"FROM dbo\.fGetNearbyObjEq\(w\.ra, w\.dec, {_NUMBER}\) AS n .*? "
+    r"ORDER BY n\.distance, p\.objid \) AS m ORDER BY w\.k$",
+    re.I,
+)
+_POSITION = re.compile(rf"\((\d+), {_NUMBER}, {_NUMBER}\)")
 
 
 def make_sky_catalog(
@@ -260,6 +271,9 @@ def run_sql(catalog: pd.DataFrame, sql: str) -> pd.DataFrame:
     if not head:
         raise _SqlError("Incorrect syntax: expected SELECT ... FROM")
     top = int(head.group(1)) if head.group(1) else None
+    match = _MATCH.search(text)
+    if match:  # positions matched to their nearest object: a table of its own
+        catalog = _nearest_objects(_photometric(catalog, text, r_range=True), match)
     lower = {c.lower(): c for c in catalog.columns}
     select: list[tuple[str, str]] = []  # (source column, output name)
     constants: dict[str, str | None] = {}  # output name -> a constant (NULL, 0, '')
@@ -278,12 +292,21 @@ def run_sql(catalog: pd.DataFrame, sql: str) -> pd.DataFrame:
         if source is None:
             raise _SqlError(f"Invalid column name '{alias or name}'.")
         select.append((source, alias or name))
+    if match:
+        return _project(catalog, select, constants)
 
-    rows = catalog
+    rows = _photometric(catalog, text)
     classes = re.search(r"s\.class IN \(([^)]*)\)", text, re.I)
     if classes:
         wanted = {c.strip().strip("'").upper() for c in classes.group(1).split(",")}
         rows = rows[rows["class"].astype("string").str.upper().isin(wanted).fillna(False)]
+    listed = re.search(r"p\.objid IN \(([^)]*)\)", text, re.I)
+    if listed:
+        rows = rows[rows["objid"].isin([int(x) for x in listed.group(1).split(",")])]
+    cone = _CONE.search(text)
+    if cone:
+        ra, dec, radius = (float(x) for x in cone.groups())
+        rows = rows[_arcmin(rows["ra"], rows["dec"], ra, dec) <= radius]
     for column, op, value in re.findall(rf"p\.(ra|dec|r) (>=|<=|>|<) {_NUMBER}", text, re.I):
         series = rows[lower[column.lower()]]
         bound = float(value)
@@ -314,11 +337,57 @@ def run_sql(catalog: pd.DataFrame, sql: str) -> pd.DataFrame:
             order.sort(key=lambda k: objids[k])
     if top is not None:
         order = order[:top]
-    picked = rows.iloc[order]
+    return _project(rows.iloc[order], select, constants)
+
+
+def _project(
+    picked: pd.DataFrame, select: list[tuple[str, str]], constants: dict[str, str | None]
+) -> pd.DataFrame:
     return pd.DataFrame(
         {out: [constants[out]] * len(picked) if out in constants else picked[src].to_numpy()
          for src, out in select}
     )  # fmt: skip
+
+
+def _photometric(rows: pd.DataFrame, text: str, r_range: bool = False) -> pd.DataFrame:
+    """``p.type IN (...)`` and ``p.clean = n``, where the table has those columns (else all pass).
+
+    ``r_range``: the ``p.r`` limits too (inside a ``CROSS APPLY``; elsewhere they are
+    applied with the other limits).
+    """
+    types = re.search(r"p\.type IN \(([^)]*)\)", text, re.I)
+    if types and "type" in rows.columns:
+        rows = rows[rows["type"].isin([int(x) for x in types.group(1).split(",")])]
+    clean = re.search(r"p\.clean = (\d+)", text, re.I)
+    if clean and "clean" in rows.columns:
+        rows = rows[rows["clean"] == int(clean.group(1))]
+    for op, value in re.findall(rf"p\.r (>=|<=) {_NUMBER}", text, re.I) if r_range else ():
+        rows = rows[rows["r"] >= float(value) if op == ">=" else rows["r"] <= float(value)]
+    return rows
+
+
+def _nearest_objects(rows: pd.DataFrame, match: re.Match[str]) -> pd.DataFrame:
+    """Per position ``k``: its nearest row within the radius (arcmin), with ``k`` and ``distance``."""
+    radius = float(match.group(2))
+    found = []
+    for k, ra, dec in _POSITION.findall(match.group(1)):
+        distance = _arcmin(rows["ra"], rows["dec"], float(ra), float(dec))
+        near = rows.assign(k=int(k), distance=distance)[distance <= radius]
+        if len(near):
+            found.append(near.sort_values(["distance", "objid"]).iloc[:1])
+    if not found:
+        return rows.iloc[:0].assign(k=pd.Series(dtype="int64"), distance=pd.Series(dtype=float))
+    return pd.concat(found).sort_values("k")
+
+
+def _arcmin(ra: pd.Series, dec: pd.Series, ra0: float, dec0: float) -> np.ndarray:
+    """Angular distance in arcminutes, from the chord between unit vectors (not skysort's own)."""
+    a, d = np.radians(np.asarray(ra, float)), np.radians(np.asarray(dec, float))
+    a0, d0 = np.radians(ra0), np.radians(dec0)
+    chord = np.sqrt((np.cos(d) * np.cos(a) - np.cos(d0) * np.cos(a0)) ** 2
+                    + (np.cos(d) * np.sin(a) - np.cos(d0) * np.sin(a0)) ** 2
+                    + (np.sin(d) - np.sin(d0)) ** 2)  # fmt: skip
+    return np.degrees(2 * np.arcsin(np.clip(chord / 2, 0, 1))) * 60
 
 
 class _Server(http.server.ThreadingHTTPServer):

@@ -128,9 +128,9 @@ def test_predict_streams_a_region_and_a_killed_run_resumes_without_gaps(tmp_path
     monkeypatch.setattr(stage, "_classify_batch", dies_on_the_third_batch)
     with pytest.raises(KeyboardInterrupt):
         run_stage("predict", params)
-    assert sorted(p.name for p in params.paths.predicted.glob("part-*.parquet")) == [
-        "part-00000.parquet", "part-00000.unclassified.parquet",
-        "part-00001.parquet", "part-00001.unclassified.parquet",
+    assert sorted(p.name for p in params.paths.predicted.glob("*part-*.parquet")) == [
+        "_part-00000.unclassified.parquet", "_part-00001.unclassified.parquet",
+        "part-00000.parquet", "part-00001.parquet",
     ]  # fmt: skip
     assert not params.paths.predict_report.exists()  # nothing half-written
     calls.clear()

@@ -19,7 +19,8 @@ class Predict(Section):
     simulated sky. ``objects: file`` takes the objects ``paths.predict_objects`` lists
     (a CSV or Parquet file with an ``objid`` column, or ``ra`` and ``dec`` columns
     matched to the nearest object within ``match_arcsec``); with ``source.kind:
-    files`` that file is a catalog like the training one, without labels.
+    files`` that file is a catalog like the training one, without labels. Offline, a
+    region of the simulated sky holds ``sky_density`` objects per square degree.
     """
 
     objects: Literal["region", "file"] = Field(
@@ -39,6 +40,10 @@ class Predict(Section):
     match_arcsec: float = Field(
         2.0, gt=0, le=60, description="file of ra/dec: nearest object within this distance"
     )
+    sky_density: float = Field(
+        20_000.0, gt=0, le=10_000_000,
+        description="offline (source.kind synthetic): objects per square degree of the simulated sky",
+    )  # fmt: skip
     batch_size: int = Field(
         2000, ge=1, le=1_000_000, description="objects fetched, checked and classified at once"
     )

@@ -29,6 +29,10 @@ class ContractError(ValueError):
     """A model, its contract and the inputs offered to it do not fit together."""
 
 
+class ModelFileError(ContractError):
+    """The model file is missing, or not a Keras model it can read (truncated, garbage)."""
+
+
 def make_contract(
     *,
     task: str,

@@ -14,12 +14,37 @@ if TYPE_CHECKING:
 
 
 def load_model(path: Path) -> keras.Model:
-    """The model saved at ``path``, uncompiled (prediction needs no loss or optimizer)."""
+    """The model saved at ``path``, uncompiled (prediction needs no loss or optimizer).
+
+    A missing file, or one Keras cannot read (truncated, overwritten, not a ``.keras``
+    archive), is a :class:`~skysort.model.contract.ModelFileError` naming the file.
+    """
+    import zipfile
+
     import keras
 
     import skysort.model.losses  # noqa: F401  (registers the custom losses and metrics)
+    from skysort.model.contract import ModelFileError
 
-    return keras.models.load_model(path, compile=False)
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(
+            f"the model file {path} is missing: run the train stage, or `dvc checkout` / "
+            "`dvc pull` it"
+        )
+    fix = "rerun the train stage, or restore it with `dvc checkout`"
+    if not zipfile.is_zipfile(path):  # Keras would call it "not found"
+        raise ModelFileError(
+            f"the model file {path} ({path.stat().st_size} bytes) is not a .keras archive "
+            f"(a zip file): truncated or corrupt; {fix}"
+        )
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(
+            f"the model file {path} ({path.stat().st_size} bytes) is not a Keras model this "
+            f"can read (corrupt?): {type(exc).__name__}: {str(exc)[:300]}; {fix}"
+        ) from exc
 
 
 def predict_rows(

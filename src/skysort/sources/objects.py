@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 SKY_SEED_OFFSET = 7919
 """The simulated sky predict draws a region from is seeded apart from the training sample."""
+NOT_FOUND = "not_in_survey"
+"""Reason of a listed objid the survey does not have (as predict classifies it)."""
+NO_MATCH = "no_match"
+"""Reason of a listed position with no object within ``predict.match_arcsec``."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,11 @@ def _none() -> pd.DataFrame:
 
 
 def _synthetic_region(predict: Predict, source: Source, data: Data, seed: int) -> Objects:
-    """Photometric objects of the simulated sky in the box, or in the box around the cone."""
+    """Photometric objects of the simulated sky in the box, or in the box around the cone.
+
+    The simulated sky holds ``predict.sky_density`` objects per square degree (a
+    Poisson count, at most ``max_objects``): a small enough region holds none.
+    """
     from skysort.sources.synthetic import simulate_catalog
 
     if predict.shape == "cone":
@@ -99,15 +107,23 @@ def _synthetic_region(predict: Predict, source: Source, data: Data, seed: int) -
     else:
         ra_min, ra_max = predict.ra_min, predict.ra_max
         dec_min, dec_max = predict.dec_min, predict.dec_max
-    region = Query(n_objects=predict.max_objects, ra_min=ra_min, ra_max=ra_max, dec_min=dec_min,
-                   dec_max=dec_max, r_min=predict.r_min, r_max=predict.r_max)  # fmt: skip
     sky_seed = seed + SKY_SEED_OFFSET
-    catalog = simulate_catalog(region, data, source.synthetic, sky_seed)
+    expected = predict.sky_density * box_area_deg2(ra_min, ra_max, dec_min, dec_max)
+    n = min(predict.max_objects, int(np.random.default_rng(sky_seed).poisson(expected)))
+    region = Query(n_objects=max(n, 1), ra_min=ra_min, ra_max=ra_max, dec_min=dec_min,
+                   dec_max=dec_max, r_min=predict.r_min, r_max=predict.r_max)  # fmt: skip
+    catalog = simulate_catalog(region, data, source.synthetic, sky_seed).iloc[:n]
     rows = np.arange(len(catalog))
     if predict.shape == "cone":
         inside = separation_deg(catalog["ra"], catalog["dec"], predict.ra, predict.dec)
         rows = np.flatnonzero(inside <= predict.radius_arcmin / 60)
     return Objects(catalog, rows, sky_seed, _none(), f"simulated sky, {_region(predict)}")
+
+
+def box_area_deg2(ra_min: float, ra_max: float, dec_min: float, dec_max: float) -> float:
+    """The area of an ra/dec box on the sphere, in square degrees."""
+    band = np.sin(np.radians(dec_max)) - np.sin(np.radians(dec_min))
+    return float((ra_max - ra_min) * band * 180 / np.pi)
 
 
 def separation_deg(ra: pd.Series, dec: pd.Series, ra0: float, dec0: float) -> np.ndarray:
@@ -160,51 +176,65 @@ def _read_list(path: Path) -> pd.DataFrame:
 def _from_list(
     predict: Predict, source: Source, query: Query, data: Data, seed: int, wanted: pd.DataFrame
 ) -> Objects:
-    """Objects of the survey by id or by position (nearest within ``predict.match_arcsec``)."""
+    """Objects of the survey by id or by position (nearest within ``predict.match_arcsec``).
+
+    An object listed twice (or nearest to two positions) is classified once.
+    """
+    by_id = "objid" in wanted.columns
     if source.kind == "synthetic":
         from skysort.sources.synthetic import simulate_catalog
 
         survey = simulate_catalog(query, data, source.synthetic, seed)
+        match = (
+            _by_objid(survey, wanted) if by_id else _nearest(survey, wanted, predict.match_arcsec)
+        )
         described = "objects of the simulated survey"
-    else:
-        if "objid" not in wanted.columns:
-            raise ValueError(
-                "predict.objects: file with ra/dec positions works on the simulated survey and "
-                "with source.kind files; with SkyServer give objids"
-            )
+    elif by_id:
         from skysort.sources.skyserver.sql_photo import photometric_catalog
 
         survey = photometric_catalog(predict, data, source.skyserver, wanted["objid"].to_numpy())
+        match = _by_objid(survey, wanted)
         described = "SkyServer photometric objects by objid"
-    if "objid" in wanted.columns:
-        position = pd.Series(np.arange(len(survey)), index=survey["objid"].to_numpy())
-        found = wanted["objid"].isin(position.index).to_numpy()
-        rows = position.loc[wanted["objid"][found]].to_numpy()
-        missing = wanted.loc[~found].assign(ra=np.nan, dec=np.nan)
     else:
-        rows, found = _nearest(survey, wanted, predict.match_arcsec)
-        missing = wanted.loc[~found].assign(objid=pd.NA)
+        from skysort.sources.skyserver.sql_match import match_positions
+
+        survey, match = match_positions(predict, data, source.skyserver, wanted)
+        described = "SkyServer photometric objects"
+    if not by_id:
+        described += f' nearest to {len(wanted)} positions (within {predict.match_arcsec}")'
+    found = match >= 0
+    rows = pd.unique(match[found])
+    if len(rows) < found.sum():
+        log.info("predict: %d listed %s name an object listed before: each object is "
+                 "classified once", int(found.sum()) - len(rows),
+                 "objids" if by_id else "positions")  # fmt: skip
+    missing = wanted.loc[~found]
     not_found = pd.DataFrame({
-        "objid": pd.array(missing["objid"], dtype="Int64"), "ra": missing["ra"].to_numpy(float),
-        "dec": missing["dec"].to_numpy(float),
-        "reason": pd.array(["not_in_survey"] * len(missing), dtype="string"),
+        "objid": pd.array(missing["objid"] if by_id else [pd.NA] * len(missing), dtype="Int64"),
+        "ra": missing["ra"].to_numpy(float) if not by_id else np.full(len(missing), np.nan),
+        "dec": missing["dec"].to_numpy(float) if not by_id else np.full(len(missing), np.nan),
+        "reason": pd.array([NOT_FOUND if by_id else NO_MATCH] * len(missing), dtype="string"),
     })  # fmt: skip
     return Objects(survey, np.asarray(rows, dtype=np.int64), seed, not_found, described)
 
 
-def _nearest(
-    survey: pd.DataFrame, wanted: pd.DataFrame, arcsec: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """For each position, the survey row nearest to it, if within ``arcsec``."""
-    rows, found = [], []
-    for ra, dec in wanted[["ra", "dec"]].itertuples(index=False):
+def _by_objid(survey: pd.DataFrame, wanted: pd.DataFrame) -> np.ndarray:
+    """For each listed objid, its row in ``survey``, or -1."""
+    position = pd.Series(np.arange(len(survey)), index=survey["objid"].to_numpy())
+    return position.reindex(wanted["objid"].to_numpy()).fillna(-1).to_numpy(np.int64)
+
+
+def _nearest(survey: pd.DataFrame, wanted: pd.DataFrame, arcsec: float) -> np.ndarray:
+    """For each position, the survey row nearest to it within ``arcsec``, or -1."""
+    match = np.full(len(wanted), -1, dtype=np.int64)
+    if not len(survey):
+        return match
+    for n, (ra, dec) in enumerate(wanted[["ra", "dec"]].itertuples(index=False)):
         distance = separation_deg(survey["ra"], survey["dec"], ra, dec)
-        best = int(np.argmin(distance)) if len(distance) else -1
-        hit = best >= 0 and distance[best] * 3600 <= arcsec
-        found.append(hit)
-        if hit:
-            rows.append(best)
-    return np.asarray(rows, dtype=np.int64), np.asarray(found, dtype=bool)
+        best = int(np.argmin(distance))
+        if distance[best] * 3600 <= arcsec:
+            match[n] = best
+    return match
 
 
 def _from_files(predict: Predict, source: Source, data: Data, objects_file: Path) -> Objects:

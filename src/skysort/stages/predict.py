@@ -12,7 +12,9 @@ as DVC records it, the git revision and a hash of the parameters).
 
 A killed run resumes: a batch whose part exists is not redone, and a part is
 written (atomically) only when its batch is complete. A different model, objects or
-setting starts the parts afresh.
+setting starts the parts afresh. Beside the parts, names starting with ``_`` (which
+Parquet readers skip, so the folder reads as one dataset): what the parts were made
+from, each batch's unclassified objects, and the confidence histogram as a picture.
 """
 
 from __future__ import annotations
@@ -48,8 +50,10 @@ from skysort.pipeline.summaries import predict_summary
 
 log = logging.getLogger(__name__)
 
-RUN_FILE = "run.json"
+RUN_FILE = "_run.json"
 """In ``paths.predicted``: what the parts there were made from (resume only that)."""
+HISTOGRAM_FILE = "_confidence.png"
+"""In ``paths.predicted``: the confidence histogram the summary shows."""
 BINS = np.linspace(0, 1, 11)
 
 
@@ -88,6 +92,8 @@ def classify_objects(
     objects = objects_to_classify(predict, source, query, data, seed, predict_objects)
     if len(objects.rows):
         check_columns(terms, list(objects.catalog.columns), objects.described)
+    else:
+        log.warning("predict: no objects to classify (%s): the result is empty", objects.described)
     identity = {"model_md5": file_md5(model), "git_rev": _git_revision(),
                 "params_hash": _params_hash(terms, predict, source, query, cutouts, seed)}  # fmt: skip
     fmt = predict.format
@@ -130,7 +136,7 @@ def _classify_batch(
                                  target=target)  # fmt: skip
     kept = batch.index[reasons.isna().to_numpy()]
     lost = batch.loc[reasons.notna().to_numpy(), ["objid", "ra", "dec"]]
-    atomic.write_parquet(part.with_suffix(".unclassified.parquet"),
+    atomic.write_parquet(_lost_part(part),
                          lost.assign(reason=pd.array(reasons.dropna().tolist(), dtype="string")))  # fmt: skip
     table = batch.loc[kept, ["objid", "ra", "dec"]].reset_index(drop=True)
     if len(kept):
@@ -191,9 +197,7 @@ def _finish(
     classified = 0
     for k in range(n_parts):
         part = folder / f"part-{k:05d}.{fmt}"
-        lost.append(
-            pd.read_parquet(part.with_suffix(".unclassified.parquet")).astype({"objid": "Int64"})
-        )
+        lost.append(pd.read_parquet(_lost_part(part)).astype({"objid": "Int64"}))
         table = _read_part(part)
         classified += len(table)
         if not len(table):
@@ -212,9 +216,13 @@ def _finish(
         columns=["objid", "ra", "dec", "top_probability", "margin"])  # fmt: skip
     atomic.write_parquet(needs_spectrum, needs)
     reasons = lost_table["reason"].value_counts()
+    total = int(len(objects.rows) + len(objects.not_found))
+    plot = folder / HISTOGRAM_FILE
+    histogram_png(histogram, BINS, predict.min_confidence, plot, f"{classified} objects")
     report = {
         "task": target.name,
-        "objects": int(len(objects.rows) + len(objects.not_found)),
+        "objects": total,
+        "note": "" if total else f"no objects to classify ({objects.described})",
         "described": objects.described,
         "classified": int(classified),
         "unclassified": int(len(lost_table)),
@@ -222,7 +230,11 @@ def _finish(
         "needs_spectrum": int(len(needs)),
         "min_confidence": predict.min_confidence,
         "counts": counts,
-        "confidence_histogram": {"edges": BINS.round(2).tolist(), "counts": histogram.tolist()},
+        "confidence_histogram": {
+            "edges": BINS.round(2).tolist(),
+            "counts": histogram.tolist(),
+            "picture": str(plot),
+        },  # fmt: skip
         "parts": n_parts,
         "output": str(folder),
         **identity,
@@ -231,6 +243,36 @@ def _finish(
     log.info("predict: %d classified, %d unclassified %s, %d need a spectrum",
              classified, len(lost_table), report["unclassified_by_reason"], len(needs))  # fmt: skip
     return report
+
+
+def _lost_part(part: Path) -> Path:
+    """Where the unclassified objects of ``part``'s batch are kept."""
+    return part.with_name(f"_{part.stem}.unclassified.parquet")
+
+
+def histogram_png(
+    counts: np.ndarray, edges: np.ndarray, min_confidence: float, path: Path, title: str
+) -> None:
+    """A small bar chart of objects per top probability, ``min_confidence`` marked (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.0, 2.6))
+    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="#4c72b0",
+           edgecolor="white")  # fmt: skip
+    if min_confidence > 0:
+        ax.axvline(min_confidence, color="#c44e52", linestyle="--", label="min_confidence")
+        ax.legend(loc="upper left", fontsize=7, frameon=False)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("top probability")
+    ax.set_ylabel("objects")
+    ax.set_title(f"How sure the model is: {title}", fontsize=9)
+    fig.tight_layout()
+    with atomic.atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
+    plt.close(fig)
 
 
 def _decided_counts(table: pd.DataFrame) -> dict[str, int]:
