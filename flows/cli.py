@@ -5,7 +5,9 @@ the key's dotted path, not after a server has been spun up.
 
 Every command first turns Prefect's and DVC's usage analytics off for itself and its
 children (a temporary Prefect server, ``dvc``), before Prefect is imported; set
-``SKYSORT_ANALYTICS=1`` to leave them as Prefect and DVC would have them.
+``SKYSORT_ANALYTICS=1`` to leave them as Prefect and DVC would have them. The commands
+that run flows start the temporary server themselves (without ``PREFECT_API_URL``),
+tied to the command's process, so that even a ``kill -9`` of it ends the server too.
 """
 
 from __future__ import annotations
@@ -64,6 +66,16 @@ SetOpt = Annotated[
 ]
 
 
+def start_tied_temporary_server() -> None:
+    """Without PREFECT_API_URL: start the temporary server now, ended with this process.
+
+    Even a SIGKILL of this process ends it (:mod:`skysort.tasks.temporary_server`).
+    """
+    from skysort.tasks.temporary_server import start_tied_temporary_server as start
+
+    start()
+
+
 def _load(params: Path, overrides: list[str] | None):
     try:
         return load_params(params, overrides or [])
@@ -89,6 +101,7 @@ def run(
     from skysort.flows.pipeline import pipeline
 
     try:
+        start_tied_temporary_server()
         result = pipeline(params_path=str(params), overrides=set_ or [], record=record)
     except Exception as exc:  # noqa: BLE001  (the flow run already logged the traceback)
         _fail(exc)
@@ -106,6 +119,7 @@ def stage(
     from skysort.flows.stage import stage as stage_flow
 
     try:
+        start_tied_temporary_server()
         stage_flow(name=name.value, params_path=str(params), overrides=set_ or [])
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -128,6 +142,7 @@ def predict(
     try:
         if rev is not None:
             overrides += _model_of_revision(rev, loaded)
+        start_tied_temporary_server()
         result = predict_flow(params_path=str(params), overrides=overrides)
     except Exception as exc:  # noqa: BLE001  (the flow run already logged the traceback)
         _fail(exc)
@@ -203,6 +218,7 @@ def serve(params: ParamsOpt = Path("params.yaml")) -> None:
 
     if hint := deployment.no_server_hint():
         typer.secho(f"note: {hint}", fg=typer.colors.YELLOW, err=True)
+    start_tied_temporary_server()
     deployment.serve(loaded, str(params))
 
 

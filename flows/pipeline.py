@@ -18,7 +18,7 @@ from skysort.flows.stage import run_in_flow
 from skysort.pipeline import registry
 from skysort.pipeline.run_summary import RunFacts, run_summary
 from skysort.pipeline.versioning import git_revision, lineage_mismatch
-from skysort.tasks.artifacts import publish_artifacts
+from skysort.tasks.artifacts import current_run_folder, publish_artifacts
 from skysort.tasks.edges import after, unlinked
 from skysort.tasks.monitoring import pipeline_run_name, tag_flow_run
 from skysort.tasks.versioning import record_in_dvc
@@ -41,7 +41,8 @@ def pipeline(
     states: dict[str, State] = {}
     reports: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
-    facts = RunFacts(params_path, list(overrides or []), seconds)
+    facts = RunFacts(params_path, list(overrides or []), seconds,
+                     pictures=current_run_folder(params.ui))  # fmt: skip
     try:
         for stage in registry.STAGES:
             upstream = [states[u] for u in registry.upstream(stage.name) if u in states]
@@ -87,7 +88,8 @@ def _publish_summary(params: Params, reports: dict[str, dict[str, Any]], facts: 
 
 
 if __name__ == "__main__":
-    from skysort.flows.cli import turn_analytics_off
+    from skysort.flows.cli import start_tied_temporary_server, turn_analytics_off
 
     turn_analytics_off()  # before the first flow run starts a server (Prefect reads them late)
+    start_tied_temporary_server()
     pipeline(params_path=sys.argv[1] if len(sys.argv) > 1 else "params.yaml")

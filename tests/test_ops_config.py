@@ -31,6 +31,9 @@ def test_defaults_run_locally_and_commit_nothing_to_git():
         ({"record": {"git_commit": "maybe"}}, "record.git_commit"),
         ({"record": {"commit": True}}, "record.commit"),
         ({"train": {"distribute": "tpu"}}, "train.distribute"),
+        ({"ui": {"keep_runs": 0}}, "ui.keep_runs"),
+        ({"ui": {"runs_dir": "reports"}}, "ui.runs_dir"),  # it would hold paths.metrics
+        ({"schedule": {"allowed_overrides": ["ui.runs_dir"]}}, "schedule.allowed_overrides"),
     ],
 )
 def test_bad_values_fail_at_load_time_naming_the_key(raw, key):

@@ -198,6 +198,64 @@ def test_plots_and_explanations_are_embedded_pictures(run):
             assert png.format == "PNG" and png.width <= 480 and png.height <= 480
     plots = _embedded_pngs(by_key[f"{task}-evaluate-plots"]["data"])
     assert len(plots) == 5  # confusion, ROC, PR, training curves, gallery
+    # each full-size link opens this run's own copy, the same bytes the stage wrote
+    folder = (run["root"] / "reports" / "runs" / str(run["id"])).resolve()
+    for key in keys:
+        links = _file_links(by_key[key]["data"])
+        assert links and all(folder in link.parents for link in links), links
+    plots_dir = run["root"] / "reports" / "plots"
+    pictures = [p for p in _file_links(by_key[f"{task}-evaluate-plots"]["data"]) if p.suffix]
+    assert len(pictures) == 5
+    for link in pictures:
+        assert link.read_bytes() == (plots_dir / link.name).read_bytes()
+
+
+def _file_links(markdown_text: str) -> list[Path]:
+    """The local files a Markdown text links to (``file://`` URIs)."""
+    from urllib.parse import unquote, urlparse
+
+    uris = re.findall(r"\]\((file://[^)\s]+)\)", markdown_text)
+    return [Path(unquote(urlparse(u).path)) for u in uris]
+
+
+@pytest.mark.slow
+def test_an_old_runs_links_still_open_its_own_pictures(prefect_server, tmp_path, monkeypatch):
+    """Two flow runs publish a picture of the same path; the first run's links open its own."""
+    import hashlib
+
+    from prefect import flow
+
+    from skysort.config.operations import Ui
+    from skysort.tasks.artifacts import publish_artifacts
+
+    monkeypatch.chdir(tmp_path)
+    plot = Path("reports/plots/confusion.png")
+    plot.parent.mkdir(parents=True)
+    ui = Ui(keep_runs=5)
+
+    @flow(name="publish-a-picture")
+    def publish(seed: int) -> None:
+        _noise_png(plot, 300 + seed, 200)  # this run's picture, where every run writes it
+        images = Images("evaluate-plots", f"# Plots\n\n[{plot.parent}]({plot.parent.resolve().as_uri()})",
+                        (Picture("confusion", plot),), "plots")  # fmt: skip
+        publish_artifacts([images], "multiclass", ui)
+
+    digests = []
+    ids = []
+    for seed in (1, 2):
+        state = publish(seed, return_state=True)
+        assert state.is_completed(), state.message
+        ids.append(state.state_details.flow_run_id)
+        digests.append(hashlib.sha256(plot.read_bytes()).hexdigest())
+    assert digests[0] != digests[1]
+    for run_id, digest in zip(ids, digests, strict=True):
+        (artifact,) = _artifacts(prefect_server, run_id, key="multiclass-evaluate-plots")
+        links = _file_links(artifact["data"])
+        assert len(links) == 2  # the folder (from the intro) and the picture
+        folder, picture = links
+        assert hashlib.sha256(picture.read_bytes()).hexdigest() == digest  # its own picture
+        assert folder == (tmp_path / "reports/runs" / str(run_id) / "evaluate-plots").resolve()
+        assert picture.parent == folder
 
 
 def _embedded_pngs(markdown_text: str) -> list[Image.Image]:
@@ -293,6 +351,65 @@ def test_pictures_render_as_img_tags_holding_the_thumbnails(tmp_path):
     assert f"({(tmp_path / 'p2.png').as_uri()})" in text and "missing.png" in text
 
 
+def test_each_run_keeps_its_own_copies_of_the_pictures_it_links_to(tmp_path):
+    from skysort.pipeline.run_pictures import keep_pictures, run_folder
+    from skysort.tasks.artifacts import images_markdown
+
+    plots = tmp_path / "reports" / "plots"
+    plots.mkdir(parents=True)
+    intro = f"# Plots\n\nfull size in [{plots}]({plots.resolve().as_uri()})."
+    runs = tmp_path / "reports" / "runs"
+    first, second = "0" * 8 + "-0000-4000-8000-" + "0" * 12, "1" * 8 + "-1111-4111-8111-" + "1" * 12
+    shown = {}
+    for run_id, width in ((first, 300), (second, 400)):  # the second run overwrites the plot
+        _noise_png(plots / "roc.png", width, 200)
+        images = Images("evaluate-plots", intro, (Picture("ROC", plots / "roc.png"),
+                                                  Picture("gone", plots / "missing.png")), "d")  # fmt: skip
+        shown[run_id] = (keep_pictures(images, run_folder(runs, run_id) / "evaluate-plots"),
+                         (plots / "roc.png").read_bytes())  # fmt: skip
+    for run_id, (images, written) in shown.items():
+        copy = runs / run_id / "evaluate-plots" / "roc.png"
+        assert images.pictures[0].path == copy and copy.read_bytes() == written
+        assert images.pictures[1].path == plots / "missing.png"  # nothing to copy: left as is
+        text = images_markdown(images)
+        assert f"({copy.resolve().as_uri()})" in text and plots.resolve().as_uri() + ")" not in text
+        assert f"({copy.parent.resolve().as_uri()})" in text  # the intro's folder link
+    assert (plots / "roc.png").read_bytes() == shown[second][1]  # the DVC output is untouched
+    assert shown[first][1] != shown[second][1]
+    with pytest.raises(ValueError, match="not a run id"):
+        run_folder(runs, "../escape")
+
+
+def test_only_the_newest_run_folders_are_kept_and_nothing_else_is_removed(tmp_path):
+    import os
+
+    from skysort.pipeline.run_pictures import prune_runs
+
+    ids = [f"{i:08x}-0000-4000-8000-000000000000" for i in range(5)]
+    for age, run_id in enumerate(ids):  # ids[0] is the newest, ids[4] the oldest
+        (tmp_path / run_id / "evaluate-plots").mkdir(parents=True)
+        os.utime(tmp_path / run_id, (1_000_000 - age * 100, 1_000_000 - age * 100))
+    (tmp_path / "notes").mkdir()  # not a run folder: a person's
+    (tmp_path / "README.txt").write_text("mine")
+    removed = prune_runs(tmp_path, keep=2, current=tmp_path / ids[4])
+    assert sorted(p.name for p in removed) == sorted(ids[2:4])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*ids[:2], ids[4], "notes",
+                                                                 "README.txt"])  # fmt: skip
+    assert prune_runs(tmp_path / "none-yet", keep=2) == []
+
+
+def test_the_runs_folder_is_a_place_of_its_own_inside_the_project(tmp_path):
+    from skysort.config import ConfigError, load_params
+
+    (tmp_path / "params.yaml").write_text("{}\n")
+    for where, why in (("reports/plots/runs", "overlaps paths.plots"),
+                       ("data", "overlaps paths.catalog"),
+                       ("../elsewhere", "not inside the project")):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"ui.runs_dir: .*{why}"):
+            load_params(tmp_path / "params.yaml", [f"ui.runs_dir={where}"])
+    assert load_params(tmp_path / "params.yaml").ui.runs_dir == Path("reports/runs")
+
+
 def _reports(task: str) -> dict[str, dict[str, Any]]:
     if task == "multiclass":
         scores = {
@@ -331,6 +448,17 @@ def test_the_run_summary_marks_the_best_model_by_the_tasks_metric(tmp_path, task
     for part in ("| missing_cutout | 6 |", "**total 4.6 s**", "`train.epochs=2`",
                  "`abc1234+`", (tmp_path / "metrics.json").as_uri()):  # fmt: skip
         assert part in summary.text
+
+
+def test_the_summary_links_the_plots_to_this_runs_copies(tmp_path):
+    plots, mine = tmp_path / "plots", tmp_path / "runs" / "abc"
+    plots.mkdir()
+    params = Params(paths={"plots": plots})
+    shared = run_summary(params, {}, RunFacts("params.yaml")).text
+    assert f"- plots: [{plots}]({plots.as_uri()})" in shared  # no copies: the shared folder
+    mine.mkdir(parents=True)
+    text = run_summary(params, {}, RunFacts("params.yaml", pictures=mine)).text
+    assert f"({mine.as_uri()})" in text and f"({plots.as_uri()})" not in text
 
 
 def test_a_failed_runs_summary_says_what_failed_and_what_did_not_run():

@@ -64,6 +64,11 @@ def test_run_is_pushed_committed_and_a_fresh_clone_pulls_the_same_results(
     assert git("status", "--porcelain", cwd=root).strip() == ""
     assert any(remote.rglob("*")), "dvc push left the remote empty"
     assert dvc("status", "--cloud", "--json", cwd=root).stdout.strip() in ("{}", "")
+    # the run's own copies of its pictures (ui.runs_dir) leave DVC with nothing to do
+    (run_folder,) = (root / "reports/runs").iterdir()
+    assert {p.name for p in (run_folder / "evaluate-plots").iterdir()} >= {"confusion.png"}
+    assert dvc("status", "--json", cwd=root).stdout.strip() in ("{}", "")
+    assert "Running stage" not in dvc("repro", cwd=root).stdout
 
     clone = tmp_path / "clone"
     git("clone", "-q", str(root), str(clone), cwd=tmp_path)

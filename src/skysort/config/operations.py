@@ -1,12 +1,15 @@
-"""How the pipeline is run rather than what it computes: runner, record, schedule, compare.
+"""How the pipeline is run rather than what it computes: runner, record, ui, schedule, compare.
 
 None of these sections changes an output, so none is a DVC parameter of a stage.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +28,7 @@ NEVER_OVERRIDDEN_IN_DEPLOYMENTS: tuple[str, ...] = (
     "source.skyserver.allow_insecure_http",
     "train.weights",
     "runner",
+    "ui.runs_dir",
     "schedule",
 )
 """Keys (and sections) naming files, hosts or clusters: a deployment run may never change them."""
@@ -99,6 +103,58 @@ class Record(Section):
     git_commit: bool = Field(
         False, description="git commit dvc.lock (only) naming the run; needs a git repo"
     )
+
+
+class Ui(Section):
+    """What the Prefect UI's artifacts link to.
+
+    A run's plots and explanations are shown as thumbnails that link to their full-size
+    files. The stages write those to ``paths.plots``, which the next run replaces, so
+    each flow run links to its own copies instead, under ``runs_dir/<flow run id>/``;
+    the ``keep_runs`` newest run folders are kept and older ones removed. ``runs_dir``
+    is neither a DVC output nor a dep (``dvc repro`` never looks at it) and lies apart
+    from every ``paths.*`` key (:func:`check_runs_dir`).
+    """
+
+    runs_dir: Path = Field(
+        Path("reports/runs"),
+        description="each flow run's copies of the pictures its artifacts link to",
+    )
+    keep_runs: int = Field(
+        20, ge=1, le=100_000, description="run folders kept in runs_dir; older ones are removed"
+    )
+
+
+def check_runs_dir(runs_dir: Path, paths: Mapping[str, Path], root: Path | None) -> None:
+    """Raise ``ValueError`` (``ui.runs_dir: ...``) unless ``runs_dir`` is a place of its own.
+
+    Old run folders are removed, and a folder inside a DVC output or dep would change it
+    with every run: so it is neither the same as, nor inside, nor around any ``paths.*``
+    (outputs or inputs). With ``root`` (parameters loaded from a file) it must also lie
+    inside the project, links followed.
+    """
+
+    def place(path: Path) -> Path:
+        if root is None:
+            return Path(os.path.abspath(path))
+        return Path(os.path.realpath(Path(root) / path))
+
+    mine = place(runs_dir)
+    if root is not None:
+        home = Path(os.path.realpath(root))
+        if home not in mine.parents:
+            raise ValueError(
+                f"ui.runs_dir: {str(runs_dir)!r} is not inside the project ({home}): "
+                "use a folder inside it, such as reports/runs"
+            )
+    for key, path in paths.items():
+        other = place(path)
+        if mine == other or mine in other.parents or other in mine.parents:
+            raise ValueError(
+                f"ui.runs_dir: {str(runs_dir)!r} overlaps paths.{key} ({str(path)!r}): "
+                "old run folders are removed, and DVC would see every run; give it a "
+                "folder of its own, such as reports/runs"
+            )
 
 
 class Schedule(Section):

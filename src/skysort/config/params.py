@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from skysort.config import rules
 from skysort.config.base import Section, is_key_of, project_root
-from skysort.config.operations import Compare, Record, Runner, Schedule
+from skysort.config.operations import Compare, Record, Runner, Schedule, Ui, check_runs_dir
 from skysort.config.paths_rules import check_paths
 from skysort.config.predict import Predict
 from skysort.config.sections import (
@@ -52,6 +52,7 @@ class Params(Section):
         Runner(), description="where cutouts + clean's image checks run (same outputs either way)"
     )
     record: Record = Field(Record(), description="what `skysort run` does after the stages")
+    ui: Ui = Field(Ui(), description="what the Prefect UI's artifacts link to")
     schedule: Schedule = Field(
         Schedule(), description="prefect.yaml is generated from this section: skysort deploy"
     )
@@ -68,6 +69,7 @@ class Params(Section):
     def _check(self, info: ValidationInfo) -> Params:
         rules.check(self)
         check_paths(dict(self.paths), Paths.INPUTS, project_root(info))
+        check_runs_dir(self.ui.runs_dir, dict(self.paths), project_root(info))
         return self
 
 

@@ -34,6 +34,7 @@ class RunFacts:
     recorded: str = "not recorded"
     revision: str | None = None  # git HEAD (``+``: with changes), None outside git
     failed: str | None = None  # the error that ended the run early
+    pictures: Path | None = None  # this run's copies of its pictures (ui.runs_dir/<run id>)
 
 
 def run_summary(params: Params, reports: dict[str, Report], facts: RunFacts) -> Markdown:
@@ -51,7 +52,7 @@ def run_summary(params: Params, reports: dict[str, Report], facts: RunFacts) -> 
         "",
         *_times(facts.seconds),
         "",
-        *_outputs(params),
+        *_outputs(params, facts.pictures),
     ]
     return Markdown(KEY, "\n".join(md).rstrip() + "\n", f"The {params.task} run at a glance")
 
@@ -124,11 +125,20 @@ def _times(seconds: dict[str, float]) -> list[str]:
     return ["## Time per stage", "", ", ".join([*each, total])]
 
 
-def _outputs(params: Params) -> list[str]:
+def _outputs(params: Params, pictures: Path | None) -> list[str]:
+    """Links to the outputs; the plots to this run's own copies when it made them.
+
+    The other files are the latest run's (DVC versions them: ``dvc checkout`` at the
+    run's git revision brings its own back).
+    """
     lines = ["## Outputs", ""]
     for name in OUTPUTS:
         path = Path(getattr(params.paths, name))
-        if path.exists():
+        if name == "plots" and pictures is not None and pictures.is_dir():
+            lines.append(
+                f"- plots (this run's copies): [{pictures}]({pictures.resolve().as_uri()})"
+            )
+        elif path.exists():
             lines.append(f"- {name}: [{path}]({path.resolve().as_uri()})")
     return lines if len(lines) > 2 else [*lines, "None written."]
 

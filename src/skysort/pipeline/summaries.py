@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from skysort.config import Params
-from skysort.pipeline.stage import Artifact, Link, Markdown, Table, counts_table, fmt
+from skysort.pipeline.stage import (
+    Artifact,
+    Images,
+    Link,
+    Markdown,
+    Picture,
+    Table,
+    counts_table,
+    fmt,
+)
 
 Report = dict[str, Any]
 
@@ -82,7 +91,10 @@ def train_summary(report: Report, params: Params) -> list[Artifact]:
 
 
 def predict_summary(report: Report, params: Params) -> list[Artifact]:
-    """Objects per class (or label), why some could not be classified, how sure the rest are."""
+    """Objects per class (or label), why some could not be classified, how sure the rest are.
+
+    The confidence histogram is a table and a picture (embedded as a small thumbnail).
+    """
     counts = counts_table(report["counts"], "class or label")
     hist = report["confidence_histogram"]
     edges, n = hist["edges"], hist["counts"]
@@ -90,11 +102,20 @@ def predict_summary(report: Report, params: Params) -> list[Artifact]:
             for a, b, c in zip(edges, edges[1:], n)]  # fmt: skip
     lost = counts_table(report["unclassified_by_reason"], "reason")
     folder = Path(report["output"])
-    return [
-        Table("predict-counts", counts or [{"class or label": "none", "count": 0}],
-              f"{report['classified']} of {report['objects']} objects classified "
-              f"({report['described']})"),
+    headline = (report.get("note") or f"{report['classified']} of {report['objects']} objects "
+                f"classified ({report['described']})")  # fmt: skip
+    artifacts: list[Artifact] = [
+        Table("predict-counts", counts or [{"class or label": "none", "count": 0}], headline),
         Table("predict-confidence", bars, "How sure the model is: objects per top probability"),
+    ]
+    if hist.get("picture"):
+        text = (f"# How sure the model is\n\n{headline}; {report['needs_spectrum']} below "
+                f"predict.min_confidence ({report['min_confidence']}) need a spectrum.")  # fmt: skip
+        artifacts.append(Images("predict-confidence-plot", text,
+                                (Picture("Objects per top probability", Path(hist["picture"])),),
+                                "Confidence histogram"))  # fmt: skip
+    return [
+        *artifacts,
         Table("predict-unclassified", lost or [{"reason": "none", "count": 0}],
               f"{report['unclassified']} objects not classified, by reason; "
               f"{report['needs_spectrum']} below predict.min_confidence"),
