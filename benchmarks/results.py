@@ -63,6 +63,23 @@ PAGES: dict[str, tuple[str, str]] = {
         "python benchmarks/sim_vs_real_cutouts.py",
     ),
     "predict": ("Predict: objects per second and memory", "python benchmarks/predict.py"),
+    "fetch": ("Fetching cutouts at the limit", "python benchmarks/fetch.py"),
+    "quickstart": (
+        "The quickstart: `skysort run`, and the UI's share of it",
+        "python benchmarks/quickstart.py",
+    ),
+    "scale": (
+        "The whole DAG at scale: time, memory, outputs, DVC",
+        "python benchmarks/scale.py --objects 100000 --epochs 1",
+    ),
+    "dask_scale": (
+        "Scaling out: the sharded cutouts stage on 1, 2, 4 Dask workers",
+        "python benchmarks/dask_scale.py",
+    ),
+    "scaling_plan": (
+        "Scaling plan: 10 million and 1 billion objects, from the measured costs",
+        "python benchmarks/scaling_plan.py",
+    ),
 }
 
 
