@@ -21,6 +21,10 @@ PHOTOMETRY_COLUMNS: tuple[str, ...] = ("u", "g", "r", "i", "z", "fiberMag_g", "r
 GALAXY_ZOO_LABELS: tuple[str, ...] = ("gz_elliptical", "gz_spiral", "gz_edge_on", "gz_merger")
 """The multilabel task's Galaxy Zoo morphology flags (``skysort.data.schema``)."""
 
+MODEL_KINDS: tuple[str, ...] = ("fusion", "tabular", "image", "gboost", "forest", "ensemble")
+"""Every ``train.model``: the Keras nets, the tree models, their ensemble
+(``skysort.model.saved``)."""
+
 IMAGE_ENCODERS: tuple[str, ...] = (
     "small_cnn",
     "resnet50",

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 
 from skysort.config.base import Section
-from skysort.config.names import IMAGE_ENCODERS
+from skysort.config.names import IMAGE_ENCODERS, MODEL_KINDS
 
 # Prefect names: what `prefect deployment run FLOW/NAME` and `prefect worker start --pool` accept.
 PREFECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -213,7 +213,14 @@ class Compare(Section):
         pattern=r"^[a-z0-9][a-z0-9-]{0,30}$",
         description="experiments are named study-<model>[-<encoder>[-<layers>]]",
     )
-    models: tuple[Literal["tabular", "image", "fusion"], ...] = ("tabular", "image", "fusion")
+    models: tuple[Literal[MODEL_KINDS], ...] = (
+        "tabular",
+        "image",
+        "fusion",
+        "gboost",
+        "forest",
+        "ensemble",
+    )  # type: ignore[valid-type]
     image_encoders: tuple[Literal[IMAGE_ENCODERS], ...] = ("small_cnn", "mobilenetv3small")  # type: ignore[valid-type]
     trainable_layers: tuple[Annotated[int, Field(ge=-1, le=10_000)], ...] = Field(
         (-1,), description="applies to keras.applications backbones only"

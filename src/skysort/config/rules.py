@@ -85,11 +85,11 @@ def _check_sampling(params: Params) -> None:
 
 
 def _check_images(params: Params) -> None:
-    if not params.source.has_images and params.train.model != "tabular":
+    if not params.source.has_images and params.train.model in ("image", "fusion"):
         raise ValueError(
             f"train.model: {params.train.model!r} needs images, but source.files.images is "
-            "'none' (tabular-only data): use train.model: tabular (the baselines run too), "
-            "or point source.files.images at your image files"
+            "'none' (tabular-only data): use train.model: tabular, gboost, forest or ensemble "
+            "(the baselines run too), or point source.files.images at your image files"
         )
     if params.train.center_crop > params.data.image_size:
         raise ValueError(

@@ -8,7 +8,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from skysort.config.base import Fraction, Section, project_root
 from skysort.config.files import check_weights_file
-from skysort.config.names import IMAGE_ENCODERS
+from skysort.config.names import IMAGE_ENCODERS, MODEL_KINDS
 
 
 class Train(Section):
@@ -30,10 +30,15 @@ class Train(Section):
     form differences itself but learns them slowly. An image model has no tabular
     input and ignores it (as the tabular model ignores the image settings), so one
     ``params.yaml`` serves every variant of ``skysort compare``.
+
+    ``gboost`` (LightGBM) and ``forest`` (a random forest) are tree models on the same
+    train rows and tabular features (plus colours); ``ensemble`` is the net (fusion
+    where there are cutouts, else tabular) plus the better tree model on val, mixed
+    with a weight fitted on val. The net settings do not apply to the tree models.
     """
 
-    model: Literal["fusion", "tabular", "image"] = Field(
-        "fusion", description="fusion | tabular | image"
+    model: Literal[MODEL_KINDS] = Field(  # type: ignore[valid-type]
+        "fusion", description="fusion | tabular | image (Keras nets) | gboost | forest | ensemble"
     )
     image_encoder: Literal[IMAGE_ENCODERS] = Field(  # type: ignore[valid-type]
         "small_cnn",
@@ -132,7 +137,9 @@ class Train(Section):
 
     def describe(self) -> str:
         """The model as a person names it: ``tabular``, or ``fusion/small_cnn``."""
-        return self.model if self.model == "tabular" else f"{self.model}/{self.image_encoder}"
+        if self.model in ("tabular", "gboost", "forest"):
+            return self.model
+        return f"{self.model}/{self.image_encoder}"
 
     def monitored(self, task: str) -> str:
         """The validation metric early stopping and the checkpoint watch.

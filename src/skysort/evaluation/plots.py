@@ -267,3 +267,13 @@ def explanation_png(
                 ax.set_title(label, fontsize=9)
     fig.suptitle(title, fontsize=9)
     _save(fig, path)
+
+
+def importance_png(importance: dict[str, float], title: str, path: Path) -> None:
+    """Feature importance as horizontal bars, the most important on top."""
+    ranked = sorted(importance.items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(4.8, 0.3 * len(ranked) + 1.0))
+    ax.barh([k for k, _ in ranked], [v for _, v in ranked], color="#4c72b0")
+    ax.set_xlabel("share of importance")
+    ax.set_title(title, fontsize=9)
+    _save(fig, path)

@@ -21,8 +21,11 @@ INPUTS_BY_MODEL: dict[str, tuple[str, ...]] = {
     "fusion": ("image", "features"),
     "image": ("image",),
     "tabular": ("features",),
+    "gboost": ("features",),
+    "forest": ("features",),
 }
-"""The input names each model kind reads; they equal the dataset's keys."""
+"""The input names each model kind reads; they equal the dataset's keys (an ensemble
+reads its net's)."""
 
 
 class ContractError(ValueError):
@@ -43,15 +46,20 @@ def make_contract(
     feature_mean: np.ndarray,
     feature_var: np.ndarray,
     decisions: dict[str, Any],
+    inputs: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """The contract of a model trained with these settings (JSON-ready)."""
+    """The contract of a model trained with these settings (JSON-ready).
+
+    ``inputs``: what the saved model reads, where its kind alone does not say (an
+    ensemble reads what its net reads).
+    """
     return {
         "version": VERSION,
         "task": task,
         "outputs": list(outputs),
         "model": train.model,
         "image_encoder": train.image_encoder,
-        "inputs": list(INPUTS_BY_MODEL[train.model]),
+        "inputs": list(inputs if inputs is not None else INPUTS_BY_MODEL[train.model]),
         "features": list(data.features),
         "asinh_scales": dict(data.asinh_scales),
         "colour_inputs": bool(train.colour_inputs),

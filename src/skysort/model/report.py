@@ -61,6 +61,10 @@ def training_report(
 def write_report(path: Path, report: dict[str, Any]) -> None:
     """Write ``report`` as JSON (atomically) and log its one-line summary."""
     atomic.write_json(path, report)
+    if report.get("best_epoch") is None:  # a tree model: no epochs
+        log.info("train: %s fitted in %.2f s, val log loss %.4f", report["model"],
+                 report["fit_seconds"], report["best_val_loss"])  # fmt: skip
+        return
     log.info(
         "train: best epoch %d/%d val accuracy %.3f (%.1f s/epoch)",
         report["best_epoch"],

@@ -1,7 +1,8 @@
 """The model comparison study: a grid of DVC experiments and one table of their results.
 
 ``skysort compare`` expands ``params.compare`` into variants (model kind x image
-encoder x trainable layers), runs each as ``dvc exp run -n NAME -S key=value ...`` in
+encoder x trainable layers; the tree models ``gboost`` and ``forest`` have no encoder,
+an ``ensemble`` has its net's), runs each as ``dvc exp run -n NAME -S key=value ...`` in
 the workspace (so only ``train`` and ``evaluate`` rerun between variants; the shared
 stages come from the first run or the DVC cache), reads each run's reports, and
 prints one table with the classical baselines on top. Every run stays a DVC
@@ -30,6 +31,9 @@ from skysort.pipeline import versioning
 
 log = logging.getLogger(__name__)
 
+NO_ENCODER: tuple[str, ...] = ("tabular", "gboost", "forest")
+"""Model kinds without an image encoder: one run each, whatever ``image_encoders`` says."""
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -52,7 +56,7 @@ class Variant:
 def expand_grid(compare: Compare) -> list[Variant]:
     """The distinct runs of ``models x image_encoders x trainable_layers``, in that order.
 
-    A tabular model ignores the image encoder, and ``small_cnn`` ignores
+    A tabular or tree model ignores the image encoder, and ``small_cnn`` ignores
     ``trainable_layers``, so those combinations collapse into one run each.
     """
     variants: list[Variant] = []
@@ -60,7 +64,7 @@ def expand_grid(compare: Compare) -> list[Variant]:
     for model in compare.models:
         for encoder in compare.image_encoders:
             for layers in compare.trainable_layers:
-                if model == "tabular":
+                if model in NO_ENCODER:
                     enc, tl = None, None
                 elif encoder == "small_cnn":
                     enc, tl = encoder, None
@@ -168,7 +172,8 @@ def run_study(
             report = atomic.read_json(paths.train_report)
             metrics = atomic.read_json(paths.metrics)
             runs.append(keras_row(v, report, metrics))
-            histories[v.name] = report["history"]
+            if report["history"]:  # a tree model has no training curves
+                histories[v.name] = report["history"]
             if not baselines and paths.baselines_report.exists():
                 baselines = baseline_rows(atomic.read_json(paths.baselines_report))
     finally:
@@ -238,17 +243,21 @@ def _scores(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def keras_row(v: Variant, train_report: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
-    """One table row for a Keras run, from its train report and test metrics."""
+    """One table row for a trained run (a net, a tree model, an ensemble).
+
+    A tree model has no epochs: its time is the fit's (``s fit``).
+    """
+    trees = train_report.get("best_epoch") is None
     return {
         **_run_columns(v),
         "status": "ok",
         **_scores(metrics),
-        "best_epoch": train_report["best_epoch"],
-        "epochs_run": train_report["epochs_run"],
-        "train_val_gap": train_report["train_val_accuracy_gap"],
-        "seconds": train_report["seconds_per_epoch"],
-        "seconds_unit": "s/epoch",
-        "parameters": train_report["parameters"],
+        "best_epoch": train_report.get("best_epoch"),
+        "epochs_run": train_report.get("epochs_run"),
+        "train_val_gap": train_report.get("train_val_accuracy_gap"),
+        "seconds": train_report["fit_seconds"] if trees else train_report["seconds_per_epoch"],
+        "seconds_unit": "s fit" if trees else "s/epoch",
+        "parameters": train_report.get("parameters"),
     }
 
 

@@ -45,12 +45,18 @@ def _swap_in(staged: Path, final: Path) -> None:
     """Put ``staged`` at ``final`` (a folder by rename of the old one aside, then away)."""
     if not staged.exists() and not staged.is_symlink():
         return  # already swapped in by an earlier, interrupted commit
-    if final.is_dir() and not final.is_symlink():
+    # A folder cannot replace a file in one rename (a model file, then a model folder):
+    # the old one is put aside first, as an old folder is.
+    folder_over_file = staged.is_dir() and (final.exists() or final.is_symlink())
+    if (final.is_dir() and not final.is_symlink()) or folder_over_file:
         old = final.parent / f".old.{final.name}"
         _remove(old)
         os.replace(final, old)
         os.replace(staged, final)
-        shutil.rmtree(old, ignore_errors=True)
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
     else:
         os.replace(staged, final)
 

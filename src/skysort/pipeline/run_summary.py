@@ -63,7 +63,9 @@ def _what_ran(params: Params, reports: dict[str, Report], facts: RunFacts) -> li
     if "kept_rows" in clean:
         objects += f", {clean['kept_rows']} kept after cleaning"
     model = f"{params.train.describe()}, up to {params.train.epochs} epochs"
-    if "epochs_run" in train:
+    if train.get("best_epoch") is None and "fit_seconds" in train:  # a tree model: no epochs
+        model = f"{params.train.describe()}, fitted in {train['fit_seconds']:.1f} s"
+    elif "epochs_run" in train:
         model += f" (ran {train['epochs_run']}, best epoch {train['best_epoch']})"
     overrides = ", ".join(f"`{o}`" for o in facts.overrides) or "none"
     rows = [

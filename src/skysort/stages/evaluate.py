@@ -7,7 +7,10 @@ draws the plots; every score uses the observed test labels only.
 ``evaluate.explain`` > 0: that many test objects, drawn with ``seed``, get a picture
 of where the model looked (Grad-CAM) and which superpixels raised its output (LIME),
 for the predicted class or each positive label, in ``plots/explain/<objid>.png``.
-They are listed in the stage's report (not in metrics.json).
+They are listed in the stage's report (not in metrics.json). A model with trees
+(``gboost``, ``forest``, ``ensemble``) also gets its feature importance
+(``plots/importance.csv`` and ``.png``); one without an image branch gets no Grad-CAM
+or LIME, and the report says so. An ensemble's Grad-CAM and LIME explain its net.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def evaluate_model(
     """Write metrics.json, predictions.parquet and the plots (PNG + CSV for ``dvc plots``)."""
     quiet_tensorflow_info()
     from skysort.evaluation.plots import history_png
-    from skysort.model.predict import load_model, predict_rows
+    from skysort.model.saved import load_saved
 
     target = targets.get(task)
     survey = load_survey(dataset, images, labels, data, task, train.colour_inputs)
@@ -58,8 +61,8 @@ def evaluate_model(
     if len(test) == 0:
         raise targets.NothingToScore(f"{labels}: the test split has no observed labels to score on")
     decisions = target.load_decisions(thresholds, data)
-    net = load_model(model)
-    proba = predict_rows(net, survey, test, train.model, evaluate.batch_size)
+    saved = load_saved(model)
+    proba = saved.predict_rows(survey, test, evaluate.batch_size)
     y = survey.y[test]
     objid = survey.dataset["objid"].to_numpy()[test]
     scored = target.score(objid, y, proba, data, decisions)
@@ -70,14 +73,15 @@ def evaluate_model(
 
     plots.mkdir(parents=True, exist_ok=True)
     target.write_plots(plots, scored, y, proba, survey.images, test, data)
-    if Path(train_report).exists():
-        history_png(atomic.read_json(train_report)["history"], plots / "training.png")
-    explained = _explain(net, survey, test, scored.explain, plots, train, evaluate, seed)
+    history = atomic.read_json(train_report)["history"] if Path(train_report).exists() else {}
+    if history:  # a tree model has no epochs
+        history_png(history, plots / "training.png")
+    explained = _explain(saved, survey, test, scored.explain, plots, train, evaluate, seed)
     return {**scores, "explanations": explained}
 
 
 def _explain(
-    model: Any,
+    saved: Any,
     survey: Survey,
     test: np.ndarray,
     explain: list[list[tuple[int, str]]],
@@ -88,13 +92,19 @@ def _explain(
 ) -> dict[str, Any]:
     """Explain ``evaluate.explain`` test objects drawn with ``seed`` into ``plots_dir/explain``.
 
-    ``explain[i]`` are the outputs to explain for test row ``test[i]``.
+    ``explain[i]`` are the outputs to explain for test row ``test[i]``. A model with
+    trees gets its feature importance whatever ``evaluate.explain`` says.
     """
+    from skysort.evaluation.importance import availability, write_importance
+
+    importance = write_importance(saved, plots_dir)
     if evaluate.explain == 0:
-        return {"objects": 0}
-    if train.model == "tabular":
-        log.info("evaluate: a tabular model has no image branch: no explanations")
-        return {"objects": 0, "skipped": "tabular model: no image branch to explain"}
+        return {"objects": 0, **importance}
+    model = saved.image_net
+    if model is None:
+        why = availability(saved)["gradcam"]
+        log.info("evaluate: Grad-CAM and LIME %s", why)
+        return {"objects": 0, "skipped": f"Grad-CAM and LIME {why}", **importance}
     from skysort.evaluation.explain import write_explanations
 
     n = min(evaluate.explain, len(test))
@@ -118,6 +128,12 @@ def _explain(
     per_object = (time.perf_counter() - started) / n
     log.info("evaluate: explained %d test objects, %.2f s each", n, per_object)
     return {
+        **importance,
+        **(
+            {"explains": f"the ensemble's net (weight {saved.weight_net:.2f})"}
+            if saved.kind == "ensemble"
+            else {}
+        ),  # fmt: skip
         "objects": n,
         "lime_samples": evaluate.lime_samples,
         "seconds_per_object": round(per_object, 3),

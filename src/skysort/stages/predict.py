@@ -8,7 +8,8 @@ from the model's contract, not from today's ``data:`` section. Objects that cann
 be classified (no cutout, a missing feature, a blank image, not found) are listed
 with their reason in ``paths.unclassified``; those below ``predict.min_confidence``
 in ``paths.needs_spectrum``. Every row carries the model's identity (its file's MD5,
-as DVC records it, the git revision and a hash of the parameters).
+as DVC records it, or a digest of a model folder's files; the git revision and a hash
+of the parameters). Any kind of model reads the same way (:mod:`skysort.model.saved`).
 
 A killed run resumes: a batch whose part exists is not redone, and a part is
 written (atomically) only when its batch is complete. A different model, objects or
@@ -35,14 +36,7 @@ from skysort.config import Clean, Cutouts, Data, Predict, Query, Source
 from skysort.data import atomic
 from skysort.data.cleaning import check_rows
 from skysort.data.labels import feature_matrix, tabular_matrix
-from skysort.model.contract import (
-    check_columns,
-    check_model,
-    contract_data,
-    differences,
-    file_md5,
-    read_contract,
-)
+from skysort.model.contract import check_columns, contract_data, differences, read_contract
 from skysort.model.tfenv import quiet_tensorflow_info
 from skysort.pipeline.progress import Progress
 from skysort.pipeline.stage import Stage
@@ -78,7 +72,7 @@ def classify_objects(
 ) -> dict[str, Any]:
     """Classify the objects ``predict`` names, batch by batch; write the parts and the lists."""
     quiet_tensorflow_info()
-    from skysort.model.predict import load_model
+    from skysort.model.saved import load_saved, model_md5
     from skysort.sources.objects import objects_to_classify
 
     terms = read_contract(contract)
@@ -87,14 +81,14 @@ def classify_objects(
                     "used", key, saved, now)  # fmt: skip
     target = targets.get(terms["task"])
     data = contract_data(terms, Data())
-    net = load_model(model)
-    check_model(terms, net, model)
+    net = load_saved(model)
+    net.check(terms, model)
     objects = objects_to_classify(predict, source, query, data, seed, predict_objects)
     if len(objects.rows):
         check_columns(terms, list(objects.catalog.columns), objects.described)
     else:
         log.warning("predict: no objects to classify (%s): the result is empty", objects.described)
-    identity = {"model_md5": file_md5(model), "git_rev": _git_revision(),
+    identity = {"model_md5": model_md5(model), "git_rev": _git_revision(),
                 "params_hash": _params_hash(terms, predict, source, query, cutouts, seed)}  # fmt: skip
     fmt = predict.format
     _start_parts(predicted, {**identity, "objects": _fingerprint(objects), "format": fmt,
@@ -122,7 +116,6 @@ def _classify_batch(
     clean: Clean, identity: dict[str, str],
 ) -> None:  # fmt: skip
     """Cutouts, checks and the model for one batch; its unclassified rows, then its part."""
-    from skysort.model.predict import predict_arrays
     from skysort.sources.cutouts import cutout_rows
     from skysort.sources.objects import without_labels
 
@@ -148,7 +141,7 @@ def _classify_batch(
         )
         matrix = tabular_matrix if terms["colour_inputs"] else feature_matrix
         features = matrix(batch.loc[kept], data.features, data.asinh_scales)
-        proba = predict_arrays(net, stack, features, tuple(terms["inputs"]), 256)
+        proba = net.predict_proba(stack, features, 256)
         top, margin = target.confidence(proba, terms["decisions"])
         table = pd.concat([table, target.decide(proba, data, terms["decisions"])], axis=1)
         table["top_probability"], table["margin"] = top, margin

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Train,
     )
     from skysort.pipeline.stage import Artifact
+    from skysort.targets.trees import TreeHead
 
 Report = dict[str, Any]
 
@@ -154,6 +155,17 @@ class Target(ABC):
         """
 
     needs_val_proba: ClassVar[bool] = False
+
+    @property
+    def trees(self) -> TreeHead:
+        """How tree models fit this task's outputs, read them and score them on val.
+
+        Follows the output activation: exclusive classes (softmax) take one multiclass
+        classifier, independent labels (sigmoid) one binary classifier each.
+        """
+        from skysort.targets.trees import HEADS
+
+        return HEADS[self.activation]
 
     # -- evaluate ----------------------------------------------------------------------
 
