@@ -16,7 +16,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +25,7 @@ import typer
 import yaml
 
 from skysort.config import ConfigError, load_params
+from skysort.model.tfenv import quiet_tensorflow_info
 from skysort.pipeline.registry import NAMES as STAGES
 from skysort.sources.urls import redact_text, redact_url
 
@@ -66,14 +67,21 @@ SetOpt = Annotated[
 ]
 
 
-def start_tied_temporary_server() -> None:
-    """Without PREFECT_API_URL: start the temporary server now, ended with this process.
+def start_tied_temporary_server(*modules: str) -> Callable[[], object]:
+    """Without PREFECT_API_URL: start the temporary server, ended with this process.
 
     Even a SIGKILL of this process ends it (:mod:`skysort.tasks.temporary_server`).
+    ``modules`` are imported while the server boots; call the returned function before
+    the first flow run (it waits for the server, and raises if it could not start).
     """
-    from skysort.tasks.temporary_server import start_tied_temporary_server as start
+    from skysort.tasks.temporary_server import start_while_importing
 
-    start()
+    return start_while_importing(modules)
+
+
+KERAS = ("skysort.model.build",)
+"""What a run that trains or classifies imports anyway: Keras, imported while the server boots."""
+NEEDS_KERAS = ("train", "evaluate", "predict")
 
 
 def _load(params: Path, overrides: list[str] | None):
@@ -98,10 +106,12 @@ def run(
 ) -> None:
     """Run the whole pipeline as one Prefect flow, then record the outputs in DVC."""
     _load(params, set_)
-    from skysort.flows.pipeline import pipeline
-
+    quiet_tensorflow_info()
     try:
-        start_tied_temporary_server()
+        server_up = start_tied_temporary_server("skysort.flows.pipeline", *KERAS)
+        from skysort.flows.pipeline import pipeline
+
+        server_up()
         result = pipeline(params_path=str(params), overrides=set_ or [], record=record)
     except Exception as exc:  # noqa: BLE001  (the flow run already logged the traceback)
         _fail(exc)
@@ -116,10 +126,14 @@ def stage(
 ) -> None:
     """Run one stage as its own Prefect flow run (this is what dvc.yaml calls)."""
     _load(params, set_)
-    from skysort.flows.stage import stage as stage_flow
-
+    quiet_tensorflow_info()
     try:
-        start_tied_temporary_server()
+        server_up = start_tied_temporary_server(
+            "skysort.flows.stage", *(KERAS if name.value in NEEDS_KERAS else ())
+        )
+        from skysort.flows.stage import stage as stage_flow
+
+        server_up()
         stage_flow(name=name.value, params_path=str(params), overrides=set_ or [])
     except Exception as exc:  # noqa: BLE001
         _fail(exc)
@@ -137,12 +151,14 @@ def predict(
     """Classify the objects of params.yaml's `predict:` section with the trained model."""
     overrides = list(set_ or [])
     loaded = _load(params, overrides)
-    from skysort.flows.predict import predict as predict_flow
-
+    quiet_tensorflow_info()
     try:
         if rev is not None:
             overrides += _model_of_revision(rev, loaded)
-        start_tied_temporary_server()
+        server_up = start_tied_temporary_server("skysort.flows.predict", *KERAS)
+        from skysort.flows.predict import predict as predict_flow
+
+        server_up()
         result = predict_flow(params_path=str(params), overrides=overrides)
     except Exception as exc:  # noqa: BLE001  (the flow run already logged the traceback)
         _fail(exc)
@@ -218,7 +234,7 @@ def serve(params: ParamsOpt = Path("params.yaml")) -> None:
 
     if hint := deployment.no_server_hint():
         typer.secho(f"note: {hint}", fg=typer.colors.YELLOW, err=True)
-    start_tied_temporary_server()
+    start_tied_temporary_server()()
     deployment.serve(loaded, str(params))
 
 

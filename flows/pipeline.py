@@ -91,5 +91,5 @@ if __name__ == "__main__":
     from skysort.flows.cli import start_tied_temporary_server, turn_analytics_off
 
     turn_analytics_off()  # before the first flow run starts a server (Prefect reads them late)
-    start_tied_temporary_server()
+    start_tied_temporary_server()()
     pipeline(params_path=sys.argv[1] if len(sys.argv) > 1 else "params.yaml")

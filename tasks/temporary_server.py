@@ -13,7 +13,10 @@ reuses, and ties its process to this one with a lifeline
 
 from __future__ import annotations
 
+import importlib
 import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from skysort.pipeline.lifeline import tie_to_this_process
 
@@ -40,3 +43,26 @@ def start_tied_temporary_server() -> int | None:
     tie_to_this_process(pid)
     log.debug("temporary Prefect server %s (pid %d) ends with this process", server.api_url, pid)
     return pid
+
+
+def start_while_importing(modules: Iterable[str] = ()) -> Callable[[], int | None]:
+    """Start the temporary server on a thread, import ``modules`` meanwhile; return the wait.
+
+    The server's process boots on its own (about 10 s on 2 cores) while this process
+    imports what its run needs anyway (the flow's modules, Keras), so a run pays for
+    the longer of the two instead of their sum. Call the returned function before the
+    first flow run: it waits for the server and returns its pid, or raises what
+    starting it raised.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    if not PREFECT_API_URL.value():
+        # the server's code is imported here, on this thread: two threads importing the
+        # same package at once can deadlock on its import locks
+        from prefect.server.api.server import SubprocessASGIServer  # noqa: F401
+    pool = ThreadPoolExecutor(1, thread_name_prefix="prefect-temporary-server")
+    started = pool.submit(start_tied_temporary_server)
+    pool.shutdown(wait=False)
+    for name in modules:
+        importlib.import_module(name)
+    return started.result
