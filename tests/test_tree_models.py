@@ -201,3 +201,18 @@ def test_the_ensemble_fits_its_weight_on_val_rows_only(prepared, tmp_path, monke
     assert "the ensemble's net" in scores["explanations"]["explains"]
     assert (tmp_path / "plots/importance.csv").exists()
     _assert_predict_reproduces_evaluate(root, tmp_path, task)
+
+
+def test_compare_runs_the_tree_models_once_and_tabulates_them_without_epochs():
+    from skysort.config import Compare
+    from skysort.pipeline.compare import expand_grid, format_table, keras_row
+
+    grid = expand_grid(Compare(models=("gboost", "forest", "ensemble"),
+                               image_encoders=("small_cnn", "mobilenetv3small")))  # fmt: skip
+    assert [v.name for v in grid] == ["study-gboost", "study-forest", "study-ensemble-small_cnn",
+                                      "study-ensemble-mobilenetv3small-all"]  # fmt: skip
+    report = {"best_epoch": None, "epochs_run": None, "fit_seconds": 0.5, "history": {}}
+    metrics = {"accuracy": 0.9, "f1_macro": 0.8, "per_class": {"STAR": {"f1": 0.7}}}
+    row = keras_row(grid[0], report, metrics)
+    assert row["seconds_unit"] == "s fit" and row["best_epoch"] is None
+    assert "0.50 s fit" in format_table([row], ["STAR"])

@@ -23,6 +23,7 @@ PLOTS = (
     ("pr.png", "Precision-recall curves"),
     ("training.png", "Training curves"),
     ("gallery.png", "Test cutouts, observed and predicted"),
+    ("importance.png", "Feature importance (a model with trees)"),
 )
 """Evaluate's pictures in ``paths.plots``, in the order the UI shows them, with captions."""
 
