@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from skysort.config.base import Fraction, Section
-from skysort.config.names import SDSS_CLASSES
+from skysort.config.names import GALAXY_ZOO_LABELS, SDSS_CLASSES
 
 
 class SyntheticSource(Section):
@@ -29,6 +29,13 @@ class SyntheticSource(Section):
         ge=0,
         le=1000,
         description="field stars and galaxies per arcmin², Poisson (4.5 in a 64 px frame)",
+    )
+    zoo_missing_per_level: float = Field(
+        0.15,
+        ge=0,
+        lt=1,
+        description="multilabel: each level deeper in Galaxy Zoo's decision tree, this share "
+        "more of the voted galaxies lack the question's votes (label unknown)",
     )
 
     @model_validator(mode="after")
@@ -52,11 +59,28 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+DEFAULT_ZOO_THRESHOLD = 0.8
+"""The vote fraction a Galaxy Zoo label needs, unless ``zoo_threshold`` names the label."""
+DEFAULT_ZOO_THRESHOLDS: dict[str, float] = {
+    "gz_elliptical": 0.8,
+    "gz_spiral": 0.8,
+    "gz_edge_on": 0.8,
+    "gz_merger": 0.4,  # volunteers split on mergers: GZ1 merger samples cut p_mg near 0.4
+}
+
+
+def _check_threshold(value: float, where: str) -> None:
+    if not 0 < value <= 1:
+        raise ValueError(f"{where}a vote-fraction threshold must be in (0, 1], got {value}")
+
+
 class SkyServerSource(Section):
     """Where SkyServer lives and how patiently to talk to it.
 
-    In the multilabel task a Galaxy Zoo label is 1 where its vote fraction reaches
-    ``zoo_threshold``, 0 below, and unknown (NaN) with fewer than ``zoo_min_votes`` votes.
+    In the multilabel task a Galaxy Zoo label is 1 where its vote fraction reaches its
+    ``zoo_threshold`` (one number for every label, or one per label: mergers are usually
+    cut near 0.4, the clearer shapes near 0.8), 0 below, and unknown (NaN) with fewer than
+    ``zoo_min_votes`` votes. The simulated survey's votes are read the same way.
     """
 
     base_url: str = Field(
@@ -73,15 +97,35 @@ class SkyServerSource(Section):
     min_query_interval_s: float = Field(
         1.0, ge=0, le=600, description="SkyServer allows 60 SQL queries per minute"
     )
-    zoo_threshold: float = Field(
-        0.8,
-        gt=0,
-        le=1,
-        description="multilabel: label = 1 where its Galaxy Zoo vote fraction >= this",
+    zoo_threshold: float | dict[str, float] = Field(
+        dict(DEFAULT_ZOO_THRESHOLDS),
+        description="multilabel: label = 1 where its Galaxy Zoo vote fraction >= this; one "
+        f"number, or label: threshold (a label left out: {DEFAULT_ZOO_THRESHOLD})",
     )
     zoo_min_votes: int = Field(
         10, ge=0, le=10_000, description="multilabel: label unknown (NaN) with fewer votes"
     )
+
+    def zoo_threshold_for(self, label: str) -> float:
+        """The vote fraction at which ``label`` is 1 (one number, or the label's own)."""
+        if isinstance(self.zoo_threshold, dict):
+            return self.zoo_threshold.get(label, DEFAULT_ZOO_THRESHOLD)
+        return self.zoo_threshold
+
+    @field_validator("zoo_threshold")
+    @classmethod
+    def _zoo_threshold(cls, value: float | dict[str, float]) -> float | dict[str, float]:
+        if not isinstance(value, dict):
+            _check_threshold(value, "")
+            return value
+        unknown = sorted(set(value) - set(GALAXY_ZOO_LABELS))
+        if unknown:
+            raise ValueError(
+                f"unknown Galaxy Zoo label(s) {unknown}; known: {list(GALAXY_ZOO_LABELS)}"
+            )
+        for label, threshold in value.items():
+            _check_threshold(threshold, f"{label}: ")
+        return value
 
     @field_validator("base_url")
     @classmethod

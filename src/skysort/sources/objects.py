@@ -41,9 +41,20 @@ class Objects:
 
 
 def objects_to_classify(
-    predict: Predict, source: Source, query: Query, data: Data, seed: int, objects_file: Path
+    predict: Predict,
+    source: Source,
+    query: Query,
+    data: Data,
+    seed: int,
+    objects_file: Path,
+    *,
+    zoo: bool = False,
 ) -> Objects:
-    """The objects ``predict`` names (with their labels: see :func:`without_labels`)."""
+    """The objects ``predict`` names (with their labels: see :func:`without_labels`).
+
+    ``zoo``: the model's task reads Galaxy Zoo (the target's ``galaxy_zoo``), so the
+    simulated survey is drawn as for that task (true morphology in its cutouts).
+    """
     if source.kind == "files" and Path(objects_file).is_dir():
         # your own data: the objects are your catalog file; the default is a folder in git
         log.info("predict: paths.predict_objects %s is a folder, not a file: nothing to "
@@ -54,9 +65,9 @@ def objects_to_classify(
     if source.kind == "files":
         objects = _from_files(predict, source, data, objects_file)
     elif predict.objects == "file":
-        objects = _from_list(predict, source, query, data, seed, _read_list(objects_file))
+        objects = _from_list(predict, source, query, data, seed, _read_list(objects_file), zoo)
     elif source.kind == "synthetic":
-        objects = _synthetic_region(predict, source, data, seed)
+        objects = _synthetic_region(predict, source, data, seed, zoo)
     else:
         from skysort.sources.skyserver.sql_photo import photometric_catalog
 
@@ -91,7 +102,9 @@ def _none() -> pd.DataFrame:
                          "reason": pd.array([], dtype="string")})  # fmt: skip
 
 
-def _synthetic_region(predict: Predict, source: Source, data: Data, seed: int) -> Objects:
+def _synthetic_region(
+    predict: Predict, source: Source, data: Data, seed: int, zoo: bool = False
+) -> Objects:
     """Photometric objects of the simulated sky in the box, or in the box around the cone.
 
     The simulated sky holds ``predict.sky_density`` objects per square degree (a
@@ -112,7 +125,7 @@ def _synthetic_region(predict: Predict, source: Source, data: Data, seed: int) -
     n = min(predict.max_objects, int(np.random.default_rng(sky_seed).poisson(expected)))
     region = Query(n_objects=max(n, 1), ra_min=ra_min, ra_max=ra_max, dec_min=dec_min,
                    dec_max=dec_max, r_min=predict.r_min, r_max=predict.r_max)  # fmt: skip
-    catalog = simulate_catalog(region, data, source.synthetic, sky_seed).iloc[:n]
+    catalog = simulate_catalog(region, data, source.synthetic, sky_seed, zoo=zoo).iloc[:n]
     rows = np.arange(len(catalog))
     if predict.shape == "cone":
         inside = separation_deg(catalog["ra"], catalog["dec"], predict.ra, predict.dec)
@@ -174,7 +187,13 @@ def _read_list(path: Path) -> pd.DataFrame:
 
 
 def _from_list(
-    predict: Predict, source: Source, query: Query, data: Data, seed: int, wanted: pd.DataFrame
+    predict: Predict,
+    source: Source,
+    query: Query,
+    data: Data,
+    seed: int,
+    wanted: pd.DataFrame,
+    zoo: bool = False,
 ) -> Objects:
     """Objects of the survey by id or by position (nearest within ``predict.match_arcsec``).
 
@@ -184,7 +203,7 @@ def _from_list(
     if source.kind == "synthetic":
         from skysort.sources.synthetic import simulate_catalog
 
-        survey = simulate_catalog(query, data, source.synthetic, seed)
+        survey = simulate_catalog(query, data, source.synthetic, seed, zoo=zoo)
         match = (
             _by_objid(survey, wanted) if by_id else _nearest(survey, wanted, predict.match_arcsec)
         )

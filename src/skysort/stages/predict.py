@@ -83,7 +83,8 @@ def classify_objects(
     data = contract_data(terms, Data())
     net = load_saved(model)
     net.check(terms, model)
-    objects = objects_to_classify(predict, source, query, data, seed, predict_objects)
+    objects = objects_to_classify(predict, source, query, data, seed, predict_objects,
+                                  zoo=target.galaxy_zoo)  # fmt: skip
     if len(objects.rows):
         check_columns(terms, list(objects.catalog.columns), objects.described)
     else:

@@ -35,7 +35,8 @@ def write_catalog(
     ``source_catalog`` is the user's file, read only by the files source (which takes
     every row: ``query.*`` limits apply to SkyServer and the simulated survey).
     Multilabel from SkyServer: the query joins Galaxy Zoo's votes, and the ``gz_*``
-    labels are derived from them (:mod:`skysort.sources.skyserver.galaxyzoo`).
+    labels are derived from them (:mod:`skysort.sources.skyserver.galaxyzoo`); the
+    simulated survey then simulates those votes, and they are read the same way.
     """
     target = targets.get(task)
     details: dict[str, Any] = {}
@@ -47,7 +48,11 @@ def write_catalog(
     elif source.kind == "synthetic":
         from skysort.sources.synthetic import simulate_catalog
 
-        table = simulate_catalog(query, data, source.synthetic, seed)
+        table = simulate_catalog(query, data, source.synthetic, seed, zoo=target.galaxy_zoo)
+        if target.galaxy_zoo:
+            from skysort.sources.skyserver.galaxyzoo import zoo_labels
+
+            table = zoo_labels(table, source.skyserver)
     else:
         from skysort.sources.skyserver.query import query_catalog
 

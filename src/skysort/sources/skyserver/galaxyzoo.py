@@ -1,6 +1,7 @@
 """Galaxy Zoo 1 votes (SkyServer's ``zooSpec``) as the multilabel task's binary labels.
 
-A label is 1 where its vote fraction reaches ``zoo_threshold``, 0 below it, and
+A label is 1 where its vote fraction reaches its ``zoo_threshold`` (one number, or one
+per label), 0 below it, and
 unknown (NaN) where the object has fewer than ``zoo_min_votes`` votes or no Galaxy
 Zoo entry at all.
 """
@@ -34,5 +35,6 @@ def zoo_labels(catalog: pd.DataFrame, skyserver: SkyServerSource) -> pd.DataFram
     for label, column in VOTE_FRACTIONS.items():
         fraction = pd.to_numeric(out[lowered[column]], errors="coerce").to_numpy(dtype=float)
         known = enough & ~np.isnan(fraction)
-        out[label] = np.where(known, (fraction >= skyserver.zoo_threshold).astype(float), np.nan)
+        positive = fraction >= skyserver.zoo_threshold_for(label)
+        out[label] = np.where(known, positive.astype(float), np.nan)
     return out

@@ -25,6 +25,7 @@ from skysort.config import Data, Query, SyntheticSource
 from skysort.data.schema import BANDS, CATALOG_COLUMNS, GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS
 from skysort.sources.synthetic.dr17_photometry import MIXTURES, VARIABLES
 from skysort.sources.synthetic.faults import inject_catalog_faults
+from skysort.sources.synthetic.galaxyzoo import draw_votes, true_morphology
 from skysort.sources.synthetic.seeding import stream
 
 log = logging.getLogger(__name__)
@@ -60,19 +61,27 @@ MAX_REDRAW_ROUNDS = 8  # rejection rounds to keep r inside the query limits
 
 
 def simulate_catalog(
-    query: Query, data: Data, synthetic: SyntheticSource, seed: int
+    query: Query, data: Data, synthetic: SyntheticSource, seed: int, *, zoo: bool = False
 ) -> pd.DataFrame:
     """Simulate ``query.n_objects`` SDSS-like catalog rows, deterministically from ``seed``.
 
     Columns: the contract's :data:`~skysort.data.schema.CATALOG_COLUMNS`, the PhotoObj
-    shape columns the renderer needs (:data:`SHAPE_COLUMNS`) and the Galaxy Zoo
-    flags (:data:`~skysort.data.schema.GALAXY_ZOO_LABELS`). ``class`` is pd.NA for the
-    injected missing labels; one magnitude is NaN for the injected missing features.
+    shape columns the renderer needs (:data:`SHAPE_COLUMNS`) and morphology. ``class``
+    is pd.NA for the injected missing labels; one magnitude is NaN for the injected
+    missing features.
+
+    Morphology: without ``zoo`` (the multiclass survey, unchanged since it was pinned)
+    the Galaxy Zoo flags (:data:`~skysort.data.schema.GALAXY_ZOO_LABELS`), which the
+    renderer also draws. With ``zoo`` (the multilabel task, as SkyServer joins Galaxy
+    Zoo for it) each galaxy's true morphology, which the renderer draws, and Galaxy
+    Zoo's votes drawn from it under zooSpec's names, to be thresholded into labels
+    (:mod:`skysort.sources.synthetic.galaxyzoo`). Nothing else differs: the other
+    columns are drawn from their own streams either way.
     """
     truth = _draw_classes(
         query.n_objects, data.classes, synthetic.class_mix, stream(seed, "classes")
     )
-    df = _observed_rows(truth, query, seed)
+    df = _observed_rows(truth, query, seed, synthetic if zoo else None)
     inject_catalog_faults(df, synthetic, seed)
     df = df.astype({c: t for c, t in CATALOG_COLUMNS.items() if t != "string"})
     log.info(
@@ -84,10 +93,13 @@ def simulate_catalog(
     return df
 
 
-def _observed_rows(truth: np.ndarray, query: Query, seed: int) -> pd.DataFrame:
-    """The rows as the survey measures them (position, id, photometry, shape, Galaxy Zoo flags).
+def _observed_rows(
+    truth: np.ndarray, query: Query, seed: int, zoo: SyntheticSource | None
+) -> pd.DataFrame:
+    """The rows as the survey measures them (position, id, photometry, shape, morphology).
 
-    No fault yet: every label and magnitude is present.
+    No fault yet: every class and magnitude is present. ``zoo``: true morphology and
+    Galaxy Zoo votes instead of flags (:func:`simulate_catalog`).
     """
     n = len(truth)
     rng = stream(seed, "catalog")
@@ -107,6 +119,12 @@ def _observed_rows(truth: np.ndarray, query: Query, seed: int) -> pd.DataFrame:
     df["provenance"] = pd.array([f"synthetic seed={seed}"] * n, dtype="string")
     for col in SHAPE_COLUMNS:
         df[col] = shapes[col]
+    if zoo is not None:
+        morphology = true_morphology(truth, shapes, MERGER_RATE, EDGE_ON_AXIS_RATIO, seed)
+        re = half_light_radius(shapes["petroRad_r"].to_numpy())
+        votes = draw_votes(morphology, truth == "GALAXY", re, GZ_NO_VOTES_RATE,
+                           zoo.zoo_missing_per_level, seed)  # fmt: skip
+        return pd.concat([df, morphology, votes], axis=1)
     gz = _draw_galaxy_zoo(truth, shapes, stream(seed, "galaxy_zoo"))
     for col in GALAXY_ZOO_LABELS:
         df[col] = gz[col]
@@ -342,6 +360,9 @@ def _draw_galaxy_zoo(
     """Galaxy Zoo flags for galaxies; NaN for other classes and for galaxies without votes.
 
     Small galaxies are often voted "uncertain" (neither elliptical nor spiral), as in GZ1.
+    The multiclass survey's morphology, kept as it was so that its figures stay
+    comparable: the flags are drawn directly (no votes, a galaxy's four flags unknown
+    together) and the renderer draws them, not the truth.
     """
     n = len(truth)
     galaxy = truth == "GALAXY"

@@ -28,6 +28,7 @@ from skysort.data.schema import GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, MANIFEST_C
 from skysort.pipeline.progress import Progress
 from skysort.sources.synthetic.catalog import SHAPE_COLUMNS
 from skysort.sources.synthetic.faults import blank_frame, plan_cutout_faults, truncate
+from skysort.sources.synthetic.galaxyzoo import TRUE_MORPHOLOGY
 from skysort.sources.synthetic.render import render_cutout
 from skysort.sources.synthetic.seeding import object_stream, stream
 
@@ -124,9 +125,12 @@ class _Plan:
             synthetic.neighbour_density * field, n
         )
         self.chosen = np.arange(n) if chosen is None else np.asarray(chosen, dtype=np.int64)
+        # The true morphology where the catalog has it (never the votes), else the flags.
+        truth = tuple(TRUE_MORPHOLOGY.values())
+        morphology = truth if truth[0] in catalog.columns else GALAXY_ZOO_LABELS
         self.columns = [
             c
-            for c in (*MAGNITUDE_COLUMNS, "class", *SHAPE_COLUMNS, *GALAXY_ZOO_LABELS)
+            for c in (*MAGNITUDE_COLUMNS, "class", *SHAPE_COLUMNS, *morphology)
             if c in catalog.columns
         ]
         self.objids = catalog["objid"].to_numpy(dtype=np.int64)

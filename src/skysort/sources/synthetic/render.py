@@ -1,7 +1,7 @@
 """Cutout rendering: one catalog object (plus field neighbours) as an SDSS-like gri image.
 
 Point sources and bulge + disc galaxies (arms, dust lanes, merging companions where
-the Galaxy Zoo flags say so), convolved with a PSF of three Gaussians (core and wings),
+the galaxy truly has them, or, in the multiclass survey, where its Galaxy Zoo flags say so), convolved with a PSF of three Gaussians (core and wings),
 with sky and shot noise, through the Lupton et al. (2004) asinh colour stretch used by
 SkyServer. Fluxes are in nanomaggies (22.5 mag = 1 nmgy).
 
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from skysort.sources.synthetic.catalog import EDGE_ON_AXIS_RATIO, PSF_PETRO_RAD, half_light_radius
+from skysort.sources.synthetic.galaxyzoo import TRUE_MORPHOLOGY
 
 # The PSF as ImgCutout JPEGs show it (resampled, and through the JPEG), wider than the
 # survey's median r seeing of about 1.4": real point sources measure 4.2-4.4 px FWHM at 0.4"/px.
@@ -42,6 +43,7 @@ NEIGHBOUR_MAG_SCALE = 1.2  # mag; 1 / (0.36 ln 10)
 RENDER_SIZE_PAD = 0.25  # padding (fraction of the size) against FFT wrap-around
 
 _RENDER_BANDS: tuple[str, ...] = ("g", "r", "i")
+_FLAGS = {label: label for label in TRUE_MORPHOLOGY}  # the multiclass survey draws its flags
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ def render_cutout(
 
     Point sources when ``petroRad_r`` is at the PSF's size, otherwise a bulge + disc
     galaxy from ``fracDeV_r``, ``petroRad_r``, ``deVAB_r``, ``deVPhi_r``, with arms,
-    a dust lane or a companion where the ``gz_*`` flags say so. Seeing, sky noise
+    a dust lane or a companion where its true morphology (``true_*`` columns) has
+    them, or, for a row without it (the multiclass survey), where the ``gz_*`` flags say so. Seeing, sky noise
     and shot noise follow the magnitudes: fainter objects are dimmer and noisier.
     ``scale`` is arcsec/pixel. ``row["n_neighbours"]`` (default 0) adds field objects.
     """
@@ -152,14 +155,15 @@ def _main_sources(
     q = float(np.clip(_finite(row.get("deVAB_r")) or 1.0, 0.05, 1.0))
     frac_dev = float(np.clip(_finite(row.get("fracDeV_r")) or 0.5, 0.0, 1.0))
     phi = math.radians(_finite(row.get("deVPhi_r")) or 0.0)
-    edge_on = _flag(row, "gz_edge_on") or (q < EDGE_ON_AXIS_RATIO and frac_dev < 0.5)
-    arms = 0.9 if _flag(row, "gz_spiral") and not edge_on else 0.25 * (1 - frac_dev)
+    names = TRUE_MORPHOLOGY if TRUE_MORPHOLOGY["gz_spiral"] in row else _FLAGS
+    edge_on = _flag(row, names["gz_edge_on"]) or (q < EDGE_ON_AXIS_RATIO and frac_dev < 0.5)
+    arms = 0.9 if _flag(row, names["gz_spiral"]) and not edge_on else 0.25 * (1 - frac_dev)
     if str(row.get("class")) == "QSO":
         nucleus = {b: 0.6 * f for b, f in flux.items()}
         host = {b: 0.4 * f for b, f in flux.items()}
         return [_Source(x, y, nucleus), _Source(x, y, host, re, q, phi, frac_dev, arms)]
     main = _Source(x, y, flux, re, q, phi, frac_dev, arms, edge_on)
-    if not _flag(row, "gz_merger"):
+    if not _flag(row, names["gz_merger"]):
         return [main]
     return [main, _companion(main, scale, rng)]
 
