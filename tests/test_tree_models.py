@@ -11,6 +11,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from skysort.config import Data, Evaluate, Impute, Train
 from skysort.data.atomic import read_json
@@ -19,6 +20,7 @@ from skysort.model.saved import load_saved
 from skysort.stages.evaluate import evaluate_model
 from skysort.stages.train import train_model
 from skysort.targets.trees import ExclusiveClasses, IndependentLabels
+from tests.conftest import ROOT
 from tests.factories import (
     ML_LABELS,
     make_catalog,
@@ -105,7 +107,14 @@ def test_a_tree_model_trains_evaluates_and_predicts_like_the_net(prepared, tmp_p
     lead = "f1_macro" if task == "multiclass" else "roc_auc_macro"
     assert metrics[lead] is not None and metrics[lead] > 0.4, metrics
     assert (tmp_path / "plots/confusion.png").exists() and (tmp_path / "plots/roc.csv").exists()
-    assert not (tmp_path / "plots/training.png").exists()  # no epochs, no curves
+    # every plot and metric dvc.yaml declares for train and evaluate is there (else DVC fails)
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for stage, base in (("train", "${paths.dvclive}/"), ("evaluate", "${paths.plots}/")):
+        for entry in stages[stage].get("plots", []) + stages[stage].get("metrics", []):
+            name = next(iter(entry)) if isinstance(entry, dict) else entry
+            if name.startswith(base):
+                folder = "dvclive" if stage == "train" else "plots"
+                assert (tmp_path / folder / name.removeprefix(base)).exists(), name
     ranked = scores["explanations"]["importance"]["ranked"]
     assert set(ranked) >= {"u", "g", "u-g"} and abs(sum(ranked.values()) - 1) < 1e-6
     assert (tmp_path / "plots/importance.png").exists()

@@ -88,7 +88,18 @@ def curves_png(
 
 
 def history_png(history: dict[str, list[float]], path: Path) -> None:
-    """Loss and accuracy per epoch, train and val (and AUC when the run recorded it)."""
+    """Loss and accuracy per epoch, train and val (and AUC when the run recorded it).
+
+    A model fitted without epochs (a tree model: empty ``history``) gets a picture that
+    says so: ``dvc.yaml`` declares this file among evaluate's plots.
+    """
+    if not history:
+        fig, ax = plt.subplots(figsize=(4, 1.2))
+        ax.text(0.5, 0.5, "no training curves: this model is fitted without epochs",
+                ha="center", va="center", fontsize=8)  # fmt: skip
+        ax.set_axis_off()
+        _save(fig, path)
+        return
     keys = ("loss", "accuracy", "auc") if "auc" in history else ("loss", "accuracy")
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
     for ax, key in zip(axes, keys):

@@ -73,9 +73,8 @@ def evaluate_model(
 
     plots.mkdir(parents=True, exist_ok=True)
     target.write_plots(plots, scored, y, proba, survey.images, test, data)
-    history = atomic.read_json(train_report)["history"] if Path(train_report).exists() else {}
-    if history:  # a tree model has no epochs
-        history_png(history, plots / "training.png")
+    if Path(train_report).exists():  # a tree model's history is empty: the picture says so
+        history_png(atomic.read_json(train_report)["history"], plots / "training.png")
     explained = _explain(saved, survey, test, scored.explain, plots, train, evaluate, seed)
     return {**scores, "explanations": explained}
 
