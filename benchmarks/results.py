@@ -40,6 +40,10 @@ PAGES: dict[str, tuple[str, str]] = {
         "Multilabel: impute, mask, drop, gradient boosting",
         "python benchmarks/multilabel.py --epochs 25",
     ),
+    "multilabel_mask_vs_drop": (
+        "Multilabel: mask against drop on 3 seeds",
+        "python benchmarks/multilabel_mask_vs_drop.py",
+    ),
     "real_sdss17": (
         "Baselines and the tabular net on the real DR17 sample",
         "python benchmarks/real_sdss17.py --splits 5 --asinh-redshift --no-oversample --colours"
