@@ -98,7 +98,8 @@ def test_a_tree_model_trains_evaluates_and_predicts_like_the_net(prepared, tmp_p
     assert (tmp_path / "model/model.json").exists()
     assert (tmp_path / "dvclive/metrics.json").exists()  # dvc.yaml's train metrics
     contract = read_json(tmp_path / "contract.json")
-    assert contract["model"] == kind and contract["inputs"] == ["features"]
+    # the factories' survey has cutouts: the trees read their morphology too
+    assert contract["model"] == kind and contract["inputs"] == ["image", "features"]
     if task == "multilabel":  # thresholds tuned on val through the target's decisions
         assert set(read_json(tmp_path / "thresholds.json")["thresholds"]) == set(ML_LABELS)
     scores = _evaluate(root, tmp_path, task, cfg)
@@ -116,7 +117,8 @@ def test_a_tree_model_trains_evaluates_and_predicts_like_the_net(prepared, tmp_p
                 folder = "dvclive" if stage == "train" else "plots"
                 assert (tmp_path / folder / name.removeprefix(base)).exists(), name
     ranked = scores["explanations"]["importance"]["ranked"]
-    assert set(ranked) >= {"u", "g", "u-g"} and abs(sum(ranked.values()) - 1) < 1e-6
+    assert set(ranked) >= {"u", "g", "u-g", "concentration"}
+    assert abs(sum(ranked.values()) - 1) < 1e-6
     assert (tmp_path / "plots/importance.png").exists()
     _assert_predict_reproduces_evaluate(root, tmp_path, task)
 
@@ -127,7 +129,22 @@ def test_a_tree_model_is_deterministic(prepared, tmp_path):
         _train(root, tmp_path / run, "multiclass", model="gboost")
     a, b = (load_saved(tmp_path / r / "model") for r in ("a", "b"))
     x = np.random.default_rng(0).normal(18, 2, (20, 6)).astype(np.float32)
-    assert np.array_equal(a.predict_proba(x[:, :0], x, 8), b.predict_proba(x[:, :0], x, 8))
+    images = np.load(root / "images.npy")[:20]
+    assert np.array_equal(a.predict_proba(images, x, 8), b.predict_proba(images, x, 8))
+
+
+def test_without_cutouts_a_tree_model_reads_the_features_alone():
+    from skysort.model.trees import fit_tree, tree_columns
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(18, 2, (60, 6)).astype(np.float32)
+    y = (x[:, 0] - x[:, 1] > 0).astype(int) * 2  # GALAXY or STAR by u-g
+    columns, colours = tree_columns(DATA["multiclass"].features, {}, False)
+    model, _ = fit_tree("gboost", "multiclass", x, y, n_outputs=3, columns=columns,
+                        colours=colours, seed=0)  # fmt: skip
+    assert model.inputs == ("features",) and len(model.columns) == 6 + 4
+    proba = model.predict_proba(np.zeros((60, 0, 0, 3), np.uint8), x, 16)
+    assert (proba[:, 1] == 0).all() and (proba.argmax(axis=1) == y).mean() > 0.9
 
 
 def test_explain_says_gradcam_is_not_available_for_a_tree(prepared, tmp_path):

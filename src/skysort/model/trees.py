@@ -4,7 +4,10 @@
 baselines' own builders (:mod:`skysort.model.classical`: seeded, one thread). They
 read the net's tabular feature matrix (the contract's ``features``), to which they
 add the colours of adjacent bands when the matrix lacks them (``train.colour_inputs:
-false``): a tree cannot form a difference of two columns itself. How the fitted
+false``): a tree cannot form a difference of two columns itself. Where the survey
+has cutouts they also read each cutout's cheap morphology (concentration, size,
+ellipticity, ...: :mod:`skysort.data.morphology`, numpy only), which tells a point
+source from a galaxy where the photometry alone cannot. How the fitted
 classifiers cover the task's outputs is the target's (:mod:`skysort.targets.trees`).
 """
 
@@ -19,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from skysort import targets
+from skysort.data.morphology import FEATURES as MORPHOLOGY
+from skysort.data.morphology import morphology_features
 from skysort.data.schema import BANDS
 from skysort.model.saved import SavedModel
 
@@ -60,7 +65,7 @@ def tree_columns(
 
 @dataclass
 class TreeModel(SavedModel):
-    """Fitted classifiers over the feature matrix (+ colours), one task head."""
+    """Fitted classifiers over the feature matrix (+ colours, + morphology), one task head."""
 
     kind: str
     task: str
@@ -69,10 +74,21 @@ class TreeModel(SavedModel):
     n_features: int
     columns: list[str]
     colours: list[Colour]
-    inputs: tuple[str, ...] = ("features",)
+    morphology: bool = False
 
-    def matrix(self, features: np.ndarray) -> np.ndarray:
-        """The feature matrix with the colours the trees read appended."""
+    @property
+    def inputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        return ("image", "features") if self.morphology else ("features",)
+
+    def matrix(
+        self, features: np.ndarray, images: np.ndarray | None = None,
+        morphology: np.ndarray | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """The feature matrix with the colours (and the cutouts' morphology) appended.
+
+        ``morphology``: the rows' morphology already computed; else it is computed
+        from ``images``.
+        """
         x = np.asarray(features, dtype=np.float64)
         if x.shape[1] != self.n_features:
             raise ValueError(
@@ -80,13 +96,20 @@ class TreeModel(SavedModel):
             )
         raw = [x[:, a] if sa == 0 else np.sinh(x[:, a]) * sa for a, _, sa, _ in self.colours]
         low = [x[:, b] if sb == 0 else np.sinh(x[:, b]) * sb for _, b, _, sb in self.colours]
-        return np.column_stack([x, *[r - s for r, s in zip(raw, low, strict=True)]])
+        parts = [x, *[r - s for r, s in zip(raw, low, strict=True)]]
+        if self.morphology:
+            if morphology is None:
+                if images is None:
+                    raise ValueError(f"the {self.kind} model reads the cutouts' morphology")
+                morphology = morphology_features(images)
+            parts.append(np.asarray(morphology, dtype=np.float64))
+        return np.column_stack(parts)
 
     def predict_proba(
         self, images: np.ndarray, features: np.ndarray, batch_size: int
     ) -> np.ndarray:
         head = targets.get(self.task).trees
-        return head.proba(self.members, self.matrix(features), self.n_outputs)
+        return head.proba(self.members, self.matrix(features, images), self.n_outputs)
 
     def importances(self) -> dict[str, float]:
         """Each column's importance (LightGBM: splits; forest: impurity), averaged, summing to 1."""
@@ -110,6 +133,8 @@ class TreeModel(SavedModel):
             problems.append(
                 f"{self.n_outputs} outputs, the contract names {len(contract['outputs'])}"
             )
+        if not set(self.inputs) <= set(contract["inputs"]):
+            problems.append(f"it reads {list(self.inputs)}, the contract {contract['inputs']}")
         if problems:
             raise ContractError(f"{path} does not match its contract: " + "; ".join(problems))
 
@@ -120,32 +145,40 @@ class TreeModel(SavedModel):
         joblib.dump(self.members, Path(folder) / TREES_FILE)
         return {"kind": self.kind, "task": self.task, "file": TREES_FILE,
                 "n_outputs": self.n_outputs, "n_features": self.n_features,
-                "columns": self.columns, "colours": [list(c) for c in self.colours]}  # fmt: skip
+                "columns": self.columns, "colours": [list(c) for c in self.colours],
+                "morphology": self.morphology}  # fmt: skip
 
     @classmethod
     def load(cls, folder: Path, meta: dict[str, Any]) -> TreeModel:
         """The tree model ``save`` wrote (a pickle: load only models you trained)."""
         import joblib
 
+        colours = [(int(a), int(b), float(sa), float(sb)) for a, b, sa, sb in meta["colours"]]
         return cls(kind=meta["kind"], task=meta["task"],
                    members=joblib.load(Path(folder) / meta["file"]),
                    n_outputs=int(meta["n_outputs"]), n_features=int(meta["n_features"]),
-                   columns=list(meta["columns"]),
-                   colours=[(int(a), int(b), float(sa), float(sb)) for a, b, sa, sb in meta["colours"]])  # fmt: skip
+                   columns=list(meta["columns"]), colours=colours,
+                   morphology=bool(meta.get("morphology", False)))  # fmt: skip
 
 
 def fit_tree(
     kind: str, task: str, features: np.ndarray, y: np.ndarray, *, n_outputs: int,
-    columns: list[str], colours: list[Colour], seed: int,
+    columns: list[str], colours: list[Colour], seed: int, morphology: np.ndarray | None = None,
 ) -> tuple[TreeModel, float]:  # fmt: skip
-    """Fit one tree model on the train rows' features and targets; also the seconds it took."""
+    """Fit one tree model on the train rows' features and targets; also the seconds it took.
+
+    ``morphology``: the rows' cutout morphology, where the survey has cutouts.
+    """
     from skysort.model.classical import one_openmp_thread
 
-    model = TreeModel(kind, task, [], n_outputs, features.shape[1], columns, colours)
+    with_morphology = morphology is not None
+    names = [*columns, *(MORPHOLOGY if with_morphology else ())]
+    model = TreeModel(kind, task, [], n_outputs, features.shape[1], names, colours,
+                      with_morphology)  # fmt: skip
     started = time.perf_counter()
     with one_openmp_thread():
         model.members = targets.get(task).trees.fit(
-            lambda: make_tree(kind, seed), model.matrix(features), y
+            lambda: make_tree(kind, seed), model.matrix(features, morphology=morphology), y
         )
     seconds = time.perf_counter() - started
     log.info("train: %s fitted on %d rows in %.2f s", kind, len(features), seconds)

@@ -23,7 +23,7 @@ from skysort.config import Data, Train
 from skysort.data import atomic
 from skysort.model.contract import make_contract
 from skysort.model.ensemble import NET_FILE, EnsembleModel, combine
-from skysort.model.inputs import TrainingInputs, load_training_inputs, training_datasets
+from skysort.model.inputs import Survey, TrainingInputs, load_training_inputs, training_datasets
 from skysort.model.report import training_report, write_report
 from skysort.model.saved import TREE_KINDS, KerasModel, SavedModel, new_folder, write_meta
 from skysort.model.tfenv import configure_tensorflow, quiet_tensorflow_info
@@ -140,7 +140,8 @@ def _add_trees(
 ) -> tuple[SavedModel, np.ndarray, dict[str, Any]]:  # fmt: skip
     """Both tree models, the better one on val mixed with the net; saved into ``folder``."""
     s, rows = inputs.survey, inputs.val_rows
-    fitted = {kind: _fit(kind, inputs, data, train, seed) for kind in TREE_KINDS}
+    morphology = _morphology(s)
+    fitted = {kind: _fit(kind, inputs, data, train, seed, morphology) for kind in TREE_KINDS}
     trees = {
         kind: (m, m.predict_rows(s, rows, train.batch_size)) for kind, (m, _) in fitted.items()
     }
@@ -162,7 +163,7 @@ def _train_trees(
 ) -> tuple[SavedModel, np.ndarray, dict[str, Any]]:
     """Fit ``train.model``'s trees on the train rows, save them; their val probabilities."""
     s, rows = inputs.survey, inputs.val_rows
-    model, seconds = _fit(train.model, inputs, data, train, seed)
+    model, seconds = _fit(train.model, inputs, data, train, seed, _morphology(s))
     val_proba = model.predict_rows(s, rows, train.batch_size)
     model_folder = new_folder(folder)
     write_meta(model_folder, {"kind": train.model, "trees": model.save(model_folder)})
@@ -177,15 +178,26 @@ def _train_trees(
     return model, val_proba, report
 
 
+def _morphology(survey: Survey) -> np.ndarray | None:
+    """Every cutout's morphology for the trees (batch by batch); None without cutouts."""
+    if not survey.images.shape[1]:
+        return None
+    from skysort.data.morphology import morphology_features
+
+    return morphology_features(survey.images)
+
+
 def _fit(
-    kind: str, inputs: TrainingInputs, data: Data, train: Train, seed: int
-) -> tuple[TreeModel, float]:
+    kind: str, inputs: TrainingInputs, data: Data, train: Train, seed: int,
+    morphology: np.ndarray | None,
+) -> tuple[TreeModel, float]:  # fmt: skip
     """One tree model on the net's train rows (oversampled rows repeat, as for the net)."""
     s, rows = inputs.survey, inputs.train_rows
     columns, colours = tree_columns(data.features, dict(data.asinh_scales), train.colour_inputs)
     n_outputs = len(targets.get(s.task).outputs(data))
     return fit_tree(kind, s.task, s.features[rows], s.y[rows], n_outputs=n_outputs,
-                    columns=columns, colours=colours, seed=seed)  # fmt: skip
+                    columns=columns, colours=colours, seed=seed,
+                    morphology=None if morphology is None else morphology[rows])  # fmt: skip
 
 
 STAGE = Stage(
