@@ -8,7 +8,7 @@ What runs is the cutouts stage's own shard path, the three functions prefect-das
 shard per ``runner.shard_size`` catalog rows, merge), submitted with
 ``dask.distributed`` to a ``LocalCluster`` of worker processes (one thread each, as
 ``runner.threads_per_worker`` defaults), without the Prefect flow around them (its
-server and per-task bookkeeping are timed in ``sharded.md`` and ``quickstart.md``).
+server and per-task bookkeeping: ``benchmarks/sharded.py`` and ``quickstart.py`` time them).
 Each shard fetches with ``cutouts.concurrency`` requests in flight, so W workers ask
 for W x concurrency at once. The server is ``benchmarks/fetch.py``'s: the test
 suite's fake SkyServer in a process of its own, every answer ``--latency-ms`` late,
