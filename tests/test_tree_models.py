@@ -242,3 +242,18 @@ def test_compare_runs_the_tree_models_once_and_tabulates_them_without_epochs():
     row = keras_row(grid[0], report, metrics)
     assert row["seconds_unit"] == "s fit" and row["best_epoch"] is None
     assert "0.50 s fit" in format_table([row], ["STAR"])
+
+
+def test_a_model_folder_replaces_a_model_file_and_back(tmp_path):
+    from skysort.pipeline.outputs import replaced_together
+
+    final = tmp_path / "model.keras"
+    final.write_bytes(b"a net")
+    with replaced_together([final]) as (staged,):  # a tree model's folder over the net's file
+        staged.mkdir()
+        (staged / "model.json").write_text("{}")
+    assert (final / "model.json").exists()
+    with replaced_together([final]) as (staged,):  # and a net's file over the folder
+        staged.write_bytes(b"a net again")
+    assert final.read_bytes() == b"a net again"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
