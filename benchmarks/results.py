@@ -76,6 +76,10 @@ PAGES: dict[str, tuple[str, str]] = {
         "The whole DAG at scale: time, memory, outputs, DVC",
         "python benchmarks/scale.py --objects 100000 --epochs 1",
     ),
+    "tree_models": (
+        "The net, the tree models and the ensemble on the quickstart's survey",
+        "python benchmarks/tree_models.py",
+    ),
     "dask_scale": (
         "Scaling out: the sharded cutouts stage on 1, 2, 4 Dask workers",
         "python benchmarks/dask_scale.py",
