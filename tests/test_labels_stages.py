@@ -57,6 +57,21 @@ def test_impute_fills_train_labels_and_records_provenance(tmp_path, dataset_path
     assert (labels.loc[imputed, "label"] == truth[imputed]).mean() > 0.8
 
 
+def test_the_holdout_self_trains_on_at_most_holdout_max_rows(tmp_path):
+    df = make_catalog(400, missing_labels=20)
+    df["split"] = assign_splits(df["class"], 0.2, 0.2, seed=0)
+    df["row"] = np.arange(len(df), dtype=np.int64)
+    write_parquet(path := tmp_path / "big.parquet", df)
+    train = (df["split"] == "train").to_numpy()
+    whole = _impute(tmp_path, path, confidence=0.6)
+    capped = _impute(tmp_path, path, confidence=0.6, holdout_max_rows=100)
+    # 20 % of the known train rows are hidden: of all of them, or of the 100 drawn
+    assert whole["holdout"]["hidden"] == round((train & df["class"].notna()).sum() * 0.2)
+    assert 0 < capped["holdout"]["hidden"] <= 20 < whole["holdout"]["hidden"]
+    # what the imputer itself fills does not depend on the diagnostic's cap
+    assert capped["imputed"] == whole["imputed"] > 0
+
+
 def test_impute_disabled_leaves_unknown(tmp_path, dataset_path):
     report = _impute(tmp_path, dataset_path, enabled=False)
     labels = pd.read_parquet(tmp_path / "labels.parquet")

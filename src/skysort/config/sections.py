@@ -241,6 +241,12 @@ class Impute(Section):
         Annotated[float, Field(gt=0, le=1)] | dict[str, Annotated[float, Field(gt=0, le=1)]]
     ) = 0.9
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    holdout_max_rows: int = Field(
+        20000,
+        ge=100,
+        description="the masked hold-out (a diagnostic) self-trains on at most this many train "
+        "rows, drawn at random",
+    )
     max_iter: int = Field(10, ge=1, le=100)
     n_estimators: int = Field(100, ge=1, le=5000)
     missing_labels: Literal["impute", "mask", "drop"] = Field(

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from skysort.data.labels import LABEL_SOURCES, decode, encode, observed, tabular_matrix
-from skysort.data.selftrain import self_trainer
+from skysort.data.selftrain import at_most, self_trainer
 from skysort.data.splits import assign_splits
 from skysort.evaluation.metrics import classification_scores
 from skysort.pipeline.stage import Artifact, Markdown, Table, fmt
@@ -305,6 +305,7 @@ def _self_trainer(impute: Impute, seed: int) -> Any:
 
 def _masked_holdout(X: np.ndarray, y: np.ndarray, impute: Impute, seed: int) -> Report:
     """Hide a fraction of the known labels, self-train, and score the hidden ones."""
+    X, y = at_most(X, y, impute.holdout_max_rows, seed)
     rng = np.random.default_rng(seed + 1)
     known = np.flatnonzero(y >= 0)
     n_hide = max(1, int(round(len(known) * impute.holdout_fraction)))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from skysort.data.labels import LABEL_SOURCES, label_matrix, observed_matrix, tabular_matrix
-from skysort.data.selftrain import self_trainer
+from skysort.data.selftrain import at_most, self_trainer
 from skysort.data.splits import assign_multilabel_splits
 from skysort.evaluation.metrics import (
     binary_scores,
@@ -473,6 +473,7 @@ def _binary_holdout(X: np.ndarray, y: np.ndarray, label: str, impute: Impute, se
     Scores at 0.5: TP, FP, TN, FN, precision, recall, ROC-AUC, PR-AUC; plus how many
     hidden values the imputer would have filled (confident) and how right those were.
     """
+    X, y = at_most(X, y, impute.holdout_max_rows, seed)
     rng = np.random.default_rng(seed + 1)
     known = np.flatnonzero(~np.isnan(y))
     n_hide = max(1, int(round(len(known) * impute.holdout_fraction)))
