@@ -80,6 +80,10 @@ PAGES: dict[str, tuple[str, str]] = {
         "The net, the tree models and the ensemble on the quickstart's survey",
         "python benchmarks/tree_models.py",
     ),
+    "train_throughput": (
+        "Training throughput: the nets and their input pipeline",
+        "python benchmarks/train_throughput.py",
+    ),
     "dask_scale": (
         "Scaling out: the sharded cutouts stage on 1, 2, 4 Dask workers",
         "python benchmarks/dask_scale.py",
