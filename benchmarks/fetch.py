@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from results import Table, write_results
+from results import Table, add_history_options, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -235,21 +235,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     parser.add_argument("--repeat", type=int, default=2, help="runs per concurrency; the best")
-    parser.add_argument(
-        "--before",
-        action="append",
-        default=[],
-        metavar="LABEL=JSON",
-        help="an earlier run's fetch.json, shown beside this one (repeatable)",
-    )
-    parser.add_argument("--note", action="append", default=[], help="a line for the page")
-    parser.add_argument(
-        "--rewrite",
-        type=Path,
-        metavar="JSON",
-        help="run nothing: write the page again from this fetch.json, with "
-        "--before runs added (its command and date stay those of the run)",
-    )
+    add_history_options(parser, "fetch")
     args = parser.parse_args()
     if args.rewrite:
         record = json.loads(args.rewrite.read_text())

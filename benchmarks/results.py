@@ -15,6 +15,7 @@ should not replace the published figures.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -117,6 +118,29 @@ class Table:
         lines = [_row(self.columns), "|" + " --- |" * len(self.columns)]
         lines += [_row(_cell(v, self.digits) for v in row) for row in self.rows]
         return "\n".join(lines)
+
+
+def add_history_options(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--before``, ``--note`` and ``--rewrite`` for a script that writes ``<name>.json``.
+
+    ``--before LABEL=JSON`` shows an earlier run's figures beside this one's, ``--note``
+    adds a line to the page, ``--rewrite JSON`` writes the page again from a saved run.
+    """
+    parser.add_argument(
+        "--before",
+        action="append",
+        default=[],
+        metavar="LABEL=JSON",
+        help=f"an earlier run's {name}.json, shown beside this one (repeatable)",
+    )
+    parser.add_argument("--note", action="append", default=[], help="a line for the page")
+    parser.add_argument(
+        "--rewrite",
+        type=Path,
+        metavar="JSON",
+        help=f"run nothing: write the page again from this {name}.json, with "
+        "--before runs added (its command and date stay those of the run)",
+    )
 
 
 def machine() -> dict[str, Any]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from results import Table, write_results
+from results import Table, add_history_options, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("query", "cutouts", "clean", "impute", "balance", "baselines", "train", "evaluate")
@@ -144,21 +144,7 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=STAGES,
                         help="only these (with --reuse: a trial on a kept project)")  # fmt: skip
     parser.add_argument("--reuse", action="store_true", help="use the project in --workdir")
-    parser.add_argument(
-        "--before",
-        action="append",
-        default=[],
-        metavar="LABEL=JSON",
-        help="an earlier run's scale.json, shown beside this one (repeatable)",
-    )
-    parser.add_argument("--note", action="append", default=[], help="a line for the page")
-    parser.add_argument(
-        "--rewrite",
-        type=Path,
-        metavar="JSON",
-        help="run nothing: write the page again from this scale.json, with "
-        "--before runs added (its command and date stay those of the run)",
-    )
+    add_history_options(parser, "scale")
     args = parser.parse_args()
     if args.rewrite:
         record = json.loads(args.rewrite.read_text())
