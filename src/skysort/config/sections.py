@@ -198,6 +198,13 @@ class Cutouts(Section):
         "", pattern=r"^[A-Z]*$", description="ImgCutout drawing options, e.g. G (grid), L (label)"
     )
     concurrency: int = Field(8, ge=1, le=64)
+    pack_size: int = Field(
+        0,
+        ge=0,
+        le=1_000_000,
+        description="0: a JPEG file per object; N: N objects' JPEGs per file, with an index "
+        "(from about 100k objects: a fast dvc status)",
+    )
     retries: int = Field(4, ge=0, le=20)
     backoff_s: float = Field(1.0, ge=0, le=60)
     timeout_s: float = Field(

@@ -20,7 +20,8 @@ import pandas as pd
 
 from skysort.config import Clean, Data, Source
 from skysort.data import atomic
-from skysort.data.images import BadImage, cutout_path, decode_jpeg, read_cutout_bytes
+from skysort.data.cutout_packs import CutoutReader
+from skysort.data.images import BadImage, decode_jpeg
 from skysort.data.packed import PackedWriter
 from skysort.data.schema import check_catalog, check_manifest
 
@@ -218,12 +219,13 @@ def _load_images(
     manifest's sha256 is ``changed_on_disk``.
     """
 
+    reader = CutoutReader(cutouts_dir)  # loose files or packs (``cutouts.pack_size``)
+
     def one(objid: int, expected: Any) -> np.ndarray | str:
-        path = cutout_path(cutouts_dir, objid)
-        if not path.exists():
-            return "file_deleted"
         try:  # one read: the same bytes are decoded and hashed
-            data = read_cutout_bytes(path)
+            data = reader.read(objid)
+            if data is None:
+                return "file_deleted"
             image = decode_jpeg(data, size=size, min_pixel_std=clean.min_pixel_std)
         except BadImage as exc:
             return exc.reason
@@ -233,7 +235,7 @@ def _load_images(
 
     ids, digests = objids.tolist(), sha256.tolist()
     reasons: list[str | None] = []
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with reader, ThreadPoolExecutor(max_workers=4) as pool:
         for start in range(0, len(ids), DECODE_BATCH):
             stop = start + DECODE_BATCH
             for k, result in enumerate(pool.map(one, ids[start:stop], digests[start:stop]), start):
