@@ -44,7 +44,7 @@ started = time.perf_counter()
 report = run_stage(sys.argv[1], load_params("params.yaml"))
 seconds = time.perf_counter() - started
 keep = ("kept_rows", "objects", "status_counts", "rows_after", "train_rows", "seconds_per_epoch",
-        "first_epoch_seconds", "epochs_run", "best_epoch", "accuracy", "f1_macro", "imputed")
+        "first_epoch_seconds", "epochs_run", "best_epoch", "accuracy", "f1_macro", "imputed", "packs")
 print(json.dumps({"seconds": seconds, **{k: report[k] for k in keep if k in report}}))
 """
 
@@ -69,8 +69,11 @@ def git(*args: str, cwd: Path) -> None:
                    capture_output=True)  # fmt: skip
 
 
-def make_project(dest: Path, objects: int, epochs: int) -> None:
-    """The tracked files of this repo in ``dest``, params set, committed as a new git repo."""
+def make_project(dest: Path, objects: int, epochs: int, settings: list[str] = ()) -> None:
+    """The tracked files of this repo in ``dest``, params set, committed as a new git repo.
+
+    ``settings``: more ``KEY=VALUE`` parameters (dotted keys, YAML values).
+    """
     listed = subprocess.run(["git", "ls-files"], cwd=ROOT, check=True, capture_output=True,
                             text=True).stdout.splitlines()  # fmt: skip
     for rel in listed:
@@ -80,6 +83,13 @@ def make_project(dest: Path, objects: int, epochs: int) -> None:
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params["query"]["n_objects"] = objects
     params["train"].update(epochs=epochs, patience=max(epochs, params["train"]["patience"]))
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        *parents, leaf = key.split(".")
+        section = params
+        for name in parents:
+            section = section[name]
+        section[leaf] = yaml.safe_load(value)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     git("init", "-q", cwd=dest)
     git("add", "-A", cwd=dest)
@@ -92,7 +102,9 @@ def run_measured(args: list[str], cwd: Path, log: Path) -> dict[str, Any]:
     started = time.perf_counter()
     with open(log, "w") as err, tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=err, env=environment())
+        samples = RssSampler(proc.pid)
         _, status, usage = os.wait4(proc.pid, 0)
+        samples.stop()
         proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
         out.seek(0)
@@ -105,17 +117,57 @@ def run_measured(args: list[str], cwd: Path, log: Path) -> dict[str, Any]:
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "load_before": load,
         "stdout": stdout,
+        "rss_mb_over_time": samples.quantiles(),
     }
 
 
-def output_sizes(project: Path) -> list[list[Any]]:
-    """Every output of the measured stages: path, files, bytes."""
+class RssSampler:
+    """The child's resident set every ``every_s`` seconds (``/proc/PID/status``), on a thread.
+
+    Peak RSS alone cannot tell a stage that holds a batch from one that grows with the
+    objects it has seen; the RSS at 10 %, 25 %, 50 %, 75 % and 90 % of the stage's run
+    can: flat means the same figures late as early.
+    """
+
+    def __init__(self, pid: int, every_s: float = 1.0) -> None:
+        import threading
+
+        self._path = Path(f"/proc/{pid}/status")
+        self._every = every_s
+        self._stop = threading.Event()
+        self.mb: list[float] = []
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                text = self._path.read_text()
+            except OSError:
+                return
+            for line in text.splitlines():
+                if line.startswith("VmRSS:"):
+                    self.mb.append(int(line.split()[1]) / 1024)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def quantiles(self) -> dict[str, int]:
+        if not self.mb:
+            return {}
+        return {f"{q}%": round(self.mb[min(len(self.mb) - 1, len(self.mb) * q // 100)])
+                for q in (10, 25, 50, 75, 90)}  # fmt: skip
+
+
+def output_sizes(project: Path, stages: list[str]) -> list[list[Any]]:
+    """Every output of the measured ``stages``: path, files, bytes."""
     from skysort.config import load_params
     from skysort.pipeline.registry import get
 
     paths = load_params(project / "params.yaml").paths
     rows = []
-    for name in STAGES:
+    for name in stages:
         for key in get(name).writes:
             path = project / getattr(paths, key)
             files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
@@ -144,6 +196,10 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=STAGES,
                         help="only these (with --reuse: a trial on a kept project)")  # fmt: skip
     parser.add_argument("--reuse", action="store_true", help="use the project in --workdir")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="another parameter, e.g. cutouts.pack_size=10000")  # fmt: skip
+    parser.add_argument("--page", default="scale",
+                        help="the results page to write (docs/results/PAGE.md)")  # fmt: skip
     add_history_options(parser, "scale")
     args = parser.parse_args()
     if args.rewrite:
@@ -152,7 +208,7 @@ def main() -> None:
                   for t in record["tables"] if t["caption"] != EARLIER]  # fmt: skip
         publish(tables, [*record["notes"], *args.note], record["figures"], args.before,
                 argv=shlex.split(record["command"])[2:],
-                now=datetime.fromisoformat(record["date"]))  # fmt: skip
+                now=datetime.fromisoformat(record["date"]), page=args.page)  # fmt: skip
         return
     tmp = None
     if args.workdir is None:
@@ -163,7 +219,7 @@ def main() -> None:
         project.mkdir(parents=True, exist_ok=args.reuse)
     try:
         if not args.reuse:
-            make_project(project, args.objects, args.epochs)
+            make_project(project, args.objects, args.epochs, args.settings)
         print(f"{args.objects} simulated objects, {args.epochs} epoch(s), {os.cpu_count()} CPUs, "
               f"project in {project}", flush=True)  # fmt: skip
         # Each stage's figures are kept in the project as it finishes: --reuse skips those
@@ -171,27 +227,30 @@ def main() -> None:
         progress = project / ".scale-stages.json"
         done = json.loads(progress.read_text()) if args.reuse and progress.exists() else {}
         stages, details = [], {}
-        for name in [s for s in STAGES if s in args.stages]:
+        measured = [s for s in STAGES if s in args.stages]
+        for name in measured:
             if name not in done:
                 got = run_measured([sys.executable, "-c", CHILD, name], project,
                                    project / f".scale-{name}.log")  # fmt: skip
+                over_time = " / ".join(str(v) for v in got["rss_mb_over_time"].values())
                 done[name] = {"row": [name, round(got["wall_s"], 1), round(got["peak_rss_mb"]),
-                                      round(got["cpu_s"], 1), round(got["load_before"], 2)],
+                                      round(got["cpu_s"], 1), round(got["load_before"], 2),
+                                      over_time],
                               "report": json.loads(got["stdout"].strip().splitlines()[-1])}  # fmt: skip
                 progress.write_text(json.dumps(done, indent=1))
             stages.append(done[name]["row"])
             details[name] = done[name]["report"]
             print(f"{name:10s} {stages[-1][1]:8.1f} s {stages[-1][2]:8.0f} MB  {details[name]}",
                   flush=True)  # fmt: skip
-        sizes = output_sizes(project)
+        sizes = output_sizes(project, measured)
         dvc_rows: list[list[Any]] = []
         if not args.no_dvc:
             dvc = [sys.executable, "-m", "dvc"]
-            commit = timed([*dvc, "commit", "--force", "--quiet", *STAGES], project)
+            commit = timed([*dvc, "commit", "--force", "--quiet", *measured], project)
             dvc_rows.append(["dvc commit --force STAGES (hash and cache every output)",
                              round(commit[0], 2), commit[1]])  # fmt: skip
             for attempt in ("first", "second"):
-                status = timed([*dvc, "status", *STAGES], project)
+                status = timed([*dvc, "status", *measured], project)
                 dvc_rows.append([f"dvc status STAGES ({attempt})", round(status[0], 2), status[1]])
             for row in dvc_rows:
                 print(f"{row[0]:55s} {row[1]:8.2f} s  {row[2]}", flush=True)
@@ -200,7 +259,8 @@ def main() -> None:
             tmp.cleanup()
     non_train = sum(row[1] for row in stages if row[0] != "train")
     tables = [
-        Table(["stage", "wall (s)", "peak RSS (MB)", "CPU (s)", "load average before"], stages,
+        Table(["stage", "wall (s)", "peak RSS (MB)", "CPU (s)", "load average before",
+               "RSS at 10 / 25 / 50 / 75 / 90 % of the stage (MB)"], stages,
               caption="Each stage in its own process (the library alone, no Prefect)", digits=2),
         Table(["stage", "output", "files", "bytes"], sizes, caption="Outputs"),
     ]  # fmt: skip
@@ -218,7 +278,7 @@ def main() -> None:
         *args.note,
     ]
     figures = {"objects": args.objects, "epochs": args.epochs, "stages": details}
-    publish(tables, notes, figures, args.before)
+    publish(tables, notes, figures, args.before, page=args.page)
 
 
 EARLIER = "Earlier runs of this script (wall s / peak RSS MB per stage)"
@@ -229,6 +289,7 @@ def publish(
     notes: list[str],
     figures: dict[str, Any],
     before: list[str],
+    page: str = "scale",
     **kw: Any,
 ) -> None:
     """Write the page; ``before``: ``LABEL=JSON`` earlier runs, as one more table."""
@@ -243,7 +304,7 @@ def publish(
         figures = {**figures, "earlier": {label: {"command": r["command"], "date": r["date"],
                                                   "stages": r["tables"][0]["rows"]}
                                           for label, r in runs}}  # fmt: skip
-    write_results("scale", tables, title="The whole DAG at scale: time, memory, outputs, DVC",
+    write_results(page, tables, title="The whole DAG at scale: time, memory, outputs, DVC",
                   notes=notes, figures=figures, script="scale.py", **kw)  # fmt: skip
 
 
