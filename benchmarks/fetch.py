@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from results import Table, add_history_options, write_results
+from results import Table, add_history_options, profile_summary, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,28 +153,6 @@ def skysort_run(url: str, concurrency: int, n: int, folder: Path, wrap: list[str
     if done.returncode != 0:
         raise RuntimeError(f"fetch failed:\n{done.stderr[-3000:]}")
     return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
-
-
-def profile_summary(raw: Path, top: int = 25) -> list[list[Any]]:
-    """From py-spy's raw (folded) stacks: the functions with most samples, self and in all."""
-    own: collections.Counter[str] = collections.Counter()
-    total: collections.Counter[str] = collections.Counter()
-    samples = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
-                  for f in stack.split(";") if f]  # fmt: skip
-        if not frames or not count.isdigit():
-            continue
-        n = int(count)
-        samples += n
-        own[frames[-1]] += n
-        for frame in set(frames):
-            total[frame] += n
-    rows = [[f, round(100 * own[f] / samples, 1), round(100 * total[f] / samples, 1)]
-            for f, _ in total.most_common(top * 3)]  # fmt: skip
-    rows.sort(key=lambda r: (-r[2], -r[1]))
-    return [r for r in rows if r[2] >= 1.0][:top]
 
 
 def make_resume_files(folder: Path, n: int) -> None:

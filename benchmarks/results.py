@@ -16,6 +16,7 @@ should not replace the published figures.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
@@ -270,3 +271,25 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
+
+
+def profile_summary(raw: Path, top: int = 25) -> list[list[Any]]:
+    """From py-spy's raw (folded) stacks: the functions with most samples, self and in all."""
+    own: collections.Counter[str] = collections.Counter()
+    total: collections.Counter[str] = collections.Counter()
+    samples = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                  for f in stack.split(";") if f]  # fmt: skip
+        if not frames or not count.isdigit():
+            continue
+        n = int(count)
+        samples += n
+        own[frames[-1]] += n
+        for frame in set(frames):
+            total[frame] += n
+    rows = [[f, round(100 * own[f] / samples, 1), round(100 * total[f] / samples, 1)]
+            for f, _ in total.most_common(top * 3)]  # fmt: skip
+    rows.sort(key=lambda r: (-r[2], -r[1]))
+    return [r for r in rows if r[2] >= 1.0][:top]

@@ -238,7 +238,8 @@ def main() -> None:
                                       over_time],
                               "report": json.loads(got["stdout"].strip().splitlines()[-1])}  # fmt: skip
                 progress.write_text(json.dumps(done, indent=1))
-            stages.append(done[name]["row"])
+            row = done[name]["row"]
+            stages.append([*row, *[""] * (6 - len(row))])  # rows kept from before the RSS column
             details[name] = done[name]["report"]
             print(f"{name:10s} {stages[-1][1]:8.1f} s {stages[-1][2]:8.0f} MB  {details[name]}",
                   flush=True)  # fmt: skip
