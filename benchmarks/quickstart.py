@@ -2,6 +2,7 @@
 
     python benchmarks/quickstart.py                       # params.yaml's defaults, as the README
     python benchmarks/quickstart.py --set query.n_objects=300 --set train.epochs=2   # a quick try
+    python benchmarks/quickstart.py --set train.precision=mixed_bfloat16 --page quickstart_bf16
 
 Runs `skysort run` (the command's own code, ``skysort.flows.cli``, in this process) in a
 temporary copy of the project (this working tree's files, committed to a fresh git repo,
@@ -159,6 +160,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", dest="sets", action="append", default=[],
                         help="a `skysort run --set` override (repeatable); none = the README's run")  # fmt: skip
+    parser.add_argument("--page", default="quickstart",
+                        help="the results page to write (docs/results/PAGE.md); another name "
+                        "keeps the README run's page apart from a variant's")  # fmt: skip
     args = parser.parse_args()
     os.environ.pop("PREFECT_API_URL", None)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -206,7 +210,7 @@ def main() -> None:
     headline = {k: metrics.get(k) for k in ("accuracy", "f1_macro", "roc_auc_macro", "hamming_loss")
                 if metrics.get(k) is not None}  # fmt: skip
     write_results(
-        "quickstart",
+        args.page,
         [
             Table(
                 ["UI work", "calls", "seconds", "% of the run"],

@@ -458,3 +458,47 @@ def test_saved_focal_model_loads_in_a_fresh_process(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_keeps_scaling_and_outputs_float32(
+    tmp_path: Path,
+) -> None:
+    """train.precision: the convolutions and dense layers compute in bfloat16, the feature
+    scaling and the probabilities stay float32; the process's policy is put back, the
+    policy survives a save and load, and Grad-CAM reads the model."""
+    from keras.layers import Conv2D
+
+    from skysort.evaluation.explain import gradcam, split_at_feature_map
+
+    keras.utils.set_random_seed(0)
+    train = Train(model="fusion", precision="mixed_bfloat16", **TINY)
+    x, y = batch(32)
+    f = x["features"]
+    model = build_model(train, N_FEATURES, N_CLASSES, 32, f.mean(axis=0), f.var(axis=0))
+    assert keras.config.dtype_policy().name == "float32"  # the process's policy is back
+    convs = [c for c in _all_layers(model.get_layer("image_encoder")) if isinstance(c, Conv2D)]
+    assert convs and all(layer.compute_dtype == "bfloat16" for layer in convs)
+    assert all(layer.variable_dtype == "float32" for layer in convs)
+    tabular = model.get_layer("tabular_encoder")
+    assert tabular.get_layer("standardise").compute_dtype == "float32"
+    assert model.get_layer("probabilities").compute_dtype == "float32"
+    train_one_step(model, train, x, y, eager=False)
+    before = model.predict(x, verbose=0)
+    assert before.dtype == np.float32 and np.allclose(before.sum(axis=1), 1.0, atol=1e-5)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.get_layer("probabilities").compute_dtype == "float32"
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), before)
+    heat = gradcam(split_at_feature_map(loaded), x["image"][0], f[0], target=1)
+    assert heat.shape == (32, 32) and np.isfinite(heat).all() and heat.max() <= 1.0
+    default = build_model(Train(model="fusion", **TINY), N_FEATURES, N_CLASSES, 32)
+    assert default.get_layer("probabilities").compute_dtype == "float32"
+    assert all(c.compute_dtype == "float32" for c in _all_layers(default))
+
+
+def _all_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """Every layer, those of nested models included."""
+    out = []
+    for layer in model.layers:
+        out += _all_layers(layer) if isinstance(layer, keras.Model) else [layer]
+    return out

@@ -109,6 +109,12 @@ class Train(Section):
         description="fusion: drop a sample's whole image vector at this rate (0 = off)",
     )
     threads: int = Field(0, ge=0, le=256, description="0 = TensorFlow's default")
+    precision: Literal["float32", "mixed_bfloat16"] = Field(
+        "float32",
+        description="mixed_bfloat16: the net's layers compute in bfloat16 (weights, feature "
+        "scaling and outputs stay float32); fast only where the CPU has AVX512_BF16 or AMX, "
+        "or on a recent GPU",
+    )
     distribute: Literal["none", "mirrored", "multiworker"] = Field(
         "none",
         description="none | mirrored (one replica per GPU, else per logical CPU) | "

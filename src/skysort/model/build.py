@@ -66,6 +66,35 @@ def build_model(
         raise ValueError(
             f"a {task} classifier needs at least {target.min_outputs} outputs, got {n_classes}"
         )
+    # Keras reads its dtype policy when a layer is made: the net's layers take
+    # train.precision, and the process's policy is put back for whatever is built next.
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(train.precision)
+    try:
+        return _build(train, n_features, n_classes, image_size, feature_mean, feature_var, task)
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def _float32(train: Train) -> dict[str, str]:
+    """A layer's arguments that keep it in float32 under mixed precision.
+
+    The feature scaling (magnitudes near 20 would keep three significant digits in
+    bfloat16, and colours are their differences) and the output probabilities.
+    """
+    return {"dtype": "float32"} if train.precision != "float32" else {}
+
+
+def _build(
+    train: Train,
+    n_features: int,
+    n_classes: int,
+    image_size: int,
+    feature_mean: np.ndarray | None,
+    feature_var: np.ndarray | None,
+    task: str,
+) -> keras.Model:
+    target = targets.get(task)
     inputs: dict[str, keras.KerasTensor] = {}
     branches: list[keras.KerasTensor] = []
     if train.model in ("image", "fusion"):
@@ -101,7 +130,9 @@ def build_model(
         if train.dense_units:
             x = keras.layers.Dense(train.dense_units[-1], activation="relu", name="head_dense")(x)
             x = keras.layers.Dropout(train.dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(n_classes, activation=target.activation, name="probabilities")(x)
+    outputs = keras.layers.Dense(
+        n_classes, activation=target.activation, name="probabilities", **_float32(train)
+    )(x)
     model = keras.Model(inputs=inputs, outputs=outputs, name=f"skysort_{train.model}")
     log.info(
         "built %s model (%s encoder): %d parameters, %d trainable",
@@ -188,7 +219,9 @@ def build_tabular_encoder(
     var = np.where(var > 0, var, 1.0).astype("float32")
 
     inputs = keras.Input(shape=(n_features,), name="features")
-    x = keras.layers.Normalization(mean=mean, variance=var, name="standardise")(inputs)
+    x = keras.layers.Normalization(mean=mean, variance=var, name="standardise", **_float32(train))(
+        inputs
+    )
     for i, units in enumerate(train.dense_units):
         x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
         x = keras.layers.Dropout(train.dropout, name=f"dropout_{i}")(x)
