@@ -257,3 +257,30 @@ def test_a_model_folder_replaces_a_model_file_and_back(tmp_path):
         staged.write_bytes(b"a net again")
     assert final.read_bytes() == b"a net again"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+@pytest.mark.slow
+def test_without_cutouts_the_ensemble_mixes_the_tabular_net_with_plain_trees(prepared, tmp_path):
+    """Tabular-only data (``images: none``: a ``(rows, 0, 0, 3)`` images.npy) trains an
+    ensemble of the tabular net and trees on the features alone, read back alike."""
+    import shutil
+
+    from skysort.data.packed import PackedWriter
+
+    root = tmp_path / "inputs"
+    root.mkdir()
+    for name in ("dataset.parquet", "labels.parquet", "index.npy"):
+        shutil.copy(prepared["multiclass"] / name, root / name)
+    rows = len(pd.read_parquet(root / "dataset.parquet"))
+    with PackedWriter(root / "images.npy", rows, (0, 0, 3), every_row=False):
+        pass  # as clean packs a survey without cutouts
+    cfg, report = _train(root, tmp_path, "multiclass", model="ensemble")
+    assert report["net_model"] == "tabular" and report["ensemble"]["tree"] in ("gboost", "forest")
+    meta = json.loads((tmp_path / "model/model.json").read_text())
+    assert meta["net"]["kind"] == "tabular" and meta["trees"]["morphology"] is False
+    assert read_json(tmp_path / "contract.json")["inputs"] == ["features"]
+    scores = _evaluate(root, tmp_path, "multiclass", cfg, explain=1)
+    assert scores["explanations"]["objects"] == 0  # no image branch: said, not failed
+    assert "not available" in scores["explanations"]["skipped"]
+    assert (tmp_path / "plots/importance.csv").exists()
+    _assert_predict_reproduces_evaluate(root, tmp_path, "multiclass")
