@@ -50,11 +50,11 @@ def prepared(tmp_path_factory):
     }
 
 
-def _train(root, out, task, **kw):
+def _train(root, out, task, index=None, **kw):
     cfg = Train(**{**TINY_NET, **kw})
     report = train_model(
         dataset=root / "dataset.parquet", images=root / "images.npy",
-        labels=root / "labels.parquet", train_index=root / "index.npy",
+        labels=root / "labels.parquet", train_index=index or root / "index.npy",
         model=out / "model", dvclive=out / "dvclive", train_report=out / "train.json",
         thresholds=out / "thresholds.json", contract=out / "contract.json",
         data=DATA[task], train=cfg, seed=0, task=task,
@@ -88,13 +88,30 @@ def _assert_predict_reproduces_evaluate(root, out, task):
     assert np.abs(proba - preds[columns].to_numpy()).max() < 1e-6
 
 
+def test_trees_fit_each_train_row_once_though_the_index_repeats_rows(prepared, tmp_path):
+    """Oversampled copies change nothing for a tree model: same rows, same predictions."""
+    root = prepared["multiclass"]
+    index = np.load(root / "index.npy")
+    np.save(tmp_path / "repeated.npy", np.concatenate([index, index[:40], index[:10]]))
+    np.save(tmp_path / "once.npy", np.unique(index))
+    predictions = {}
+    for name in ("repeated", "once"):
+        out = tmp_path / name
+        cfg, report = _train(root, out, "multiclass", index=tmp_path / f"{name}.npy",
+                             model="gboost")  # fmt: skip
+        assert report["train_rows"] == len(np.unique(index))
+        _evaluate(root, out, "multiclass", cfg)
+        predictions[name] = pd.read_parquet(out / "predictions.parquet")
+    pd.testing.assert_frame_equal(predictions["repeated"], predictions["once"])
+
+
 @pytest.mark.parametrize("task", ["multiclass", "multilabel"])
 @pytest.mark.parametrize("kind", ["gboost", "forest"])
 def test_a_tree_model_trains_evaluates_and_predicts_like_the_net(prepared, tmp_path, task, kind):
     root = prepared[task]
     cfg, report = _train(root, tmp_path, task, model=kind)
     assert report["model"] == kind and report["best_epoch"] is None
-    assert report["train_rows"] == len(np.load(root / "index.npy"))
+    assert report["train_rows"] == len(np.unique(np.load(root / "index.npy")))
     assert (tmp_path / "model/model.json").exists()
     assert (tmp_path / "dvclive/metrics.json").exists()  # dvc.yaml's train metrics
     contract = read_json(tmp_path / "contract.json")

@@ -27,7 +27,13 @@ from skysort.model.inputs import Survey, TrainingInputs, load_training_inputs, t
 from skysort.model.report import training_report, write_report
 from skysort.model.saved import TREE_KINDS, KerasModel, SavedModel, new_folder, write_meta
 from skysort.model.tfenv import configure_tensorflow, quiet_tensorflow_info
-from skysort.model.trees import TreeModel, fit_tree, log_tree_metrics, tree_columns
+from skysort.model.trees import (
+    TreeModel,
+    fit_tree,
+    log_tree_metrics,
+    tree_columns,
+    tree_rows,
+)
 from skysort.pipeline.progress import Progress
 from skysort.pipeline.stage import Stage
 from skysort.pipeline.summaries import train_summary
@@ -170,7 +176,7 @@ def _train_trees(
     val_loss = targets.get(s.task).trees.log_loss(s.y[rows], val_proba)
     log_tree_metrics(live_path, {"val_loss": val_loss})
     report = {"task": s.task, "model": train.model, "image_encoder": None, "parameters": None,
-              "train_rows": int(len(inputs.train_rows)), "val_rows": int(len(rows)),
+              "train_rows": int(len(tree_rows(inputs.train_rows))), "val_rows": int(len(rows)),
               "epochs_run": None, "best_epoch": None, "best_val_loss": val_loss,
               "best_val_accuracy": None, "train_val_accuracy_gap": None,
               "seconds_per_epoch": None, "fit_seconds": round(seconds, 3),
@@ -191,8 +197,8 @@ def _fit(
     kind: str, inputs: TrainingInputs, data: Data, train: Train, seed: int,
     morphology: np.ndarray | None,
 ) -> tuple[TreeModel, float]:  # fmt: skip
-    """One tree model on the net's train rows (oversampled rows repeat, as for the net)."""
-    s, rows = inputs.survey, inputs.train_rows
+    """One tree model on the net's train rows, each once (:func:`tree_rows`)."""
+    s, rows = inputs.survey, tree_rows(inputs.train_rows)
     columns, colours = tree_columns(data.features, dict(data.asinh_scales), train.colour_inputs)
     n_outputs = len(targets.get(s.task).outputs(data))
     return fit_tree(kind, s.task, s.features[rows], s.y[rows], n_outputs=n_outputs,
