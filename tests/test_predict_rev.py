@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -74,3 +75,39 @@ def test_predict_rev_uses_the_model_of_that_revision_through_dvc(tmp_path, prefe
                            "no-such-rev"], cwd=root, capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 1
     assert "dvc get models/model.keras --rev no-such-rev failed" in done.stderr
+
+
+def test_predict_rev_reads_a_tree_model_folder_of_that_revision(tmp_path, prefect_server):
+    """A revision whose model is a folder (``train.model: gboost``) while the workspace's is a net file."""
+    from skysort.model.saved import model_md5
+
+    root = make_project(tmp_path / "proj", {"train": {"model": "gboost"}})
+    dvc("repro", "train", cwd=root)
+    assert (root / "models/model.keras").is_dir()
+    trees_md5 = model_md5(root / "models/model.keras")
+    git("add", "dvc.lock", "params.yaml", cwd=root)
+    git("commit", "-qm", "trees", cwd=root)
+    rev_trees = git("rev-parse", "HEAD", cwd=root).strip()
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"] |= {"model": "tabular", "epochs": 1}
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc("repro", "train", cwd=root)
+    assert (root / "models/model.keras").is_file()
+    git("add", "dvc.lock", "params.yaml", cwd=root)
+    git("commit", "-qm", "net", cwd=root)
+
+    old = _predict_into(root, "old", "--rev", rev_trees[:10])
+    new = _predict_into(root, "new")
+    assert old["model_md5"] == trees_md5 and new["model_md5"] != trees_md5
+    assert (root / "models/model.keras").is_file()  # the workspace's net is untouched
+    a, b = _parts(root / "data/old/predicted"), _parts(root / "data/new/predicted")
+    # the trees read cutouts too (the contract's inputs), so objects without one are
+    # left unclassified, named, where the tabular net classifies them
+    assert len(a) > 0 and set(a["objid"]) <= set(b["objid"])
+    skipped = pd.read_parquet(root / "data/old/unclassified.parquet")
+    assert set(b["objid"]) - set(a["objid"]) <= set(skipped["objid"])
+    a = a.set_index("objid")
+    b = b.set_index("objid").loc[a.index]
+    columns = [c for c in a.columns if c.startswith("p_")]
+    assert np.allclose(a[columns].sum(axis=1), 1.0, atol=1e-5)
+    assert np.abs(a[columns].to_numpy() - b[columns].to_numpy()).max() > 1e-3
