@@ -1,4 +1,4 @@
-"""The classical baselines and the tabular net on the real SDSS DR17 sample.
+"""The classical baselines, the tabular net and the pipeline's tree models on real DR17 data.
 
 Splits the shared 30k sample (``--real``) the way the ``clean`` stage splits a
 catalog (stratified, seeded: test 20 %, val 15 %), then for the features
@@ -11,13 +11,19 @@ catalog (stratified, seeded: test 20 %, val 15 %), then for the features
   ``Train(model="tabular")``, its loss and ``tf.data`` input, fitted by the train
   stage's own :func:`skysort.model.fit.fit_model`: early stopping, ``lr_schedule``,
   the best epoch kept; train rows oversampled as the ``balance`` stage does by
-  default) and scores it on the same test rows.
+  default) and scores it on the same test rows;
+- fits the pipeline's own tree models (``train.model: gboost`` and ``forest``, by the
+  train stage's :func:`skysort.model.trees.fit_tree` on the net's train rows) and
+  mixes the better one with the net as ``train.model: ensemble`` does (weight fitted
+  on the val rows), and scores them on the same test rows (``--no-pipeline-models``
+  skips them).
 
     python benchmarks/real_sdss17.py [--real PATH] [--epochs 40] [--set dense_units=128,64] [--splits 5]
 
 ``--splits K`` repeats everything on K splits (split seeds ``--seed`` onwards) and
-adds a table over them: each model's mean and sd, and the net's paired difference
-from each baseline (same test rows), with how many splits the net was ahead in. One
+adds a table over them: each model's mean and sd, and the pipeline ensemble's (else
+the net's) paired difference from each other model (same test rows), with how many
+splits it was ahead in. One
 split's 6,000 test objects resolve about 0.002, the size of the gaps in question.
 ``--net-seeds N`` trains the net N times (seeds ``--seed`` onwards, the same split)
 and adds their mean and spread: one run moves by about 0.002. ``--set KEY=VALUE``
@@ -38,6 +44,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -93,11 +100,12 @@ def fit_tabular_net(
     train: Train,
     seed: int,
     oversample: bool,
-) -> tuple[dict[str, float], dict[str, float]]:
+) -> tuple[dict[str, float], dict[str, Any]]:
     """Train the project's tabular net like the train stage; scores on test, and run facts.
 
     The model is built and compiled by the stage's :func:`compile_model` (loss, metrics,
-    optimizer and ``lr_schedule``) and fitted by its :func:`fit_model`.
+    optimizer and ``lr_schedule``) and fitted by its :func:`fit_model`. The facts hold
+    its train rows and its probabilities on the val and test rows, for the ensemble.
     """
     import tempfile
 
@@ -147,8 +155,8 @@ def fit_tabular_net(
         )
         model = keras.models.load_model(Path(tmp) / "model.keras")
     fit_s = time.perf_counter() - started
-    test_ds = make_dataset(no_images, X, test_rows, inputs, 1024)
-    proba = model.predict(test_ds, verbose=0)
+    proba = model.predict(make_dataset(no_images, X, test_rows, inputs, 1024), verbose=0)
+    val_proba = model.predict(make_dataset(no_images, X, val_rows, inputs, 1024), verbose=0)
     scores = classification_scores(y[test_rows], proba.argmax(axis=1), CLASSES, proba)
     val_loss = fitted.history["val_loss"]
     facts = {
@@ -156,6 +164,9 @@ def fit_tabular_net(
         "epochs_run": len(val_loss),
         "fit_s": fit_s,
         "parameters": fitted.parameters,
+        "train_rows": rows,
+        "val_proba": val_proba.astype(np.float64),
+        "test_proba": proba.astype(np.float64),
     }
     return scores, facts
 
@@ -217,6 +228,11 @@ def main() -> None:
     )
     ap.add_argument("--baselines", default=",".join(Baselines().models))
     ap.add_argument("--only", choices=list(FEATURE_SETS), action="append")
+    ap.add_argument(
+        "--no-pipeline-models",
+        action="store_true",
+        help="skip train.model gboost, forest and ensemble (fitted as the train stage does)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.basicConfig(level=logging.WARNING)
@@ -273,7 +289,7 @@ def main() -> None:
     write_results(
         "real_sdss17",
         tables,
-        title="Baselines and the tabular net on the real DR17 sample",
+        title="Baselines, the tabular net and the pipeline's tree models on the real DR17 sample",
         notes=[
             f"{args.real.name}: {len(real)} rows, split seeds {split_seeds} (test 20 %, val "
             f"15 %, stratified). Tabular net: dense_units={list(train.dense_units)}, "
@@ -307,9 +323,10 @@ def score_split(
     # As load_survey builds the net's input (train.colour_inputs).
     X_net = (tabular_matrix if train.colour_inputs else feature_matrix)(real, features, scales)
     data = Data(features=features, classes=CLASSES, asinh_scales=scales)
-    runs = []
+    runs, first = [], None
     for k in range(args.net_seeds):  # the split stays; the net's own seed moves
         s, facts = fit_tabular_net(X_net, y, split, data, train, seed + k, not args.no_oversample)
+        first = first or facts
         note = (
             f"best epoch {facts['best_epoch']}/{facts['epochs_run']}, "
             f"{facts['parameters']} params, fit {facts['fit_s']:.0f} s"
@@ -319,11 +336,64 @@ def score_split(
         runs.append(s)
     if len(runs) > 1:
         results.append(mean_of_runs(runs))
+    if first is not None and not args.no_pipeline_models:
+        results += pipeline_models(X_net, y, split, data, train, seed, first)
+    return results
+
+
+def pipeline_models(
+    X: np.ndarray,
+    y: np.ndarray,
+    split: np.ndarray,
+    data: Data,
+    train: Train,
+    seed: int,
+    net: dict[str, Any],
+) -> list[tuple[str, dict, str]]:
+    """``train.model: gboost``, ``forest`` and ``ensemble`` as the train stage fits them.
+
+    The trees are fitted by the stage's :func:`fit_tree` on the net's own train rows
+    (each once, as the stage's :func:`tree_rows`) and input matrix, plus colours
+    where the net reads none; the ensemble mixes the net (``net``: the first seed's
+    run) with the tree of lower val log loss at the weight :func:`combine` fits on the
+    val rows. Test rows are scored only.
+    """
+    from skysort import targets
+    from skysort.model.ensemble import combine
+    from skysort.model.trees import fit_tree, tree_columns, tree_rows
+
+    task = "multiclass"
+    head = targets.get(task).trees
+    columns, colours = tree_columns(data.features, dict(data.asinh_scales), train.colour_inputs)
+    rows = tree_rows(net["train_rows"])
+    val_rows, test_rows = np.flatnonzero(split == "val"), np.flatnonzero(split == "test")
+    results, trees, test_proba = [], {}, {}
+    for kind in ("gboost", "forest"):
+        model, seconds = fit_tree(kind, task, X[rows], y[rows], n_outputs=len(CLASSES),
+                                  columns=columns, colours=colours, seed=seed)  # fmt: skip
+        trees[kind] = (model, model.predict_proba(None, X[val_rows], 1024))
+        p = test_proba[kind] = model.predict_proba(None, X[test_rows], 1024)
+        scores = classification_scores(y[test_rows], p.argmax(axis=1), CLASSES, p)
+        loss = head.log_loss(y[val_rows], trees[kind][1])
+        results.append(
+            (f"pipeline {kind}", scores, f"fit {seconds:.0f} s, val log loss {loss:.4f}")
+        )
+    kind, weight, report = combine(head, y[val_rows], net["val_proba"], trees)
+    p = weight * net["test_proba"] + (1 - weight) * test_proba[kind]
+    scores = classification_scores(y[test_rows], p.argmax(axis=1), CLASSES, p)
+    note = (
+        f"net + {kind}, net weight {weight:.2f} (val log loss: net "
+        f"{report['val_log_loss']['net']:.4f}, ensemble {report['val_log_loss']['ensemble']:.4f})"
+    )
+    results.append(("**pipeline ensemble**", scores, note))
     return results
 
 
 def print_over_splits(by_split: dict[tuple[str, str], list[dict]], n_splits: int) -> Table:
-    """Mean and sd over the splits, and the net's paired difference from each baseline.
+    """Mean and sd over the splits, and the reference's paired difference from each model.
+
+    The reference is the pipeline's ensemble where it ran (``train.model: ensemble``,
+    the model the issue of trees against the net settled on), else the tabular net.
 
     One 6,000-object test split resolves about 0.002 of accuracy, the size of the gaps
     between the best models; re-splitting shows whether a gap is the split or the model.
@@ -332,21 +402,24 @@ def print_over_splits(by_split: dict[tuple[str, str], list[dict]], n_splits: int
     print()
     print(f"Over {n_splits} splits (mean, sd):")
     print()
+    ref = "pipeline ensemble" if any(m == "pipeline ensemble" for _, m in by_split) else "net"
     print(
-        "| model | features | accuracy | macro-F1 | net - this model, accuracy | net - this, macro-F1 | net ahead |"
+        f"| model | features | accuracy | macro-F1 | {ref} - this model, accuracy "
+        f"| {ref} - this, macro-F1 | {ref} ahead |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     table_rows: list[list] = []
     for set_name in dict.fromkeys(k[0] for k in by_split):
         rows = {m: v for (f, m), v in by_split.items() if f == set_name}
         net_name = next((m for m in rows if m.startswith("tabular net")), None)
+        ref_name = "pipeline ensemble" if ref != "net" else net_name
         for model, runs in rows.items():
             acc = np.array([r["accuracy"] for r in runs])
             f1 = np.array([r["f1_macro"] for r in runs])
             diff, gaps = "| | | |", ["", "", ""]
-            if net_name and model != net_name:
-                net_acc = np.array([r["accuracy"] for r in rows[net_name]])
-                net_f1 = np.array([r["f1_macro"] for r in rows[net_name]])
+            if ref_name and model != ref_name:
+                net_acc = np.array([r["accuracy"] for r in rows[ref_name]])
+                net_f1 = np.array([r["f1_macro"] for r in rows[ref_name]])
                 d_acc, d_f1 = net_acc - acc, net_f1 - f1
                 diff = (
                     f"| {d_acc.mean():+.4f} ± {d_acc.std(ddof=1):.4f} "
@@ -369,7 +442,7 @@ def print_over_splits(by_split: dict[tuple[str, str], list[dict]], n_splits: int
                 ]
             )
     columns = ["model", "features", "accuracy, mean ± sd", "macro-F1, mean ± sd"]
-    columns += ["net minus it: accuracy", "net minus it: macro-F1", "net ahead in"]
+    columns += [f"{ref} minus it: accuracy", f"{ref} minus it: macro-F1", f"{ref} ahead in"]
     return Table(columns, table_rows, caption=f"Over {n_splits} splits")
 
 
