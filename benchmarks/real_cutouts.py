@@ -105,23 +105,10 @@ MODEL_NAMES = {
 }
 
 
-def run_split(args: argparse.Namespace, seed: int) -> tuple[dict[str, dict], dict[str, str], dict]:
-    """One class-balanced subset and split: the baseline and each ``--models`` entry's test scores.
-
-    The data stages run once; ``train`` and ``evaluate`` run again for each model, so
-    every model is scored on the same test rows.
-    """
-    from skysort.config import load_params
-    from skysort.data.atomic import read_json
-    from skysort.pipeline.registry import run_stage
-
-    cutouts = args.cutouts.resolve()
-    work = (args.keep / f"seed{seed}") if args.keep else Path(
-        tempfile.mkdtemp(prefix="real_cutouts_"))  # fmt: skip
-    work.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    _, features = build_workdir(cutouts, work, args.objects, seed)
-    overrides = [
+def pipeline_overrides(args: argparse.Namespace, seed: int, features: list[str]) -> list[str]:
+    """The ``params.yaml`` overrides that point the pipeline at the working directory's
+    catalog and images, with the CNN recipe and ``--set`` on top."""
+    return [
         f"seed={seed}",
         "source.kind=files",
         "source.files.id_column=objid",
@@ -147,6 +134,25 @@ def run_split(args: argparse.Namespace, seed: int) -> tuple[dict[str, dict], dic
         "train.patience=20",
         *args.set,
     ]
+
+
+def run_split(args: argparse.Namespace, seed: int) -> tuple[dict[str, dict], dict[str, str], dict]:
+    """One class-balanced subset and split: the baseline and each ``--models`` entry's test scores.
+
+    The data stages run once; ``train`` and ``evaluate`` run again for each model, so
+    every model is scored on the same test rows.
+    """
+    from skysort.config import load_params
+    from skysort.data.atomic import read_json
+    from skysort.pipeline.registry import run_stage
+
+    cutouts = args.cutouts.resolve()
+    work = (args.keep / f"seed{seed}") if args.keep else Path(
+        tempfile.mkdtemp(prefix="real_cutouts_"))  # fmt: skip
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    _, features = build_workdir(cutouts, work, args.objects, seed)
+    overrides = pipeline_overrides(args, seed, features)
     prep_s = time.perf_counter() - started
     scores: dict[str, dict] = {}
     notes: dict[str, str] = {}
