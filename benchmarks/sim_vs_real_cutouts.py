@@ -94,7 +94,9 @@ def image_stats(data: bytes) -> dict[str, float]:
     ``sky``: median beyond ``SKY_RADIUS`` (``sky_r`` ... per channel); ``noise``: std of those pixels within 3 MADs
     of it; ``peak``: brightest pixel within 3 px of the centre, above the sky; ``f2_8`` /
     ``f4_8``: light within 2 / 4 px over that within 8 px; ``fwhm``: diameter of the
-    area above half the peak (px); ``neighbours``: sources whose 3x3-smoothed light
+    area above half the peak (px); ``core_rg`` / ``core_gb``: the colour of the light
+    within 2 px, -2.5 log10 of the ratio of two channels above their sky (R = i, G = r,
+    B = g in the gri JPEG, so R-G is a stretched r - i); ``neighbours``: sources whose 3x3-smoothed light
     exceeds max(5 noise, 8) over at least ``NEIGHBOUR_MIN_AREA`` px, peaking more
     than ``NEIGHBOUR_MIN_R`` px from the centre.
     """
@@ -128,6 +130,8 @@ def image_stats(data: bytes) -> dict[str, float]:
             far = np.hypot(py - (h - 1) / 2, px - (w - 1) / 2) > NEIGHBOUR_MIN_R
             neighbours += int(a >= NEIGHBOUR_MIN_AREA and far)
     ok = within[8] > 0
+    core_rgb = (rgb - sky_rgb)[r <= 2].sum(axis=0)
+    lit = bool((core_rgb > 0).all())
     return {
         "sky": sky,
         "sky_r": sky_rgb[0],
@@ -138,6 +142,8 @@ def image_stats(data: bytes) -> dict[str, float]:
         "f2_8": within[2] / within[8] if ok else np.nan,
         "f4_8": within[4] / within[8] if ok else np.nan,
         "fwhm": 2 * np.sqrt(area / np.pi),
+        "core_rg": -2.5 * np.log10(core_rgb[0] / core_rgb[1]) if lit else np.nan,
+        "core_gb": -2.5 * np.log10(core_rgb[1] / core_rgb[2]) if lit else np.nan,
         "quality": quality,
         "bytes_per_px": len(data) / (h * w),
         "neighbours": neighbours,
@@ -162,11 +168,12 @@ def _q(values: pd.Series, lo: float = 0.25, hi: float = 0.75) -> str:
 def stats_table(sim: pd.DataFrame, real: pd.DataFrame) -> list[str]:
     """Markdown rows: per class, simulated then real; medians [25-75 %] where it helps."""
     head = (
-        "| class | cutouts | sky R/G/B | sky noise | central peak | point sources: r<=2 / r<=8 px | "
+        "| class | cutouts | sky R/G/B | sky noise | central peak | core R-G | core G-B | "
+        "point sources: r<=2 / r<=8 px | "
         "r<=4 / r<=8 px | FWHM px | JPEG quality | bytes / px | neighbours / field | "
         "with a neighbour |"
     )
-    rows = [head, "| --- " * 12 + "|"]
+    rows = [head, "| --- " * 14 + "|"]
     lo, hi = POINT_PEAK_RANGE
     for cls in CLASSES:
         for name, df in (("simulated", sim), ("real", real)):
@@ -175,7 +182,8 @@ def stats_table(sim: pd.DataFrame, real: pd.DataFrame) -> list[str]:
             rows.append(
                 f"| {cls} | {name} ({len(d)}) | "
                 f"{'/'.join(f'{d[c].median():.0f}' for c in ('sky_r', 'sky_g', 'sky_b'))} | "
-                f"{_q(d['noise'])} | {_q(d['peak'])} | {_q(points['f2_8'])} | "
+                f"{_q(d['noise'])} | {_q(d['peak'])} | {_q(d['core_rg'])} | {_q(d['core_gb'])} | "
+                f"{_q(points['f2_8'])} | "
                 f"{_q(points['f4_8'])} | {_q(points['fwhm'])} | {d['quality'].median():.0f} | "
                 f"{d['bytes_per_px'].median():.3f} | {d['neighbours'].mean():.1f} | "
                 f"{(d['neighbours'] > 0).mean():.2f} |"
