@@ -16,7 +16,13 @@ cutouts (``--cutouts``, 128 x 128 gri JPEGs with ``labels.csv``):
 
     python benchmarks/sim_vs_real_cutouts.py [--cutouts PATH] [--sim-per-class 1500]
         [--real-per-class 1000] [--stats-per-class 500] [--epochs 30] [--crop 32]
-        [--png docs/img/sim_vs_real_cutouts.png] [--no-train] [--save-backbone PATH]
+        [--seeds 42 43] [--png docs/img/sim_vs_real_cutouts.png] [--no-train]
+        [--save-backbone PATH] [--asinh-q Q --page NAME]
+
+Each seed draws its own simulated and real samples and splits and trains both CNNs
+again; the statistics and the picture are of the first seed's samples. ``--asinh-q``
+renders with another asinh softening than the renderer's ``ASINH_Q``, to measure the
+stretch's effect; give it its own ``--page`` (no picture is drawn unless ``--png``).
 
 The CNN is ``real_cutouts.py``'s recipe (two 3x3 convs per block, the last map
 flattened), reads the central ``--crop`` pixels at native scale (as ``real_cutouts.py
@@ -53,10 +59,11 @@ from skysort.data.images import cutout_path
 from skysort.data.labels import encode
 from skysort.data.splits import assign_splits
 from skysort.evaluation.metrics import classification_scores
-from skysort.sources.synthetic import simulate_catalog, write_synthetic_cutouts
+from skysort.sources.synthetic import render, simulate_catalog, write_synthetic_cutouts
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PNG = REPO / "docs/img/sim_vs_real_cutouts.png"
+PAGE = "sim_vs_real_cutouts"
 SIZE = 128  # the real cutouts: 128 x 128 pixels ...
 SCALE = 0.4  # ... at 0.4 arcsec / pixel
 SKY_RADIUS = 0.4  # sky = pixels beyond this fraction of the side from the centre
@@ -353,6 +360,13 @@ def score(model, images: np.ndarray, y: np.ndarray, rows: np.ndarray) -> dict:
     return classification_scores(y[rows], proba.argmax(axis=1), CLASSES, proba)
 
 
+CNN_HEADER = [
+    "| seed | trained on | scored on | objects | accuracy | macro-F1 | F1 GALAXY | F1 QSO | "
+    "F1 STAR | ROC-AUC | best epoch | fit s |",
+    "| --- " * 12 + "|",
+]
+
+
 def cnn_table(
     sim: pd.DataFrame,
     real: pd.DataFrame,
@@ -360,26 +374,25 @@ def cnn_table(
     crop: int,
     seed: int,
     save_backbone: Path | None = None,
-) -> list[str]:
+) -> tuple[list[str], dict[str, float]]:
     """The CNN trained on simulated cutouts, and on real ones, each scored on real test rows.
 
-    ``save_backbone``: where to write the sim-trained conv layers' weights.
+    Returns the table's rows (without :data:`CNN_HEADER`) and then the confusion matrix
+    on all real cutouts, and the accuracies: ``sim_to_real`` (all real cutouts) and
+    ``real_to_real`` (the real test split). ``save_backbone``: where to write the
+    sim-trained conv layers' weights.
     """
     clean = Clean()
     sim_x, real_x = load_images(sim["path"], crop), load_images(real["path"], crop)
     sim_y, real_y = encode(sim["class"], CLASSES), encode(real["class"], CLASSES)
     sim_split = assign_splits(sim["class"], clean.test_fraction, clean.val_fraction, seed)
     real_split = assign_splits(real["class"], clean.test_fraction, clean.val_fraction, seed)
-    rows = [
-        "| trained on | scored on | objects | accuracy | macro-F1 | F1 GALAXY | F1 QSO | "
-        "F1 STAR | ROC-AUC | best epoch | fit s |",
-        "| --- " * 11 + "|",
-    ]
+    rows: list[str] = []
 
     def line(trained: str, tested: str, s: dict, facts: tuple[int, int, float]) -> str:
         f1 = " | ".join(f"{s['per_class'][c]['f1']:.3f}" for c in CLASSES)
         return (
-            f"| {trained} | {tested} | {s['n']} | {s['accuracy']:.3f} | {s['f1_macro']:.3f} | "
+            f"| {seed} | {trained} | {tested} | {s['n']} | {s['accuracy']:.3f} | {s['f1_macro']:.3f} | "
             f"{f1} | {s['roc_auc_macro']:.3f} | {facts[0]}/{facts[1]} | {facts[2]:.0f} |"
         )
 
@@ -410,15 +423,17 @@ def cnn_table(
         real_x, real_y, where(real_split, "train"), where(real_split, "val"), train, seed
     )
     n_real = f"real ({len(where(real_split, 'train'))})"
-    rows.append(line(n_real, "real, test split", score(model, real_x, real_y, real_test), facts))
+    on_real_test = score(model, real_x, real_y, real_test)
+    rows.append(line(n_real, "real, test split", on_real_test, facts))
     rows.append("")
     rows.append(
-        f"trained on simulated, scored on all real: rows = true, columns = predicted {CLASSES}"
+        f"seed {seed}, trained on simulated, scored on all real: rows = true, "
+        f"columns = predicted {CLASSES}"
     )
     rows += [
         f"  {c:<7} {counts}" for c, counts in zip(CLASSES, on_real["confusion_matrix"], strict=True)
     ]
-    return rows
+    return rows, {"sim_to_real": on_real["accuracy"], "real_to_real": on_real_test["accuracy"]}
 
 
 def main() -> None:
@@ -430,34 +445,45 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--crop", type=int, default=32, help="CNN input: central N px (0 = whole)")
     ap.add_argument("--save-backbone", type=Path, help="write the sim-trained conv weights here")
-    ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--png", type=Path, default=DEFAULT_PNG)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[42, 43])
+    ap.add_argument(
+        "--png", type=Path, help=f"the picture (default {DEFAULT_PNG} on the main page)"
+    )
+    ap.add_argument("--asinh-q", type=float, help="render with this asinh softening instead")
+    ap.add_argument("--page", default=PAGE, help="results page to write")
     ap.add_argument("--no-train", action="store_true", help="statistics and picture only")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.asinh_q is not None:
+        render.ASINH_Q = args.asinh_q
+    png = args.png or (DEFAULT_PNG if args.page == PAGE else None)
 
     started = time.perf_counter()
-    real = real_sample(args.cutouts.resolve(), args.real_per_class, args.seed)
+    first = args.seeds[0]
+    real = real_sample(args.cutouts.resolve(), args.real_per_class, first)
     with tempfile.TemporaryDirectory(prefix="sim_cutouts_") as tmp:
-        sim = simulated_sample(Path(tmp), args.sim_per_class, args.seed)
+        sim = simulated_sample(Path(tmp) / str(first), args.sim_per_class, first)
         render_s = time.perf_counter() - started
         print(
-            f'{len(sim)} simulated cutouts (seed {args.seed}, {SIZE} px at {SCALE}"/px, '
-            f"{render_s:.0f} s) against {len(real)} real ones from {args.cutouts}\n"
+            f'{len(sim)} simulated cutouts (seed {first}, {SIZE} px at {SCALE}"/px, '
+            f"asinh Q {render.ASINH_Q:g}, {render_s:.0f} s) against {len(real)} real ones "
+            f"from {args.cutouts}\n"
         )
         n = args.stats_per_class
         table = stats_table(stats_frame(by_class(sim, n)), stats_frame(by_class(real, n)))
         print("\n".join(table))
-        side_by_side(sim, real, args.png)
-        print(f"\npicture: {args.png} ({args.png.stat().st_size / 1024:.0f} KB)")
+        if png is not None:
+            side_by_side(sim, real, png)
+            print(f"\npicture: {png} ({png.stat().st_size / 1024:.0f} KB)")
         tables = [Table.from_markdown(table, caption="Image statistics")]
         notes = [
-            f'{len(sim)} simulated cutouts (seed {args.seed}, {SIZE} px at {SCALE}"/px) against '
-            f"{len(real)} real ones; statistics of {n} per class and side. Picture: {args.png.name}."
+            f'{len(sim)} simulated cutouts (seed {first}, {SIZE} px at {SCALE}"/px, asinh '
+            f"softening Q = {render.ASINH_Q:g}) against {len(real)} real ones; statistics of "
+            f"{n} per class and side." + (f" Picture: {png.name}." if png is not None else "")
         ]
         if args.no_train:
-            _publish(tables, notes)
+            _publish(args.page, tables, notes, {})
             return
         train = Train(
             model="image",
@@ -472,17 +498,46 @@ def main() -> None:
             f"({'central crop' if args.crop else 'whole field'}), up to {args.epochs} epochs, "
             f"patience {train.patience}, augment {train.augment}, 1 TensorFlow thread\n"
         )
-        cnn = cnn_table(sim, real, train, args.crop, args.seed, args.save_backbone)
-        print("\n".join(cnn))
-        caption = f"The small CNN, input {args.crop or SIZE} px, up to {args.epochs} epochs"
-        tables.append(Table.from_markdown([r for r in cnn if r.startswith("|")], caption))
-        rest = [r for r in cnn if r and not r.startswith("|")]
-        _publish(tables, [*notes, "```\n" + "\n".join(rest) + "\n```"])
+        rows, matrices, scores = [], [], {}
+        for seed in args.seeds:
+            if seed != first:
+                real = real_sample(args.cutouts.resolve(), args.real_per_class, seed)
+                sim = simulated_sample(Path(tmp) / str(seed), args.sim_per_class, seed)
+            backbone = args.save_backbone if seed == first else None
+            cnn, scores[seed] = cnn_table(sim, real, train, args.crop, seed, backbone)
+            print("\n".join(cnn))
+            rows += [r for r in cnn if r.startswith("|")]
+            matrices += [r for r in cnn if r and not r.startswith("|")]
+    summary = summary_rows(scores)
+    print("\n".join(summary))
+    caption = f"The small CNN, input {args.crop or SIZE} px, up to {args.epochs} epochs"
+    tables.append(Table.from_markdown([*CNN_HEADER, *rows], caption))
+    tables.append(Table.from_markdown(summary, "Accuracy on real cutouts, mean over seeds"))
+    _publish(args.page, tables, [*notes, "```\n" + "\n".join(matrices) + "\n```"], scores)
 
 
-def _publish(tables: list[Table], notes: list[str]) -> None:
+def summary_rows(scores: dict[int, dict[str, float]]) -> list[str]:
+    """Mean and range over seeds of the sim-trained and the real-trained CNN's accuracy."""
+    rows = ["| CNN | seeds | mean accuracy | lowest | highest |", "| --- " * 5 + "|"]
+    for key, name in (
+        ("sim_to_real", "trained on simulated, scored on all real"),
+        ("real_to_real", "trained on real, scored on the real test split"),
+    ):
+        values = [s[key] for s in scores.values()]
+        rows.append(
+            f"| {name} | {len(values)} | {np.mean(values):.3f} | {min(values):.3f} | "
+            f"{max(values):.3f} |"
+        )
+    return rows
+
+
+def _publish(page: str, tables: list[Table], notes: list[str], scores: dict) -> None:
     write_results(
-        "sim_vs_real_cutouts", tables, title="Simulated cutouts against real ones", notes=notes
+        page,
+        tables,
+        title="Simulated cutouts against real ones",
+        notes=notes,
+        figures={"asinh_q": render.ASINH_Q, "accuracy_by_seed": scores},
     )
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from skysort.config import Clean, Cutouts, Data, Query, SyntheticSource
-from skysort.data.images import BadImage, cutout_path, read_cutout
+from skysort.data.images import BadImage, cutout_path, read_cutout, read_fingerprint
 from skysort.data.schema import (
     CATALOG_COLUMNS,
     GALAXY_ZOO_LABELS,
@@ -22,6 +22,7 @@ from skysort.data.schema import (
 from skysort.sources.synthetic import (
     GZ_NO_VOTES_RATE,
     SHAPE_COLUMNS,
+    render,
     render_cutout,
     simulate_catalog,
     write_synthetic_cutouts,
@@ -360,11 +361,10 @@ def test_the_manifest_records_what_determined_each_rendering(tmp_path: Path) -> 
     first = write_synthetic_cutouts(catalog, tmp_path, Data(), Cutouts(), FAULTS, SEED)
     prints = first["fingerprint"]
     assert prints.str.fullmatch(
-        rf"synthetic seed={SEED} size=64 scale=0\.396127 row=[0-9a-f]{{16}}"
+        rf"synthetic renderer={render.RENDERER_VERSION} seed={SEED} size=64 "
+        rf"scale=0\.396127 row=[0-9a-f]{{16}}"
     ).all()
     assert prints.is_unique  # each object's own inputs are part of it
-    from skysort.data.images import read_fingerprint
-
     ok = first["status"] == "ok"
     for objid, fingerprint in zip(first.loc[ok, "objid"], prints[ok]):
         assert read_fingerprint(cutout_path(tmp_path, objid).read_bytes()) == fingerprint
@@ -374,3 +374,20 @@ def test_the_manifest_records_what_determined_each_rendering(tmp_path: Path) -> 
     for objid, digest in zip(finer.loc[ok, "objid"], finer.loc[ok, "sha256"]):
         assert hashlib.sha256(cutout_path(tmp_path, objid).read_bytes()).hexdigest() == digest
     assert not set(finer.loc[ok, "sha256"]) & set(first.loc[ok, "sha256"])
+
+
+def test_a_new_renderer_version_renders_every_file_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files made by an older renderer must not be kept as if they were current."""
+    catalog = simulate_catalog(Query(n_objects=12), Data(), FAULTS, SEED)
+    first = write_synthetic_cutouts(catalog, tmp_path, Data(), Cutouts(), FAULTS, SEED)
+    ok = first["status"] == "ok"
+    stamps = {o: cutout_path(tmp_path, o).stat().st_mtime_ns for o in first.loc[ok, "objid"]}
+    monkeypatch.setattr(render, "RENDERER_VERSION", render.RENDERER_VERSION + 1)
+    second = write_synthetic_cutouts(catalog, tmp_path, Data(), Cutouts(), FAULTS, SEED)
+    assert not set(second["fingerprint"]) & set(first["fingerprint"])
+    for objid, fingerprint in zip(second.loc[ok, "objid"], second.loc[ok, "fingerprint"]):
+        path = cutout_path(tmp_path, objid)
+        assert path.stat().st_mtime_ns != stamps[objid]
+        assert read_fingerprint(path.read_bytes()) == fingerprint

@@ -26,10 +26,10 @@ from skysort.data import atomic
 from skysort.data.images import cutout_path, encode_jpeg, with_fingerprint
 from skysort.data.schema import GALAXY_ZOO_LABELS, MAGNITUDE_COLUMNS, MANIFEST_COLUMNS
 from skysort.pipeline.progress import Progress
+from skysort.sources.synthetic import render
 from skysort.sources.synthetic.catalog import SHAPE_COLUMNS
 from skysort.sources.synthetic.faults import blank_frame, plan_cutout_faults, truncate
 from skysort.sources.synthetic.galaxyzoo import TRUE_MORPHOLOGY
-from skysort.sources.synthetic.render import render_cutout
 from skysort.sources.synthetic.seeding import object_stream, stream
 
 log = logging.getLogger(__name__)
@@ -190,14 +190,17 @@ def _make_cutout(job: _Job, cutouts_dir: Path, data: Data, cutouts: Cutouts, see
 
 
 def _render_fingerprint(job: _Job, size: int, scale: float, seed: int) -> str:
-    """What fixes one object's file: seed, size, scale and the row's rendering inputs.
+    """What fixes one object's file: renderer version, seed, size, scale and the row's inputs.
 
     The row's inputs (magnitudes, class, shape, morphology flags, neighbour count and
     planned fault) enter as a digest, so the fingerprint stays short.
     """
     inputs = "\n".join(f"{key}={_canonical(job.row[key])}" for key in sorted(job.row))
     digest = hashlib.sha256(f"{job.objid}\nfault={job.fault}\n{inputs}".encode()).hexdigest()
-    return f"synthetic seed={seed} size={size} scale={float(scale)!r} row={digest[:16]}"
+    return (
+        f"synthetic renderer={render.RENDERER_VERSION} seed={seed} size={size} "
+        f"scale={float(scale)!r} row={digest[:16]}"
+    )
 
 
 def _canonical(value: Any) -> str:
@@ -218,7 +221,7 @@ def _cutout_bytes(
 ) -> bytes:
     if job.fault == "blank":
         return with_fingerprint(encode_jpeg(blank_frame(size), quality=JPEG_QUALITY), fingerprint)
-    image = render_cutout(job.row, size, scale, rng)
+    image = render.render_cutout(job.row, size, scale, rng)
     payload = with_fingerprint(encode_jpeg(image, quality=JPEG_QUALITY), fingerprint)
     if job.fault == "corrupt":
         return truncate(payload, rng)
