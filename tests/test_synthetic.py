@@ -383,11 +383,11 @@ def test_a_new_renderer_version_renders_every_file_again(
     catalog = simulate_catalog(Query(n_objects=12), Data(), FAULTS, SEED)
     first = write_synthetic_cutouts(catalog, tmp_path, Data(), Cutouts(), FAULTS, SEED)
     ok = first["status"] == "ok"
-    stamps = {o: cutout_path(tmp_path, o).stat().st_mtime_ns for o in first.loc[ok, "objid"]}
+    before = {o: cutout_path(tmp_path, o).read_bytes() for o in first.loc[ok, "objid"]}
     monkeypatch.setattr(render, "RENDERER_VERSION", render.RENDERER_VERSION + 1)
     second = write_synthetic_cutouts(catalog, tmp_path, Data(), Cutouts(), FAULTS, SEED)
     assert not set(second["fingerprint"]) & set(first["fingerprint"])
     for objid, fingerprint in zip(second.loc[ok, "objid"], second.loc[ok, "fingerprint"]):
-        path = cutout_path(tmp_path, objid)
-        assert path.stat().st_mtime_ns != stamps[objid]
-        assert read_fingerprint(path.read_bytes()) == fingerprint
+        now = cutout_path(tmp_path, objid).read_bytes()
+        assert now != before[objid]  # compared by content: a timestamp can repeat within a tick
+        assert read_fingerprint(now) == fingerprint
